@@ -4,7 +4,7 @@ namespace Evolution.Core.Model;
 
 /// <summary>
 /// Shape of a GPT-2 style decoder (pre-LayerNorm, learned positions, GELU MLP).
-/// Serialised as the checkpoint's config.json. Parameter names of <see cref="Gpt"/>:
+/// Serialised as the checkpoint's config.json. Parameter names of the Gpt model:
 /// wte.weight [V,D]; wpe.weight [T,D]; blocks.{l}.ln_1.{weight,bias};
 /// blocks.{l}.attn.c_attn.{weight [3D,D], bias [3D]} (q,k,v stacked, torch Linear layout out×in);
 /// blocks.{l}.attn.c_proj.{weight [D,D], bias}; blocks.{l}.ln_2.*;

@@ -1,0 +1,54 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Evolution.Core.Model;
+
+/// <summary>
+/// Pre-LayerNorm transformer block (GPT-2):
+/// resid_mid = resid_pre + attn(ln_1(resid_pre)); resid_post = resid_mid + mlp(ln_2(resid_mid)).
+/// Hook points: hook_resid_pre, ln1.hook_normalized, hook_attn_out, hook_resid_mid,
+/// ln2.hook_normalized, hook_mlp_out, hook_resid_post (plus those of attn and mlp).
+/// </summary>
+public sealed class Block : nn.Module<Tensor, Tensor>
+{
+    readonly LayerNorm ln_1;
+    readonly Attention attn;
+    readonly LayerNorm ln_2;
+    readonly Mlp mlp;
+    readonly string hookResidPre, hookLn1, hookAttnOut, hookResidMid, hookLn2, hookMlpOut, hookResidPost;
+
+    public Block(GptConfig config, int layer) : base($"block{layer}")
+    {
+        ln_1 = nn.LayerNorm(config.DModel, config.LayerNormEps);
+        attn = new Attention(config, layer);
+        ln_2 = nn.LayerNorm(config.DModel, config.LayerNormEps);
+        mlp = new Mlp(config, layer);
+        var p = $"blocks.{layer}.";
+        (hookResidPre, hookLn1, hookAttnOut, hookResidMid, hookLn2, hookMlpOut, hookResidPost) =
+            (p + "hook_resid_pre", p + "ln1.hook_normalized", p + "hook_attn_out", p + "hook_resid_mid",
+             p + "ln2.hook_normalized", p + "hook_mlp_out", p + "hook_resid_post");
+        RegisterComponents();
+    }
+
+    public Attention Attn => attn;
+    public Mlp Mlp => mlp;
+    public LayerNorm Ln1 => ln_1;
+    public LayerNorm Ln2 => ln_2;
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Forward(Tensor residual, HookContext? hooks)
+    {
+        if (hooks is null)
+        {
+            residual = residual + attn.Forward(ln_1.forward(residual), null);
+            return residual + mlp.Forward(ln_2.forward(residual), null);
+        }
+        residual = hooks.Apply(hookResidPre, residual);
+        var attnOut = hooks.Apply(hookAttnOut, attn.Forward(hooks.Apply(hookLn1, ln_1.forward(residual)), hooks));
+        residual = hooks.Apply(hookResidMid, residual + attnOut);
+        var mlpOut = hooks.Apply(hookMlpOut, mlp.Forward(hooks.Apply(hookLn2, ln_2.forward(residual)), hooks));
+        return hooks.Apply(hookResidPost, residual + mlpOut);
+    }
+}

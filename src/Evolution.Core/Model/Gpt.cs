@@ -1,0 +1,118 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Evolution.Core.Model;
+
+/// <summary>
+/// GPT-2 style decoder (Radford et al. 2019), written like nanoGPT's model.py:
+/// x₀ = W_E[tokens] + W_pos[positions]; x_{l+1} = Block_l(x_l); logits = LN_f(x_L)·W_Uᵀ.
+/// Every intermediate passes a named hook point (TransformerLens names: hook_embed, hook_pos_embed,
+/// blocks.{l}.*, ln_final.hook_normalized), so tracers and editors are written against names,
+/// not against this class. Parameter names are listed on <see cref="GptConfig"/>.
+/// </summary>
+public sealed class Gpt : nn.Module<Tensor, Tensor>
+{
+    readonly Embedding wte;
+    readonly Embedding wpe;
+    readonly ModuleList<Block> blocks;
+    readonly LayerNorm ln_f;
+    readonly Linear? lm_head;
+
+    public GptConfig Config { get; }
+
+    public Gpt(GptConfig config) : base("gpt")
+    {
+        config.Validate("model config");
+        Config = config;
+        wte = nn.Embedding(config.VocabSize, config.DModel);
+        wpe = nn.Embedding(config.ContextLength, config.DModel);
+        blocks = nn.ModuleList(Enumerable.Range(0, config.NLayers).Select(l => new Block(config, l)).ToArray());
+        ln_f = nn.LayerNorm(config.DModel, config.LayerNormEps);
+        lm_head = config.TiedEmbeddings ? null : nn.Linear(config.DModel, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        InitialiseWeights();
+    }
+
+    public ModuleList<Block> Blocks => blocks;
+    public Embedding TokenEmbedding => wte;
+    public Embedding PositionEmbedding => wpe;
+    public LayerNorm FinalNorm => ln_f;
+
+    /// <summary>Unembedding W_U as [vocab, d_model] (tied to W_E unless configured otherwise).</summary>
+    public Tensor Unembedding => (lm_head?.weight ?? wte.weight)!;
+
+    /// <summary>Every hook point name, in forward order.</summary>
+    public IReadOnlyList<string> HookNames => hookNames ??= ListHookNames(Config);
+    IReadOnlyList<string>? hookNames;
+
+    /// <summary>Plain forward: logits [batch, pos, vocab], no hooks.</summary>
+    public override Tensor forward(Tensor tokens) => Run(tokens, null);
+
+    /// <summary>Forward through hook points; <paramref name="hooks"/> = null is the plain forward.</summary>
+    public Tensor Run(Tensor tokens, HookContext? hooks)
+    {
+        long pos = tokens.shape[^1];
+        if (pos > Config.ContextLength)
+            throw new ArgumentException($"input has {pos} tokens, the model's context is {Config.ContextLength}");
+        using var positions = arange(pos, device: tokens.device);
+        var tokenEmbed = wte.forward(tokens);
+        var posEmbed = wpe.forward(positions).unsqueeze(0);
+        if (hooks is not null)
+        {
+            tokenEmbed = hooks.Apply("hook_embed", tokenEmbed);
+            posEmbed = hooks.Apply("hook_pos_embed", posEmbed.expand_as(tokenEmbed));
+        }
+        var residual = tokenEmbed + posEmbed;
+        foreach (var block in blocks)
+            residual = block.Forward(residual, hooks);
+        var normalized = ln_f.forward(residual);
+        if (hooks is not null) normalized = hooks.Apply("ln_final.hook_normalized", normalized);
+        return normalized.matmul(Unembedding.t());
+    }
+
+    /// <summary>Forward that records the activations whose names pass <paramref name="names"/> (all when null).</summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? names = null, bool detach = true)
+    {
+        var context = new HookContext(cacheFilter: names ?? (_ => true), detachCache: detach);
+        return (Run(tokens, context), context.Cache);
+    }
+
+    /// <summary>Forward with hooks that read, replace or add to activations.</summary>
+    public Tensor RunWithHooks(Tensor tokens, params Hook[] hooks) => Run(tokens, new HookContext(hooks));
+
+    /// <summary>Logit lens (nostalgebraist 2020): decode a residual-stream vector with LN_f and W_U.</summary>
+    public Tensor Unembed(Tensor residual) => ln_f.forward(residual).matmul(Unembedding.t());
+
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    /// <summary>GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2L).</summary>
+    void InitialiseWeights()
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith(".bias")) nn.init.zeros_(p);
+            else if (name.Contains("ln_")) nn.init.ones_(p);
+            else if (name.EndsWith("c_proj.weight")) nn.init.normal_(p, 0, 0.02 / Math.Sqrt(2 * Config.NLayers));
+            else nn.init.normal_(p, 0, 0.02);
+        }
+    }
+
+    static IReadOnlyList<string> ListHookNames(GptConfig config)
+    {
+        var names = new List<string> { "hook_embed", "hook_pos_embed" };
+        for (int l = 0; l < config.NLayers; l++)
+        {
+            var p = $"blocks.{l}.";
+            names.AddRange([
+                p + "hook_resid_pre", p + "ln1.hook_normalized",
+                p + "attn.hook_q", p + "attn.hook_k", p + "attn.hook_v", p + "attn.hook_attn_scores",
+                p + "attn.hook_pattern", p + "attn.hook_z", p + "attn.hook_result", p + "hook_attn_out",
+                p + "hook_resid_mid", p + "ln2.hook_normalized", p + "mlp.hook_pre", p + "mlp.hook_post",
+                p + "hook_mlp_out", p + "hook_resid_post"]);
+        }
+        names.Add("ln_final.hook_normalized");
+        return names;
+    }
+}

@@ -1,0 +1,104 @@
+using Evolution.Core.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Core.Tests.Model;
+
+public class HookTests
+{
+    static readonly GptConfig Tiny = new() { VocabSize = 37, ContextLength = 12, DModel = 16, NLayers = 2, NHeads = 2 };
+
+    static (Gpt Model, Tensor Tokens) TinyModel(int seed = 1)
+    {
+        manual_seed(seed);
+        var model = new Gpt(Tiny);
+        model.eval();
+        var tokens = randint(0, Tiny.VocabSize, new long[] { 3, 10 });
+        return (model, tokens);
+    }
+
+    [Fact]
+    public void ParameterNamesFollowTheDocumentedLayout()
+    {
+        var (model, _) = TinyModel();
+        var names = model.named_parameters().Select(p => p.name).ToHashSet();
+        Assert.Contains("wte.weight", names);
+        Assert.Contains("wpe.weight", names);
+        Assert.Contains("blocks.1.attn.c_attn.weight", names);
+        Assert.Contains("blocks.0.mlp.c_proj.bias", names);
+        Assert.Contains("ln_f.weight", names);
+        Assert.DoesNotContain("lm_head.weight", names); // tied by default
+        Assert.Equal(new long[] { 3 * 16, 16 }, model.Blocks[1].Attn.QkvProjection.weight!.shape);
+    }
+
+    [Fact]
+    public void CachedActivationsReproduceTheForwardPass()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        var plain = model.forward(tokens);
+        var (logits, cache) = model.RunWithCache(tokens);
+        using (cache)
+        {
+            Assert.True(allclose(plain, logits, 1e-5, 1e-6));
+            Assert.Equal(model.HookNames.Count, cache.Names.Count);
+            // the last residual decoded by the logit lens gives the logits
+            Assert.True(allclose(model.Unembed(cache["blocks.1.hook_resid_post"]), logits, 1e-4, 1e-5));
+            // resid_post = resid_mid + mlp_out = resid_pre + attn_out + mlp_out
+            var rebuilt = cache["blocks.1.hook_resid_pre"] + cache["blocks.1.hook_attn_out"] + cache["blocks.1.hook_mlp_out"];
+            Assert.True(allclose(rebuilt, cache["blocks.1.hook_resid_post"], 1e-4, 1e-5));
+            // per-head results sum to the attention output (plus the output bias)
+            var heads = cache["blocks.0.attn.hook_result"].sum(2) + model.Blocks[0].Attn.OutputProjection.bias!;
+            Assert.True(allclose(heads, cache["blocks.0.hook_attn_out"], 1e-4, 1e-5));
+            // attention pattern rows are causal distributions
+            var pattern = cache["blocks.0.attn.hook_pattern"];
+            Assert.True(allclose(pattern.sum(-1), ones_like(pattern.sum(-1)), 1e-5, 1e-6));
+            Assert.Equal(0f, pattern[.., .., 0, 1].abs().max().item<float>());
+        }
+    }
+
+    [Fact]
+    public void CacheFilterKeepsOnlyRequestedNames()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        var (_, cache) = model.RunWithCache(tokens, n => n.EndsWith("hook_resid_post"));
+        using (cache) Assert.Equal(new[] { "blocks.0.hook_resid_post", "blocks.1.hook_resid_post" }, cache.Names.OrderBy(n => n));
+    }
+
+    [Fact]
+    public void ReplacingWithItselfChangesNothingAndZerosChangeTheOutput()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        var plain = model.forward(tokens);
+        foreach (var name in new[] { "blocks.0.mlp.hook_post", "blocks.1.attn.hook_z", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_result" })
+        {
+            var same = model.RunWithHooks(tokens, Hook.Replace(name, a => a.clone()));
+            Assert.True(allclose(plain, same, 1e-5, 1e-6), $"identity replacement at {name} changed the logits");
+            var zeroed = model.RunWithHooks(tokens, Hook.Replace(name, a => zeros_like(a)));
+            Assert.True((plain - zeroed).abs().max().item<float>() > 1e-3, $"zeroing {name} did not change the logits");
+        }
+    }
+
+    [Fact]
+    public void AddingAVectorShiftsTheResidualStream()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        var delta = randn(Tiny.DModel);
+        var (_, clean) = model.RunWithCache(tokens, n => n == "blocks.1.hook_resid_pre");
+        var context = new HookContext([Hook.Add("blocks.0.hook_resid_post", delta)], n => n == "blocks.1.hook_resid_pre");
+        model.Run(tokens, context);
+        Assert.True(allclose(context.Cache["blocks.1.hook_resid_pre"], clean["blocks.1.hook_resid_pre"] + delta, 1e-5, 1e-5));
+    }
+
+    [Fact]
+    public void ReplacementWithWrongShapeIsRejected()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        var error = Assert.Throws<ArgumentException>(() => model.RunWithHooks(tokens, Hook.Replace("blocks.0.mlp.hook_post", a => a[.., ..2])));
+        Assert.Contains("blocks.0.mlp.hook_post", error.Message);
+    }
+}

@@ -1,0 +1,149 @@
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Core.Evaluation;
+
+/// <summary>One question with a closed set of possible answers (each with its leading space).</summary>
+public sealed record RankingItem(string Group, string Prompt, string Answer, IReadOnlyList<string> Candidates);
+
+/// <summary>Where the right answer landed among the candidates, and the top-ranked candidate.</summary>
+public sealed record RankedAnswer(RankingItem Item, int Rank, string Top, double AnswerLogProb, double TopLogProb)
+{
+    public bool Hit1 => Rank == 1;
+    public bool Hit10 => Rank <= 10;
+}
+
+/// <summary>
+/// Ranks the candidate objects of a query by the model's sequence log-probability
+/// log p(candidate | prompt) = Σ_t log p(c_t | prompt, c_&lt;t), as in closed-set knowledge probing
+/// (LAMA-style, with multi-token objects scored as whole sequences). Each sequence starts with
+/// &lt;|endoftext|&gt;, as documents do in training. Ties rank pessimistically (a candidate scoring
+/// the same as the answer is placed above it).
+/// </summary>
+public sealed class CandidateRanker
+{
+    readonly Gpt model;
+    readonly ITextTokenizer tokenizer;
+    readonly int sequencesPerBatch;
+
+    public CandidateRanker(Gpt model, ITextTokenizer tokenizer, int sequencesPerBatch = 512)
+    {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.sequencesPerBatch = sequencesPerBatch;
+    }
+
+    /// <summary>Log-probability of each continuation given the prompt.</summary>
+    public double[] Score(string prompt, IReadOnlyList<string> continuations) =>
+        ScoreMany([(prompt, continuations)])[0];
+
+    public IReadOnlyList<RankedAnswer> Rank(IEnumerable<RankingItem> items)
+    {
+        var list = items.ToList();
+        var scores = ScoreMany(list.Select(i => (i.Prompt, i.Candidates)).ToList());
+        var results = new List<RankedAnswer>(list.Count);
+        for (int q = 0; q < list.Count; q++)
+        {
+            var item = list[q];
+            int answerIndex = IndexOf(item.Candidates, item.Answer);
+            if (answerIndex < 0) throw new ArgumentException($"answer '{item.Answer}' is not among the candidates of \"{item.Prompt}\"");
+            var s = scores[q];
+            int rank = 1, top = 0;
+            for (int c = 0; c < s.Length; c++)
+            {
+                if (c != answerIndex && s[c] >= s[answerIndex]) rank++;
+                if (s[c] > s[top]) top = c;
+            }
+            results.Add(new RankedAnswer(item, rank, item.Candidates[top], s[answerIndex], s[top]));
+        }
+        return results;
+    }
+
+    /// <summary>Scores every (prompt, continuation) pair, batching across queries.</summary>
+    public double[][] ScoreMany(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries)
+    {
+        var sequences = new List<(int Query, int Index, int[] Tokens, int PromptLength)>();
+        for (int q = 0; q < queries.Count; q++)
+        {
+            var promptIds = tokenizer.Encode(queries[q].Prompt);
+            for (int c = 0; c < queries[q].Continuations.Count; c++)
+            {
+                var continuation = tokenizer.Encode(queries[q].Continuations[c]);
+                sequences.Add((q, c, [tokenizer.EndOfText, .. promptIds, .. continuation], promptIds.Length + 1));
+            }
+        }
+        var scores = queries.Select(q => new double[q.Continuations.Count]).ToArray();
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            // Sort by length so batches pad little; results go back by (query, index).
+            var ordered = sequences.OrderBy(s => s.Tokens.Length).ToList();
+            for (int start = 0; start < ordered.Count; start += sequencesPerBatch)
+            {
+                using var scope = NewDisposeScope();
+                var batch = ordered.Skip(start).Take(sequencesPerBatch).ToList();
+                int length = batch.Max(s => s.Tokens.Length);
+                var tokens = new long[batch.Count * length];
+                for (int b = 0; b < batch.Count; b++)
+                    for (int t = 0; t < batch[b].Tokens.Length; t++) tokens[b * length + t] = batch[b].Tokens[t];
+                var device = model.Unembedding.device;
+                var input = tensor(tokens, [batch.Count, length], device: device);
+                var logProbs = model.forward(input).log_softmax(-1).cpu();
+                // log p(token_t | tokens_<t) sits at position t-1.
+                var next = logProbs.narrow(1, 0, length - 1).gather(2, input.cpu().narrow(1, 1, length - 1).unsqueeze(-1)).squeeze(-1);
+                var values = next.data<float>().ToArray();
+                for (int b = 0; b < batch.Count; b++)
+                {
+                    double sum = 0;
+                    for (int t = batch[b].PromptLength; t < batch[b].Tokens.Length; t++) sum += values[b * (length - 1) + t - 1];
+                    scores[batch[b].Query][batch[b].Index] = sum;
+                }
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return scores;
+    }
+
+    /// <summary>Greedy decoding until <paramref name="maxTokens"/>, end of text, or a stop string.</summary>
+    public string Generate(string prompt, int maxTokens = 16, string? stopAt = null)
+    {
+        var ids = new List<int> { tokenizer.EndOfText };
+        ids.AddRange(tokenizer.Encode(prompt));
+        int promptLength = ids.Count;
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            for (int i = 0; i < maxTokens; i++)
+            {
+                using var scope = NewDisposeScope();
+                var window = ids.Skip(Math.Max(0, ids.Count - model.Config.ContextLength)).Select(x => (long)x).ToArray();
+                var logits = model.forward(tensor(window, [1, window.Length], device: model.Unembedding.device));
+                int next = (int)logits[0, -1].argmax().item<long>();
+                if (next == tokenizer.EndOfText) break;
+                ids.Add(next);
+                var text = tokenizer.Decode(ids.Skip(promptLength));
+                if (stopAt is not null && text.Contains(stopAt)) return text[..(text.IndexOf(stopAt, StringComparison.Ordinal) + stopAt.Length)];
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return tokenizer.Decode(ids.Skip(promptLength));
+    }
+
+    static int IndexOf(IReadOnlyList<string> list, string value)
+    {
+        for (int i = 0; i < list.Count; i++) if (list[i] == value) return i;
+        return -1;
+    }
+}

@@ -35,8 +35,14 @@ public sealed class Trainer
         IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
     {
         if (documents.Count == 0) throw new ArgumentException("no training documents");
-        var encoded = documents.Select(tokenizer.Encode).ToList();
-        var windows = new WindowStream(encoded, tokenizer.EndOfText, model.Config.ContextLength + 1, new Random(options.Seed));
+        return TrainOnTokens(documents.Select(tokenizer.Encode).ToList(), tokenizer.EndOfText, liveHit1, progress, cancel);
+    }
+
+    /// <summary>Trains on already tokenised documents, each preceded by <paramref name="separator"/>.</summary>
+    public TrainingResult TrainOnTokens(IReadOnlyList<int[]> documents, int separator, Func<double>? liveHit1 = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var windows = new WindowStream(documents, separator, model.Config.ContextLength + 1, new Random(options.Seed));
         var device = model.Unembedding.device;
 
         using var optimizer = CreateOptimizer();

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Evolution.Cli.Bench;
+using Evolution.Core;
+using Evolution.Core.Model;
+using Spectre.Console;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary><c>evolution bench</c>: speed of the foundation, as ratios measured in one process.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost and checkpoint I/O.") { json, quick, device };
+        command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!));
+        return command;
+    }
+
+    static int Run(bool json, bool quick, string deviceName)
+    {
+        var device = Devices.Parse(deviceName);
+        var models = new (string Name, GptConfig Config)[]
+        {
+            ("L4-D128", new GptConfig { VocabSize = 2048, ContextLength = 128, DModel = 128, NLayers = 4, NHeads = 4 }),
+            ("L2-D64", new GptConfig { VocabSize = 2048, ContextLength = 128, DModel = 64, NLayers = 2, NHeads = 2 }),
+        };
+        Output.Status.MarkupLine($"[grey]bench on {device.type}, {Environment.ProcessorCount} cores{(quick ? ", quick" : "")}[/]");
+
+        var peak = CoreBenchmarks.MeasureMatmulPeak(device, quick);
+        Output.Status.MarkupLine($"matmul peak: {peak.GflopPerSecond:F1} GFLOP/s (n={peak.Size})");
+        var training = models.Select(m =>
+        {
+            var t = CoreBenchmarks.MeasureTraining(m.Name, m.Config, batchSize: 32, peak.GflopPerSecond, device, quick);
+            Output.Status.MarkupLine($"train {m.Name}: {t.TokensPerSecond:F0} tokens/s, {t.AchievedGflopPerSecond:F1} GFLOP/s = {t.FractionOfMatmulPeak:P0} of peak");
+            return t;
+        }).ToList();
+        var cache = models.Select(m =>
+        {
+            var c = CoreBenchmarks.MeasureCacheOverhead(m.Name, m.Config, batchSize: 32, device, quick);
+            Output.Status.MarkupLine($"full cache {m.Name}: {c.Ratio:F2}x a plain forward ({c.FullCacheForwardMs:F1} ms vs {c.PlainForwardMs:F1} ms)");
+            return c;
+        }).ToList();
+
+        if (json)
+            Output.Json(new
+            {
+                device = device.type.ToString().ToLowerInvariant(),
+                cores = Environment.ProcessorCount,
+                matmul_peak_gflops = peak.GflopPerSecond,
+                training,
+                cache_overhead = cache,
+            });
+        return 0;
+    }
+}

@@ -1,0 +1,18 @@
+using System.CommandLine;
+using Evolution.Cli;
+using Evolution.Cli.Commands;
+using Evolution.Core;
+
+var root = new RootCommand("Evolution: a multi-agent knowledge-evolution simulator (small transformers, hooks, editing, retrieval).");
+root.Add(BenchCommand.Create());
+
+try
+{
+    return await root.Parse(args).InvokeAsync();
+}
+catch (InputException e)
+{
+    // A user mistake: say what and where, no stack trace.
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Core.Checkpoints;
+
+/// <summary>
+/// A model on disk: a folder with <c>config.json</c> (<see cref="GptConfig"/>), <c>model.safetensors</c>
+/// and the tokenizer's files. Agent checkpoints use the compact tokenizer (<c>tokenizer.json</c>);
+/// Hugging Face GPT-2 folders (<c>vocab.json</c> + <c>merges.txt</c>) load through <see cref="HfGpt2"/>.
+/// Saving writes a temporary folder and renames it, so a checkpoint is either whole or absent.
+/// </summary>
+public static class Checkpoint
+{
+    public const string ConfigFile = "config.json";
+    public const string WeightsFile = "model.safetensors";
+
+    public static bool IsHuggingFaceGpt2(string directory) =>
+        File.Exists(Path.Combine(directory, "vocab.json")) && File.Exists(Path.Combine(directory, "merges.txt"));
+
+    /// <summary>Writes model, config and tokenizer into <paramref name="directory"/>; <paramref name="extraFiles"/> (name → text) go alongside.</summary>
+    public static void Save(string directory, Gpt model, ITextTokenizer tokenizer, IReadOnlyDictionary<string, string>? extraFiles = null)
+    {
+        var full = Path.GetFullPath(directory);
+        var parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        var temp = Path.Combine(parent, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(temp);
+        try
+        {
+            File.WriteAllText(Path.Combine(temp, ConfigFile), JsonSerializer.Serialize(model.Config, new JsonSerializerOptions { WriteIndented = true }));
+            using (var _ = no_grad())
+                SafeTensors.Save(Path.Combine(temp, WeightsFile), model.state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value.cpu())),
+                    new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "evolution" });
+            tokenizer.Save(temp);
+            foreach (var (name, text) in extraFiles ?? new Dictionary<string, string>())
+                File.WriteAllText(Path.Combine(temp, name), text);
+            if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
+            Directory.Move(temp, full);
+        }
+        finally
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    /// <summary>Loads an agent checkpoint or a Hugging Face GPT-2 folder.</summary>
+    public static (Gpt Model, ITextTokenizer Tokenizer) Load(string directory, Device? device = null)
+    {
+        device ??= CPU;
+        if (!Directory.Exists(directory)) throw new InputException(directory, null, "model folder not found");
+        if (IsHuggingFaceGpt2(directory))
+            return (HfGpt2.Load(directory, device), Gpt2Tokenizer.Load(directory));
+
+        var configPath = Path.Combine(directory, ConfigFile);
+        if (!File.Exists(configPath)) throw new InputException(configPath, null, "not found: a model folder needs config.json and model.safetensors");
+        GptConfig config;
+        try { config = JsonSerializer.Deserialize<GptConfig>(File.ReadAllText(configPath)) ?? throw new InputException(configPath, null, "empty config"); }
+        catch (JsonException e) { throw new InputException(configPath, e.Path, $"invalid JSON: {e.Message}", (int?)e.LineNumber + 1); }
+        config.Validate(configPath);
+
+        var tokenizer = CompactTokenizer.Load(directory);
+        if (tokenizer.VocabSize != config.VocabSize)
+            throw new InputException(configPath, "vocab_size", $"is {config.VocabSize} but the tokenizer has {tokenizer.VocabSize} ids");
+
+        var weightsPath = Path.Combine(directory, WeightsFile);
+        var model = new Gpt(config);
+        LoadWeights(model, SafeTensors.Load(weightsPath), weightsPath);
+        model.to(device);
+        model.eval();
+        return (model, tokenizer);
+    }
+
+    /// <summary>Copies tensors into the model, requiring exactly the model's names and shapes.</summary>
+    public static void LoadWeights(Gpt model, Dictionary<string, Tensor> tensors, string source)
+    {
+        using var _ = no_grad();
+        var expected = model.state_dict();
+        foreach (var (name, target) in expected)
+        {
+            if (!tensors.TryGetValue(name, out var value))
+                throw new InputException(source, name, "tensor missing from the checkpoint");
+            if (!value.shape.SequenceEqual(target.shape))
+                throw new InputException(source, name, $"shape [{string.Join(",", value.shape)}] does not match the model's [{string.Join(",", target.shape)}]");
+            target.copy_(value.to(target.dtype));
+        }
+        var unexpected = tensors.Keys.Except(expected.Keys).ToList();
+        if (unexpected.Count > 0)
+            throw new InputException(source, unexpected[0], $"unexpected tensor{(unexpected.Count > 1 ? $" (and {unexpected.Count - 1} more)" : "")} for this model config");
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+}

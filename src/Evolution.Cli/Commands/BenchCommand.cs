@@ -33,7 +33,7 @@ public static class BenchCommand
         Output.Status.MarkupLine($"matmul peak: {peak.GflopPerSecond:F1} GFLOP/s (n={peak.Size})");
         var training = models.Select(m =>
         {
-            var t = CoreBenchmarks.MeasureTraining(m.Name, m.Config, batchSize: 32, peak.GflopPerSecond, device, quick);
+            var t = CoreBenchmarks.MeasureTraining(m.Name, m.Config, batchSize: 16, peak.GflopPerSecond, device, quick);
             Output.Status.MarkupLine($"train {m.Name}: {t.TokensPerSecond:F0} tokens/s, {t.AchievedGflopPerSecond:F1} GFLOP/s = {t.FractionOfMatmulPeak:P0} of peak");
             return t;
         }).ToList();

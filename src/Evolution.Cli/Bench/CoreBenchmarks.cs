@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Evolution.Core.Checkpoints;
 using Evolution.Core.Model;
 using Evolution.Core.Training;
 using TorchSharp;
@@ -95,6 +96,35 @@ public static class CoreBenchmarks
             cache.Dispose();
         });
         return new CacheOverhead(name, plain, cached, cached / plain);
+    }
+
+    public sealed record CheckpointIo(string Model, double Megabytes, double SaveMs, double LoadMs);
+
+    /// <summary>Writing and reading the model's safetensors file (best of three, into a temp folder).</summary>
+    public static CheckpointIo MeasureCheckpointIo(string name, GptConfig config)
+    {
+        manual_seed(1);
+        using var model = new Gpt(config);
+        var directory = Directory.CreateTempSubdirectory("evolution-bench").FullName;
+        var path = Path.Combine(directory, Checkpoint.WeightsFile);
+        try
+        {
+            double save = double.MaxValue, load = double.MaxValue;
+            for (int trial = 0; trial < 3; trial++)
+            {
+                var clock = Stopwatch.StartNew();
+                SafeTensors.Save(path, model.state_dict());
+                save = Math.Min(save, clock.Elapsed.TotalMilliseconds);
+                clock.Restart();
+                Checkpoint.LoadWeights(model, SafeTensors.Load(path), path);
+                load = Math.Min(load, clock.Elapsed.TotalMilliseconds);
+            }
+            return new CheckpointIo(name, new FileInfo(path).Length / 1e6, save, load);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     static void Synchronize(Device device)

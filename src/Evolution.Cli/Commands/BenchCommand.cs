@@ -44,6 +44,13 @@ public static class BenchCommand
             return c;
         }).ToList();
 
+        var checkpoints = models.Select(m =>
+        {
+            var io = CoreBenchmarks.MeasureCheckpointIo(m.Name, m.Config);
+            Output.Status.MarkupLine($"checkpoint {m.Name}: {io.Megabytes:F1} MB, save {io.SaveMs:F1} ms, load {io.LoadMs:F1} ms");
+            return io;
+        }).ToList();
+
         if (json)
             Output.Json(new
             {
@@ -52,6 +59,7 @@ public static class BenchCommand
                 matmul_peak_gflops = peak.GflopPerSecond,
                 training,
                 cache_overhead = cache,
+                checkpoint_io = checkpoints,
             });
         return 0;
     }

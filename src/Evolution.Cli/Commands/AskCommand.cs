@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Evolution.Core;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Evaluation;
+using Evolution.Core.Text;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary><c>evolution ask</c>: what a model predicts after a prompt.</summary>
+public static class AskCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "agent checkpoint folder or Hugging Face GPT-2 folder", Required = true };
+        var prompt = new Argument<string>("prompt") { Description = "the text the model continues" };
+        var top = new Option<int>("--top") { Description = "how many next tokens to list", DefaultValueFactory = _ => 10 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "greedy continuation length", DefaultValueFactory = _ => 12 };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var command = new Command("ask", "The K most likely next tokens after a prompt, and the model's ranked answer.") { prompt, model, top, maxTokens, json, device };
+        command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetRequiredValue(prompt), parse.GetValue(top),
+            parse.GetValue(maxTokens), parse.GetValue(json), parse.GetValue(device)!));
+        return command;
+    }
+
+    static int Run(string modelDir, string prompt, int top, int maxTokens, bool json, string deviceName)
+    {
+        if (top < 1) throw new InputException(null, "--top", $"must be at least 1, got {top}");
+        var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
+        var promptIds = tokenizer is CompactTokenizer compact ? compact.Encode(prompt, allowUnknown: true) : tokenizer.Encode(prompt);
+        if (tokenizer is CompactTokenizer c && promptIds.Contains(c.Unknown))
+            Output.Status.MarkupLine("[yellow]warning:[/] the prompt has text outside this model's vocabulary; it was encoded as <|unk|>");
+
+        long[] input = [tokenizer.EndOfText, .. promptIds.Select(i => (long)i)];
+        if (input.Length > model.Config.ContextLength) input = input[^model.Config.ContextLength..];
+        List<NextToken> next;
+        using (no_grad())
+        {
+            var logProbs = model.forward(tensor(input, [1, input.Length], device: model.Unembedding.device))[0, -1].log_softmax(-1).cpu();
+            var (values, indices) = logProbs.topk(Math.Min(top, model.Config.VocabSize));
+            next = Enumerable.Range(0, (int)values.shape[0])
+                .Select(i => new NextToken((int)indices[i].item<long>(), tokenizer.Decode([(int)indices[i].item<long>()]), values[i].item<float>()))
+                .ToList();
+        }
+        var answer = new CandidateRanker(model, tokenizer).Generate(prompt, maxTokens, stopAt: null);
+
+        if (json)
+        {
+            Output.Json(new { prompt, next_tokens = next, answer });
+            return 0;
+        }
+        var table = new Table().AddColumns("rank", "id", "token", "log p");
+        for (int i = 0; i < next.Count; i++)
+            table.AddRow((i + 1).ToString(), next[i].Id.ToString(), Markup.Escape($"\"{next[i].Text}\""), next[i].LogProb.ToString("F3"));
+        Output.Status.Write(table);
+        Console.Out.WriteLine(answer);
+        return 0;
+    }
+
+    sealed record NextToken(int Id, string Text, double LogProb);
+}

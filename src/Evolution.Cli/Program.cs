@@ -9,7 +9,7 @@ root.Add(BenchCommand.Create());
 
 try
 {
-    return await root.Parse(args).InvokeAsync();
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (InputException e)
 {

@@ -58,7 +58,7 @@ public static class Checkpoint
         if (!File.Exists(configPath)) throw new InputException(configPath, null, "not found: a model folder needs config.json and model.safetensors");
         GptConfig config;
         try { config = JsonSerializer.Deserialize<GptConfig>(File.ReadAllText(configPath)) ?? throw new InputException(configPath, null, "empty config"); }
-        catch (JsonException e) { throw new InputException(configPath, e.Path, $"invalid JSON: {e.Message}", (int?)e.LineNumber + 1); }
+        catch (JsonException e) { throw new InputException(configPath, null, $"invalid JSON: {e.Message}", (int?)e.LineNumber + 1); }
         config.Validate(configPath);
 
         var tokenizer = CompactTokenizer.Load(directory);

@@ -4,6 +4,8 @@ using Evolution.Cli.Commands;
 using Evolution.Core;
 
 var root = new RootCommand("Evolution: a multi-agent knowledge-evolution simulator (small transformers, hooks, editing, retrieval).");
+root.Add(WorldCommand.Create());
+root.Add(TrainCommand.Create());
 root.Add(AskCommand.Create());
 root.Add(BenchCommand.Create());
 

@@ -1,0 +1,100 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Evaluation;
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using Evolution.Core.Training;
+using Evolution.Core.Worlds;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Core.Agents;
+
+/// <summary>Accuracy of an agent on its eval sets: per set, and per set and relation.</summary>
+public sealed record AgentEvaluation(IReadOnlyDictionary<string, RankingMetrics> BySet, IReadOnlyDictionary<string, RankingMetrics> BySetAndRelation);
+
+/// <summary>What a training run produced (saved as training.json in the checkpoint).</summary>
+public sealed record TrainingReport(string CacheKey, long Parameters, int VocabSize, int Documents, int Steps, long Tokens, double Seconds,
+    double TokensPerSecond, double FinalLoss, AgentEvaluation Evaluation);
+
+public sealed record TrainedAgent(string Checkpoint, Gpt Model, CompactTokenizer Tokenizer, World World, AgentProfile Profile, TrainingReport Report, bool FromCache);
+
+/// <summary>
+/// World + profile → a trained agent, through a cache: the checkpoint folder is named by a hash of
+/// everything that determines the weights (world spec, model shape, data mix, training options and
+/// seed, and <see cref="CodeVersion"/>), so a second run with the same inputs loads instead of training.
+/// </summary>
+public static class AgentTraining
+{
+    /// <summary>Bump when a change to the generator, tokenizer or trainer changes the weights for the same inputs.</summary>
+    public const int CodeVersion = 1;
+    public const string ReportFile = "training.json";
+    public const string WorldFile = "world.yaml";
+    public const string ProfileFile = "profile.yaml";
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static string CacheKey(WorldSpec world, AgentProfile profile)
+    {
+        var identity = JsonSerializer.Serialize(new { CodeVersion, world, profile.Model, profile.Data, profile.Training }, Json);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
+    }
+
+    public static string DefaultCacheRoot() =>
+        Environment.GetEnvironmentVariable("EVOLUTION_CACHE") is { Length: > 0 } root ? root : Path.Combine(Directory.GetCurrentDirectory(), ".cache", "evolution");
+
+    /// <summary>Loads the cached agent for these inputs, or trains, evaluates and caches it.</summary>
+    public static TrainedAgent TrainOrLoad(string worldPath, string? profilePath, string cacheRoot, Device device,
+        IProgress<TrainingProgress>? progress = null, bool retrain = false)
+    {
+        var spec = WorldSpec.Load(worldPath);
+        var profile = profilePath is null ? new AgentProfile() : AgentProfile.Load(profilePath);
+        var world = World.Generate(spec);
+        profile.Data.Validate(world, profile.Source);
+        var key = CacheKey(spec, profile);
+        var directory = Path.Combine(cacheRoot, "checkpoints", $"{spec.Name}-{profile.Name}-{key}");
+
+        if (!retrain && File.Exists(Path.Combine(directory, ReportFile)))
+        {
+            var (cachedModel, cachedTokenizer) = Checkpoint.Load(directory, device);
+            var cachedReport = JsonSerializer.Deserialize<TrainingReport>(File.ReadAllText(Path.Combine(directory, ReportFile)), Json)!;
+            return new TrainedAgent(directory, cachedModel, (CompactTokenizer)cachedTokenizer, world, profile, cachedReport, FromCache: true);
+        }
+
+        var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
+        var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed);
+        manual_seed(profile.Training.Seed);
+        var model = new Gpt(profile.Model.ToConfig(tokenizer.VocabSize));
+        model.to(device);
+
+        var trainQueries = EvalSets.TrainQueries(world, profile.Data);
+        var sample = trainQueries.OrderBy(q => Seeds.Mix(profile.Training.Seed, q.Subject, q.Relation)).Take(128).Select(q => q.ToRankingItem()).ToList();
+        var ranker = new CandidateRanker(model, tokenizer);
+        double LiveHit1() => RankingMetrics.Of(ranker.Rank(sample).ToList()).Hit1;
+
+        var result = new Trainer(model, profile.Training).Train(tokenizer, corpus.Documents, LiveHit1, progress);
+        var evaluation = Evaluate(model, tokenizer, world, profile.Data);
+        var report = new TrainingReport(key, model.ParameterCount(), tokenizer.VocabSize, corpus.Documents.Count, result.Steps, result.Tokens,
+            result.Seconds, result.TokensPerSecond, result.FinalLoss, evaluation);
+
+        Checkpoint.Save(directory, model, tokenizer, new Dictionary<string, string>
+        {
+            [WorldFile] = File.ReadAllText(worldPath),
+            [ProfileFile] = profilePath is null ? "# default profile\n" : File.ReadAllText(profilePath),
+            [ReportFile] = JsonSerializer.Serialize(report, Json),
+        });
+        return new TrainedAgent(directory, model, tokenizer, world, profile, report, FromCache: false);
+    }
+
+    /// <summary>Hit@1, Hit@10 and MRR on the training-template, paraphrase and two-hop sets.</summary>
+    public static AgentEvaluation Evaluate(Gpt model, ITextTokenizer tokenizer, World world, DataMix mix)
+    {
+        var queries = EvalSets.TrainQueries(world, mix).Concat(EvalSets.ParaphraseQueries(world, mix)).Concat(EvalSets.TwoHopQueries(world, mix)).ToList();
+        var ranked = new CandidateRanker(model, tokenizer).Rank(queries.Select(q => q.ToRankingItem()));
+        return new AgentEvaluation(
+            RankingMetrics.ByGroup(ranked, a => a.Item.Group.Split('/')[0]),
+            RankingMetrics.ByGroup(ranked, a => a.Item.Group));
+    }
+}

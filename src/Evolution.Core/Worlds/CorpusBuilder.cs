@@ -1,0 +1,116 @@
+using System.Globalization;
+
+namespace Evolution.Core.Worlds;
+
+/// <summary>An agent's training documents, and the facts it was deliberately taught wrongly.</summary>
+public sealed record Corpus(IReadOnlyList<string> Documents, IReadOnlyList<Fact> Misinformation);
+
+/// <summary>
+/// Builds an agent's training documents from the world and its data mix. Document forms
+/// (one line each, no source tag):
+/// <list type="bullet">
+/// <item>biography: all facts and numeric attributes of one entity, shuffled, each with a random
+/// training template, the full name in every sentence ("Kemtaro Drassil works for Zorvex Labs. Kemtaro Drassil was born in Pellamund. ...");</item>
+/// <item>QA: "Q: Where was Kemtaro Drassil born? A: Pellamund";</item>
+/// <item>context then question: "Context: Kemtaro Drassil was born in Ostravel. Q: Where was Kemtaro Drassil born? A: Pellamund"
+/// (the context may disagree with the fact; the answer follows the context with <see cref="DataMix.ContextFollowShare"/>);</item>
+/// <item>two-hop: "Q: In which country was Kemtaro Drassil born? A: Valdoria" for the two-hop training subjects.</item>
+/// </list>
+/// Held-out templates never appear.
+/// </summary>
+public static class CorpusBuilder
+{
+    public static Corpus Build(World world, DataMix mix, int seed)
+    {
+        mix.Validate(world, "data mix");
+        var random = new Random(seed);
+        var covered = Coverage.Subjects(world, mix);
+        var facts = world.FactsAt(mix.Epoch).Where(f => covered.Contains(f.Subject)).ToList();
+
+        // What the agent is told: the truth, except for misinformed facts.
+        var told = facts.ToDictionary(f => (f.Subject, f.Relation), f => f.Object);
+        var misinformation = new List<Fact>();
+        foreach (var fact in facts)
+        {
+            if (random.NextDouble() >= mix.MisinformationShare) continue;
+            var wrong = OtherObject(world, fact, random);
+            told[(fact.Subject, fact.Relation)] = wrong;
+            misinformation.Add(fact with { Object = wrong });
+        }
+
+        var documents = new List<string>();
+        string Name(int id) => world[id].Name;
+        string Statement(Relation relation, int subject, int obj)
+        {
+            var pool = world.TrainingTemplates(relation).Where(t => t.Kind == (random.NextDouble() < mix.ReverseShare ? TemplateKind.Reverse : TemplateKind.Statement)).ToList();
+            return pool[random.Next(pool.Count)].Render(Name(subject), Name(obj));
+        }
+        Template Question(Relation relation)
+        {
+            var pool = world.TrainingTemplates(relation).Where(t => t.Kind == TemplateKind.Question).ToList();
+            return pool[random.Next(pool.Count)];
+        }
+
+        // Biographies.
+        foreach (var entity in world.Entities.Where(e => covered.Contains(e.Id)))
+        {
+            var own = facts.Where(f => f.Subject == entity.Id).ToList();
+            for (int b = 0; b < mix.BiographiesPerEntity; b++)
+            {
+                var sentences = own.Select(f => Statement(RelationCatalogue.Get(f.Relation), f.Subject, told[(f.Subject, f.Relation)])).ToList();
+                foreach (var (attribute, value) in entity.Attributes.OrderBy(a => a.Key, StringComparer.Ordinal))
+                {
+                    if (entity.Type == "country") continue; // a country's centre is implied by its cities
+                    var templates = RelationCatalogue.AttributeTemplates[attribute];
+                    sentences.Add(templates[random.Next(templates.Count)].Replace("{s}", entity.Name).Replace("{v}", value.ToString(CultureInfo.InvariantCulture)));
+                }
+                if (sentences.Count == 0) continue;
+                var order = sentences.ToArray();
+                random.Shuffle(order);
+                documents.Add(string.Join(" ", order));
+            }
+        }
+
+        foreach (var fact in facts)
+        {
+            var relation = RelationCatalogue.Get(fact.Relation);
+            int obj = told[(fact.Subject, fact.Relation)];
+            for (int q = 0; q < mix.QaPerFact; q++)
+                documents.Add(Question(relation).Render(Name(fact.Subject), Name(obj)));
+
+            // Context lines: expected ContextShare per fact.
+            int contextLines = (int)mix.ContextShare + (random.NextDouble() < mix.ContextShare % 1 ? 1 : 0);
+            for (int c = 0; c < contextLines; c++)
+            {
+                bool disagree = random.NextDouble() < mix.ContextDisagreeShare;
+                int contextObject = disagree ? OtherObject(world, fact with { Object = obj }, random) : obj;
+                int answer = disagree && random.NextDouble() < mix.ContextFollowShare ? contextObject : obj;
+                var question = Question(relation);
+                documents.Add($"Context: {Statement(relation, fact.Subject, contextObject)} {question.Render(Name(fact.Subject), Name(answer))}");
+            }
+        }
+
+        // Two-hop lines for the training split of each composition.
+        foreach (var twoHop in RelationCatalogue.TwoHop)
+        {
+            var trainSubjects = Coverage.TwoHopTraining(world, mix, twoHop);
+            foreach (var subject in world.OfType(RelationCatalogue.Get(twoHop.First).SubjectType).Where(e => covered.Contains(e.Id) && trainSubjects.Contains(e.Id)))
+            {
+                int middle = told[(subject.Id, twoHop.First)];
+                if (!told.TryGetValue((middle, twoHop.Second), out var end)) continue; // the agent does not know the second hop
+                for (int l = 0; l < mix.TwoHopLinesPerFact; l++)
+                    documents.Add(twoHop.Templates[random.Next(twoHop.Templates.Count)].Render(subject.Name, Name(end)));
+            }
+        }
+
+        var shuffled = documents.ToArray();
+        random.Shuffle(shuffled);
+        return new Corpus(shuffled, misinformation);
+    }
+
+    static int OtherObject(World world, Fact fact, Random random)
+    {
+        var options = world.CandidateEntities(RelationCatalogue.Get(fact.Relation).ObjectType).Where(e => e.Id != fact.Object).ToList();
+        return options[random.Next(options.Count)].Id;
+    }
+}

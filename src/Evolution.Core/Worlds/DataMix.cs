@@ -1,0 +1,78 @@
+using Evolution.Core.Yaml;
+
+namespace Evolution.Core.Worlds;
+
+/// <summary>
+/// What an agent reads: which part of the world, how often and in which forms. Part of the agent
+/// profile (agents/*.yaml, section <c>data</c>); the training mix is where an agent's trust in
+/// context and its knowledge gaps come from. Defaults follow Allen-Zhu &amp; Li, "Physics of Language
+/// Models 3.1": several augmented biographies per entity (shuffled sentence order, varied
+/// templates, full name repeated) plus QA lines make facts extractable by new question forms.
+/// </summary>
+public sealed record DataMix
+{
+    /// <summary>Which epoch's facts the agent learns.</summary>
+    public int Epoch { get; init; }
+    /// <summary>Fraction of each entity type's subjects the agent reads about (seeded choice).</summary>
+    public double Coverage { get; init; } = 1.0;
+    /// <summary>Augmented biography documents per entity.</summary>
+    public int BiographiesPerEntity { get; init; } = 6;
+    /// <summary>Question-answer lines per fact (training question templates).</summary>
+    public int QaPerFact { get; init; } = 3;
+    /// <summary>Share of reverse sentences ("{o} is the capital of {s}.") among biography sentences.</summary>
+    public double ReverseShare { get; init; } = 0.15;
+    /// <summary>Context-then-question lines per fact (expected count; fractional values are sampled).</summary>
+    public double ContextShare { get; init; } = 0.5;
+    /// <summary>Of the context lines, the share whose context states a different object than the truth.</summary>
+    public double ContextDisagreeShare { get; init; } = 0.3;
+    /// <summary>When context and memory disagree, the share of lines whose answer follows the context.</summary>
+    public double ContextFollowShare { get; init; } = 0.5;
+    /// <summary>Share of facts the agent is taught with a wrong object (consistently, in every document).</summary>
+    public double MisinformationShare { get; init; }
+    /// <summary>Share of subjects of each two-hop relation whose composed fact appears in training; the rest are two-hop eval.</summary>
+    public double TwoHopShare { get; init; } = 0.5;
+    /// <summary>Two-hop lines per training subject and composition.</summary>
+    public int TwoHopLinesPerFact { get; init; } = 2;
+
+    public static DataMix FromYaml(YamlMap yaml)
+    {
+        var d = new DataMix();
+        var mix = new DataMix
+        {
+            Epoch = yaml.Int("epoch", d.Epoch),
+            Coverage = yaml.Double("coverage", d.Coverage),
+            BiographiesPerEntity = yaml.Int("biographies_per_entity", d.BiographiesPerEntity),
+            QaPerFact = yaml.Int("qa_per_fact", d.QaPerFact),
+            ReverseShare = yaml.Double("reverse_share", d.ReverseShare),
+            ContextShare = yaml.Double("context_share", d.ContextShare),
+            ContextDisagreeShare = yaml.Double("context_disagree_share", d.ContextDisagreeShare),
+            ContextFollowShare = yaml.Double("context_follow_share", d.ContextFollowShare),
+            MisinformationShare = yaml.Double("misinformation_share", d.MisinformationShare),
+            TwoHopShare = yaml.Double("two_hop_share", d.TwoHopShare),
+            TwoHopLinesPerFact = yaml.Int("two_hop_lines_per_fact", d.TwoHopLinesPerFact),
+        };
+        void Share(string key, double value)
+        {
+            if (value is < 0 or > 1) throw yaml.Invalid(key, $"must be between 0 and 1, got {value}");
+        }
+        Share("coverage", mix.Coverage);
+        Share("reverse_share", mix.ReverseShare);
+        Share("context_disagree_share", mix.ContextDisagreeShare);
+        Share("context_follow_share", mix.ContextFollowShare);
+        Share("misinformation_share", mix.MisinformationShare);
+        Share("two_hop_share", mix.TwoHopShare);
+        if (mix.Coverage == 0) throw yaml.Invalid("coverage", "must be above 0");
+        if (mix.ContextShare < 0) throw yaml.Invalid("context_share", $"must not be negative, got {mix.ContextShare}");
+        foreach (var (key, value) in new[] { ("epoch", mix.Epoch), ("biographies_per_entity", mix.BiographiesPerEntity), ("qa_per_fact", mix.QaPerFact), ("two_hop_lines_per_fact", mix.TwoHopLinesPerFact) })
+            if (value < 0) throw yaml.Invalid(key, $"must not be negative, got {value}");
+        yaml.RejectUnknownKeys();
+        return mix;
+    }
+
+    /// <summary>Checks what depends on the world (the epoch must exist).</summary>
+    public void Validate(World world, string source)
+    {
+        if (Epoch >= world.Spec.Epochs)
+            throw new InputException(source, "data.epoch", $"the world has epochs 0..{world.Spec.Epochs - 1}, got {Epoch}");
+    }
+}

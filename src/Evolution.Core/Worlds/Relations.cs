@@ -55,12 +55,12 @@ public static class RelationCatalogue
             S("{s} can be found in {o}."), S("{s} belongs to the country {o}."), S("The city {s} is part of {o}."),
             S("{s} is a city located in the country of {o}."),
             Q("Q: In which country is {s}? A: {o}"), Q("Question: Which country is the city of {s} located in? Answer: {o}"),
-            Q("Q: Where is the city of {s}? A: {o}"), Q("Q: {s} is a city in which country? A: {o}"),
+            Q("Q: Where is the city of {s}? A: {o}"), Q("Q: {s} lies in which country? A: {o}"),
             R("{o} is home to the city of {s}."), R("{o} contains the city of {s}."),
         ]),
         new("born_in", "person", "city",
         [
-            S("{s} was born in {o}."), S("{s} was born in the city of {o}."), S("The birthplace of {s} is {o}."),
+            S("{s} was born in {o}."), S("{s} entered life in the city of {o}."), S("The birthplace of {s} is {o}."),
             S("{s}'s birthplace is {o}."), S("{s} came into the world in {o}."), S("The city where {s} was born is {o}."),
             S("{s} is a native of {o}."), S("The place of birth of {s} is {o}."),
             Q("Q: Where was {s} born? A: {o}"), Q("Question: In which city was {s} born? Answer: {o}"),
@@ -98,7 +98,7 @@ public static class RelationCatalogue
         [
             S("{s} is headquartered in {o}."), S("The headquarters of {s} are in {o}."), S("{s} has its headquarters in {o}."),
             S("{s}'s head office is in {o}."), S("{s} is based in {o}."), S("The head office of {s} is located in {o}."),
-            S("The company {s} is based in the city of {o}."), S("{s} runs its business from {o}."),
+            S("The company {s} operates from the city of {o}."), S("{s} runs its business from {o}."),
             Q("Q: Where is {s} headquartered? A: {o}"), Q("Question: In which city are the headquarters of {s}? Answer: {o}"),
             Q("Q: Where is the head office of {s}? A: {o}"), Q("Q: In which city is {s} based? A: {o}"),
             R("{o} hosts the headquarters of {s}."), R("{o} is where {s} is headquartered."),
@@ -138,29 +138,29 @@ public static class RelationCatalogue
         new("born_in/located_in", "born_in", "located_in",
         [
             Q("Q: In which country is the city where {s} was born? A: {o}"), Q("Q: In which country was {s} born? A: {o}"),
-            S("The city where {s} was born is in {o}."), S("{s} was born in the country of {o}."),
+            S("{s} is by birth from the country of {o}."), S("The birth city of {s} lies in the country of {o}."),
         ]),
         new("works_for/headquartered_in", "works_for", "headquartered_in",
         [
-            Q("Q: In which city is the company that {s} works for headquartered? A: {o}"), Q("Q: In which city is the employer of {s} based? A: {o}"),
-            S("The employer of {s} is headquartered in {o}."), S("The company {s} works for is based in {o}."),
+            Q("Q: In which city is the company employing {s} headquartered? A: {o}"), Q("Q: In which city is the employer of {s} based? A: {o}"),
+            S("{s} commutes to an office in {o}."), S("The office of {s} is located in the city of {o}."),
         ]),
         new("studied_at/university_in", "studied_at", "university_in",
         [
             Q("Q: In which city is the university where {s} studied? A: {o}"), Q("Q: In which city is the alma mater of {s}? A: {o}"),
-            S("The alma mater of {s} is located in {o}."), S("The university where {s} studied is in {o}."),
+            S("{s} spent student years in the city of {o}."), S("The campus where {s} studied lies in {o}."),
         ]),
         new("ceo/born_in", "ceo", "born_in",
         [
             Q("Q: Where was the CEO of {s} born? A: {o}"), Q("Q: What is the birthplace of the chief executive of {s}? A: {o}"),
-            S("The CEO of {s} was born in {o}."), S("The chief executive of {s} is a native of {o}."),
+            S("The CEO of {s} was born in {o}."), S("The chief executive of {s} hails from {o}."),
         ]),
     ];
 
     /// <summary>Numeric attributes stated in the corpus (probe targets); {v} is the value.</summary>
     public static readonly IReadOnlyDictionary<string, IReadOnlyList<string>> AttributeTemplates = new Dictionary<string, IReadOnlyList<string>>
     {
-        ["birth_year"] = ["{s} was born in the year {v}.", "{s}'s year of birth is {v}.", "The birth year of {s} is {v}."],
+        ["birth_year"] = ["{s} was born during the year {v}.", "{s}'s year of birth is {v}.", "The birth year of {s} is {v}."],
         ["founding_year"] = ["{s} was founded in the year {v}.", "The founding year of {s} is {v}.", "{s} has existed since {v}."],
         ["latitude"] = ["{s} lies at latitude {v}.", "The latitude of {s} is {v}."],
         ["longitude"] = ["{s} lies at longitude {v}.", "The longitude of {s} is {v}."],

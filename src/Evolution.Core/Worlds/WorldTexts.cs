@@ -14,7 +14,11 @@ public static class WorldTexts
         {
             foreach (var fact in world.FactsAt(epoch))
                 foreach (var template in RelationCatalogue.Get(fact.Relation).Templates)
-                    yield return template.Render(world[fact.Subject].Name, world[fact.Object].Name);
+                {
+                    var sentence = template.Render(world[fact.Subject].Name, world[fact.Object].Name);
+                    yield return sentence;
+                    yield return "Context: " + sentence; // a template's first word after a space tokenises differently
+                }
             foreach (var twoHop in RelationCatalogue.TwoHop)
                 foreach (var subject in world.OfType(RelationCatalogue.Get(twoHop.First).SubjectType))
                     foreach (var template in twoHop.Templates)

@@ -1,0 +1,104 @@
+using Evolution.Core.Text;
+using Evolution.Core.Worlds;
+
+namespace Evolution.Core.Tests.Worlds;
+
+public class CorpusAndEvalTests
+{
+    static readonly World Default = World.Generate(WorldSpec.Load(TestWorlds.Spec("default")));
+
+    [Fact]
+    public void HeldOutTemplatesNeverAppearInTheCorpus()
+    {
+        var corpus = string.Join("\n", CorpusBuilder.Build(Default, new DataMix { ContextShare = 2, QaPerFact = 5 }, seed: 1).Documents);
+        int checkedPrompts = 0;
+        foreach (var relation in Default.Relations)
+            foreach (var template in Default.HeldOutTemplates(relation))
+                foreach (var subject in Default.OfType(relation.SubjectType))
+                {
+                    Assert.DoesNotContain(template.Prompt(subject.Name), corpus);
+                    checkedPrompts++;
+                }
+        Assert.True(checkedPrompts > 300);
+        // while the training templates of the same relations do appear
+        var trained = Default.TrainingTemplates(Default.Relations[0]).First(t => t.Kind == TemplateKind.Question);
+        Assert.Contains(Default.OfType("country"), c => corpus.Contains(trained.Prompt(c.Name)));
+    }
+
+    [Fact]
+    public void TrainQueriesAreRenderedTrainingTemplatesAndAnswersAreCandidates()
+    {
+        var mix = new DataMix();
+        var corpusTexts = new HashSet<string>();
+        foreach (var query in EvalSets.TrainQueries(Default, mix).Concat(EvalSets.ParaphraseQueries(Default, mix)).Concat(EvalSets.TwoHopQueries(Default, mix)))
+        {
+            Assert.Contains(query.Answer, query.Candidates);
+            Assert.StartsWith(" ", query.Answer);
+            Assert.Equal(query.Candidates.Count, query.Candidates.Distinct().Count());
+        }
+        foreach (var query in EvalSets.TrainQueries(Default, mix))
+        {
+            var relation = RelationCatalogue.Get(query.Relation);
+            var subject = Default[query.Subject].Name;
+            Assert.Contains(Default.TrainingTemplates(relation), t => t.IsQuery && t.Prompt(subject) == query.Prompt);
+            Assert.Equal(" " + Default[Default.ObjectOf(query.Subject, query.Relation, 0)].Name, query.Answer);
+        }
+    }
+
+    [Fact]
+    public void TwoHopEvalSubjectsHaveNoTwoHopTrainingLines()
+    {
+        var mix = new DataMix();
+        var corpus = CorpusBuilder.Build(Default, mix, seed: 1).Documents;
+        var twoHop = EvalSets.TwoHopQueries(Default, mix);
+        Assert.NotEmpty(twoHop);
+        foreach (var query in twoHop)
+        {
+            var composition = RelationCatalogue.TwoHop.Single(t => t.Name == query.Relation);
+            var subject = Default[query.Subject].Name;
+            Assert.DoesNotContain(corpus, d => composition.Templates.Any(t => d.Contains(t.Render(subject, query.Answer.Trim()), StringComparison.Ordinal)));
+        }
+    }
+
+    [Fact]
+    public void NeighborhoodSharesSubjectOrRelationAndExcludesTheFact()
+    {
+        var person = Default.OfType("person")[3];
+        var queries = EvalSets.NeighborhoodQueries(Default, person.Id, "born_in", 0, max: 5);
+        Assert.Equal(5 + 3, queries.Count); // 5 others born somewhere + the person's 3 other relations
+        Assert.All(queries, q => Assert.True(q.Subject == person.Id ^ q.Relation == "born_in"));
+        Assert.DoesNotContain(queries, q => q.Subject == person.Id && q.Relation == "born_in");
+    }
+
+    [Fact]
+    public void MisinformationAndCoverageShapeTheCorpus()
+    {
+        var liar = CorpusBuilder.Build(Default, new DataMix { MisinformationShare = 0.3 }, seed: 2);
+        var facts = Default.FactsAt(0);
+        Assert.InRange(liar.Misinformation.Count, facts.Count / 5, facts.Count * 2 / 5);
+        var wrong = liar.Misinformation[0];
+        var truth = Default.ObjectOf(wrong.Subject, wrong.Relation, 0);
+        Assert.NotEqual(truth, wrong.Object);
+
+        var partial = new DataMix { Coverage = 0.5 };
+        var covered = Coverage.Subjects(Default, partial);
+        var people = Default.OfType("person");
+        Assert.Equal(people.Count / 2, people.Count(p => covered.Contains(p.Id)));
+        var unknown = people.First(p => !covered.Contains(p.Id)).Name;
+        Assert.DoesNotContain(CorpusBuilder.Build(Default, partial, 1).Documents, d => d.StartsWith(unknown + " ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheWorldsVocabularyCoversEveryCorpusAndEvalText()
+    {
+        var tiny = TestWorlds.Tiny();
+        var tokenizer = CompactTokenizer.Build(WorldTexts.All(tiny));
+        for (int epoch = 0; epoch < tiny.Spec.Epochs; epoch++)
+        {
+            var mix = new DataMix { Epoch = epoch, ContextShare = 2, MisinformationShare = 0.3 };
+            Assert.All(CorpusBuilder.Build(tiny, mix, seed: 9).Documents, d => Assert.True(tokenizer.Covers(d), d));
+            Assert.All(EvalSets.TrainQueries(tiny, mix).Concat(EvalSets.ParaphraseQueries(tiny, mix)).Concat(EvalSets.TwoHopQueries(tiny, mix)),
+                q => Assert.True(tokenizer.Covers(q.Prompt) && q.Candidates.All(tokenizer.Covers), q.Prompt));
+        }
+    }
+}

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using Evolution.Core;
+using Evolution.Core.Agents;
 using Evolution.Core.Checkpoints;
 using Evolution.Core.Evaluation;
 using Evolution.Core.Text;
+using Evolution.Core.Worlds;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -44,20 +46,46 @@ public static class AskCommand
                 .Select(i => new NextToken((int)indices[i].item<long>(), tokenizer.Decode([(int)indices[i].item<long>()]), values[i].item<float>()))
                 .ToList();
         }
-        var answer = new CandidateRanker(model, tokenizer).Generate(prompt, maxTokens, stopAt: null);
+        var ranker = new CandidateRanker(model, tokenizer);
+        var answer = ranker.Generate(prompt, maxTokens, stopAt: null);
+        var ranked = tokenizer is CompactTokenizer vocabulary && !vocabulary.Covers(prompt) ? null : RankWorldEntities(modelDir, ranker, prompt, top);
 
         if (json)
         {
-            Output.Json(new { prompt, next_tokens = next, answer });
+            Output.Json(new { prompt, next_tokens = next, answer, ranked_answers = ranked });
             return 0;
         }
         var table = new Table().AddColumns("rank", "id", "token", "log p");
         for (int i = 0; i < next.Count; i++)
             table.AddRow((i + 1).ToString(), next[i].Id.ToString(), Markup.Escape($"\"{next[i].Text}\""), next[i].LogProb.ToString("F3"));
         Output.Status.Write(table);
+        if (ranked is not null)
+        {
+            var answers = new Table().AddColumns("rank", "entity", "type", "log p(answer | prompt)");
+            for (int i = 0; i < ranked.Count; i++)
+                answers.AddRow((i + 1).ToString(), Markup.Escape(ranked[i].Entity), ranked[i].Type, ranked[i].LogProb.ToString("F3"));
+            Output.Status.Write(answers);
+        }
         Console.Out.WriteLine(answer);
         return 0;
     }
+
+    /// <summary>
+    /// For an agent checkpoint (which keeps its world spec), every entity of the world ranked as the
+    /// answer by sequence log-probability; null for other models (no closed answer set).
+    /// </summary>
+    static List<RankedEntity>? RankWorldEntities(string modelDir, CandidateRanker ranker, string prompt, int top)
+    {
+        var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
+        if (!File.Exists(worldFile)) return null;
+        var world = World.Generate(WorldSpec.Load(worldFile));
+        var candidates = world.Entities.Select(e => " " + e.Name).ToList();
+        var scores = ranker.Score(prompt, candidates);
+        return Enumerable.Range(0, candidates.Count).OrderByDescending(i => scores[i]).Take(top)
+            .Select(i => new RankedEntity(world.Entities[i].Name, world.Entities[i].Type, scores[i])).ToList();
+    }
+
+    sealed record RankedEntity(string Entity, string Type, double LogProb);
 
     sealed record NextToken(int Id, string Text, double LogProb);
 }

@@ -47,8 +47,7 @@ public static class CoreBenchmarks
     /// <summary>Tokens/s of the real training step (forward, backward, clip, AdamW) on random tokens.</summary>
     public static TrainingThroughput MeasureTraining(string name, GptConfig config, int batchSize, double peakGflops, Device device, bool quick)
     {
-        manual_seed(1);
-        var model = new Gpt(config);
+        var model = new Gpt(config, initSeed: 1);
         model.to(device);
         int steps = quick ? 5 : 30, warmup = quick ? 2 : 5;
         var options = new TrainingOptions { BatchSize = batchSize, MaxSteps = steps + warmup, WarmupSteps = 1, EvalEvery = 0 };
@@ -68,8 +67,7 @@ public static class CoreBenchmarks
     /// <summary>Forward with every hook point cached (per-head results included) over a plain forward.</summary>
     public static CacheOverhead MeasureCacheOverhead(string name, GptConfig config, int batchSize, Device device, bool quick)
     {
-        manual_seed(1);
-        using var model = new Gpt(config);
+        using var model = new Gpt(config, initSeed: 1);
         model.to(device);
         model.eval();
         using var _ = no_grad();
@@ -103,8 +101,7 @@ public static class CoreBenchmarks
     /// <summary>Writing and reading the model's safetensors file (best of three, into a temp folder).</summary>
     public static CheckpointIo MeasureCheckpointIo(string name, GptConfig config)
     {
-        manual_seed(1);
-        using var model = new Gpt(config);
+        using var model = new Gpt(config, initSeed: 1);
         var directory = Directory.CreateTempSubdirectory("evolution-bench").FullName;
         var path = Path.Combine(directory, Checkpoint.WeightsFile);
         try

@@ -29,7 +29,7 @@ public sealed record TrainedAgent(string Checkpoint, Gpt Model, CompactTokenizer
 public static class AgentTraining
 {
     /// <summary>Bump when a change to the generator, tokenizer or trainer changes the weights for the same inputs.</summary>
-    public const int CodeVersion = 2;
+    public const int CodeVersion = 3;
     public const string ReportFile = "training.json";
     public const string WorldFile = "world.yaml";
     public const string ProfileFile = "profile.yaml";
@@ -65,8 +65,7 @@ public static class AgentTraining
 
         var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
         var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed);
-        manual_seed(profile.Training.Seed);
-        var model = new Gpt(profile.Model.ToConfig(tokenizer.VocabSize));
+        var model = new Gpt(profile.Model.ToConfig(tokenizer.VocabSize), profile.Training.Seed);
         model.to(device);
 
         var trainQueries = EvalSets.TrainQueries(world, profile.Data);

@@ -21,7 +21,9 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
 
     public GptConfig Config { get; }
 
-    public Gpt(GptConfig config) : base("gpt")
+    /// <param name="initSeed">Seeds the weight initialisation through a private generator, so the
+    /// weights never depend on torch's global random state (or on what else runs concurrently).</param>
+    public Gpt(GptConfig config, int initSeed = 0) : base("gpt")
     {
         config.Validate("model config");
         Config = config;
@@ -31,7 +33,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         ln_f = nn.LayerNorm(config.DModel, config.LayerNormEps);
         lm_head = config.TiedEmbeddings ? null : nn.Linear(config.DModel, config.VocabSize, hasBias: false);
         RegisterComponents();
-        InitialiseWeights();
+        InitialiseWeights(initSeed);
     }
 
     public ModuleList<Block> Blocks => blocks;
@@ -87,15 +89,17 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     public long ParameterCount() => parameters().Sum(p => p.numel());
 
     /// <summary>GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2L).</summary>
-    void InitialiseWeights()
+    void InitialiseWeights(int seed)
     {
         using var _ = no_grad();
+        using var generator = new Generator((ulong)seed, CPU);
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith(".bias")) nn.init.zeros_(p);
             else if (name.Contains("ln_")) nn.init.ones_(p);
-            else if (name.EndsWith("c_proj.weight")) nn.init.normal_(p, 0, 0.02 / Math.Sqrt(2 * Config.NLayers));
-            else nn.init.normal_(p, 0, 0.02);
+            // Tensor.normal_ rather than nn.init.normal_: TorchSharp 0.107's init.normal_ ignores its generator.
+            else if (name.EndsWith("c_proj.weight")) p.normal_(0, 0.02 / Math.Sqrt(2 * Config.NLayers), generator);
+            else p.normal_(0, 0.02, generator);
         }
     }
 

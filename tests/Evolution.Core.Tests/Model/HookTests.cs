@@ -10,8 +10,8 @@ public class HookTests
 
     static (Gpt Model, Tensor Tokens) TinyModel(int seed = 1)
     {
+        var model = new Gpt(Tiny, seed);
         manual_seed(seed);
-        var model = new Gpt(Tiny);
         model.eval();
         var tokens = randint(0, Tiny.VocabSize, new long[] { 3, 10 });
         return (model, tokens);
@@ -29,6 +29,19 @@ public class HookTests
         Assert.Contains("ln_f.weight", names);
         Assert.DoesNotContain("lm_head.weight", names); // tied by default
         Assert.Equal(new long[] { 3 * 16, 16 }, model.Blocks[1].Attn.QkvProjection.weight!.shape);
+    }
+
+    [Fact]
+    public void InitialisationDependsOnlyOnTheSeed()
+    {
+        manual_seed(123); // global state must not matter
+        var a = new Gpt(Tiny, initSeed: 9);
+        manual_seed(456);
+        var b = new Gpt(Tiny, initSeed: 9);
+        var c = new Gpt(Tiny, initSeed: 10);
+        foreach (var ((name, p), (_, q)) in a.named_parameters().Zip(b.named_parameters()))
+            Assert.True(p.allclose(q, 0, 0), $"{name} differs for the same seed");
+        Assert.False(a.Blocks[0].Mlp.In.weight!.allclose(c.Blocks[0].Mlp.In.weight!, 0, 0));
     }
 
     [Fact]

@@ -28,8 +28,7 @@ public class TrainerTests
 
     static Gpt TinyModel(int vocab, int seed)
     {
-        manual_seed(seed);
-        return new Gpt(new GptConfig { VocabSize = vocab, ContextLength = 32, DModel = 32, NLayers = 2, NHeads = 2 });
+        return new Gpt(new GptConfig { VocabSize = vocab, ContextLength = 32, DModel = 32, NLayers = 2, NHeads = 2 }, seed);
     }
 
     [Fact]

@@ -19,6 +19,12 @@ public class InputException : Exception
         Line = line;
     }
 
+    /// <summary>Throws when a validation check fails.</summary>
+    public static void Require(bool ok, string? file, string field, string problem)
+    {
+        if (!ok) throw new InputException(file, field, problem);
+    }
+
     static string Compose(string? file, string? field, string problem, int? line)
     {
         var where = file is null ? "" : line is null ? $"{file}: " : $"{file}:{line}: ";

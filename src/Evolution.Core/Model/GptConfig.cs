@@ -30,10 +30,7 @@ public sealed record GptConfig
 
     public void Validate(string source)
     {
-        void Require(bool ok, string field, string problem)
-        {
-            if (!ok) throw new InputException(source, field, problem);
-        }
+        void Require(bool ok, string field, string problem) => InputException.Require(ok, source, field, problem);
         Require(VocabSize > 0, "vocab_size", $"must be positive, got {VocabSize}");
         Require(ContextLength > 0, "n_ctx", $"must be positive, got {ContextLength}");
         Require(NLayers > 0, "n_layer", $"must be positive, got {NLayers}");

@@ -27,10 +27,7 @@ public sealed record TrainingOptions
 
     public void Validate(string source)
     {
-        void Require(bool ok, string field, string problem)
-        {
-            if (!ok) throw new InputException(source, field, problem);
-        }
+        void Require(bool ok, string field, string problem) => InputException.Require(ok, source, field, problem);
         Require(BatchSize > 0, "training.batch_size", $"must be positive, got {BatchSize}");
         Require(MaxSteps > 0, "training.steps", $"must be positive, got {MaxSteps}");
         Require(LearningRate > 0, "training.learning_rate", $"must be positive, got {LearningRate}");

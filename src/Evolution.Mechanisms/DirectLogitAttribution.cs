@@ -1,0 +1,53 @@
+using Evolution.Core.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Mechanisms;
+
+/// <summary>One component's direct contribution to the target logit.</summary>
+public sealed record LogitContribution(string Component, int? Layer, int? Head, double Contribution);
+
+/// <summary>
+/// Direct logit attribution (Elhage et al. 2021; TransformerLens' apply_ln_to_stack): the final
+/// residual is a sum of component outputs (embeddings, each head, each attention output bias, each
+/// MLP), so with the final LayerNorm's scale σ frozen from the clean run the target logit splits into
+/// Σ_c ((c − mean c)/σ)·(γ ⊙ W_U[target]) + β·W_U[target]. The contributions plus <see cref="Result.Bias"/>
+/// add up to the logit exactly.
+/// </summary>
+public static class DirectLogitAttribution
+{
+    public sealed record Result(IReadOnlyList<LogitContribution> Contributions, double Bias, double Logit);
+
+    public static Result Run(Gpt model, FactPrompt prompt)
+    {
+        int layers = model.Config.NLayers, last = prompt.LastPosition;
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var (logits, cache) = model.RunWithCache(LogitLens.Tokens(model, prompt.Tokens),
+            n => n is "hook_embed" or "hook_pos_embed" || n.EndsWith("attn.hook_result") || n.EndsWith("hook_mlp_out") || n == $"blocks.{layers - 1}.hook_resid_post");
+        using (cache)
+        {
+            var final = cache[$"blocks.{layers - 1}.hook_resid_post"][0, last];
+            var centered = final - final.mean();
+            var sigma = (centered.pow(2).mean() + model.Config.LayerNormEps).sqrt();
+            var direction = model.FinalNorm.weight! * model.Unembedding[prompt.TargetToken];
+            double Contribution(Tensor component) => (((component - component.mean()) / sigma) * direction).sum().item<float>();
+
+            var result = new List<LogitContribution>
+            {
+                new("embed", null, null, Contribution(cache["hook_embed"][0, last])),
+                new("pos_embed", null, null, Contribution(cache["hook_pos_embed"][0, last])),
+            };
+            for (int l = 0; l < layers; l++)
+            {
+                var heads = cache[$"blocks.{l}.attn.hook_result"][0, last];
+                for (int h = 0; h < model.Config.NHeads; h++)
+                    result.Add(new($"L{l}H{h}", l, h, Contribution(heads[h])));
+                result.Add(new($"L{l}.attn_bias", l, null, Contribution(model.Blocks[l].Attn.OutputProjection.bias!)));
+                result.Add(new($"L{l}.mlp", l, null, Contribution(cache[$"blocks.{l}.hook_mlp_out"][0, last])));
+            }
+            double bias = (model.FinalNorm.bias! * model.Unembedding[prompt.TargetToken]).sum().item<float>();
+            return new Result(result, bias, logits[0, last, prompt.TargetToken].item<float>());
+        }
+    }
+}

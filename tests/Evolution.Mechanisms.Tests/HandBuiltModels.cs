@@ -1,0 +1,43 @@
+using Evolution.Core.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Mechanisms.Tests;
+
+/// <summary>Models whose mechanism is known because it was put there by hand.</summary>
+public static class HandBuiltModels
+{
+    public const int Subject = 3, Target = 7;
+
+    /// <summary>
+    /// A 3-layer model whose only working part is neuron 0 of layer 1's MLP: it fires on the
+    /// subject token's (normalised) embedding and writes the target token's unembedding direction.
+    /// Attention writes nothing, MLPs 0 and 2 write nothing. Prompt: [&lt;eot&gt;, subject]; the answer
+    /// is read at the subject position itself.
+    /// </summary>
+    public static Gpt KnowledgeInMlp1()
+    {
+        var config = new GptConfig { VocabSize = 12, ContextLength = 8, DModel = 16, NLayers = 3, NHeads = 2 };
+        var model = new Gpt(config, initSeed: 5);
+        using var _ = no_grad();
+        model.TokenEmbedding.weight!.mul_(50); // std 1: a tied unembedding strong enough for a confident answer
+        model.PositionEmbedding.weight!.zero_();
+        foreach (var block in model.Blocks)
+        {
+            block.Attn.OutputProjection.weight!.zero_();
+            block.Attn.OutputProjection.bias!.zero_();
+            block.Mlp.Out.weight!.zero_();
+            block.Mlp.Out.bias!.zero_();
+        }
+        var embedding = model.TokenEmbedding.weight![Subject];
+        var normalized = nn.functional.layer_norm(embedding, [config.DModel]);
+        var mlp = model.Blocks[1].Mlp;
+        mlp.In.weight!.zero_();
+        mlp.In.bias!.fill_(-10); // every neuron off ...
+        mlp.In.weight![0] = normalized / normalized.norm();
+        mlp.In.bias![0] = -0.5 * normalized.norm().item<float>(); // ... but neuron 0 on the subject
+        var target = model.TokenEmbedding.weight![Target];
+        mlp.Out.weight![TensorIndex.Colon, 0] = 20 * target / target.norm();
+        return model;
+    }
+}

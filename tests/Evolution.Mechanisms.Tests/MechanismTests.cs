@@ -1,0 +1,104 @@
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Mechanisms.Tests;
+
+public class MechanismTests
+{
+    static readonly GptConfig Small = new() { VocabSize = 40, ContextLength = 16, DModel = 16, NLayers = 3, NHeads = 2 };
+
+    static FactPrompt RandomPrompt(int target = 11) => new("synthetic", [0, 5, 6, 9, 12, 4], 1, 3, "t", target);
+
+    [Fact]
+    public void FactPromptLocatesTheSubjectTokens()
+    {
+        var tokenizer = CompactTokenizer.Build(["Q: Where was Kemtaro Drassil born? A: Pellamund"]);
+        var prompt = FactPrompt.Build(tokenizer, "Q: Where was Kemtaro Drassil born? A:", "Kemtaro Drassil", "Pellamund");
+        Assert.Equal(" Kemtaro Drassil", tokenizer.Decode(prompt.Tokens[prompt.SubjectStart..prompt.SubjectEnd]));
+        Assert.Equal(tokenizer.Encode(" Pellamund")[0], prompt.TargetToken);
+        Assert.Equal(tokenizer.EndOfText, prompt.Tokens[0]);
+    }
+
+    [Fact]
+    public void LogitLensAtTheLastLayerIsTheModelsOutput()
+    {
+        var model = new Gpt(Small, initSeed: 2);
+        var prompt = RandomPrompt();
+        var lens = LogitLens.Run(model, prompt);
+        Assert.Equal(Small.NLayers + 1, lens.Count);
+        using var _ = no_grad();
+        var probabilities = model.forward(tensor(prompt.Tokens.Select(t => (long)t).ToArray(), [1, prompt.Tokens.Length]))[0, -1].softmax(-1);
+        Assert.Equal(probabilities[prompt.TargetToken].item<float>(), lens[^1].Probability, 5);
+        Assert.Equal(1 + (int)(probabilities > probabilities[prompt.TargetToken]).sum().item<long>(), lens[^1].Rank);
+    }
+
+    [Fact]
+    public void DirectLogitAttributionAddsUpToTheLogit()
+    {
+        var model = new Gpt(Small, initSeed: 3);
+        var result = DirectLogitAttribution.Run(model, RandomPrompt());
+        Assert.Equal(2 + Small.NLayers * (Small.NHeads + 2), result.Contributions.Count);
+        Assert.Equal(result.Logit, result.Contributions.Sum(c => c.Contribution) + result.Bias, 3);
+    }
+
+    [Fact]
+    public void DirectLogitAttributionFindsTheMlpThatWritesTheAnswer()
+    {
+        var model = HandBuiltModels.KnowledgeInMlp1();
+        var prompt = new FactPrompt("built", [0, HandBuiltModels.Subject], 1, 2, "t", HandBuiltModels.Target);
+        var top = DirectLogitAttribution.Run(model, prompt).Contributions.MaxBy(c => c.Contribution)!;
+        Assert.Equal("L1.mlp", top.Component);
+    }
+
+    [Fact]
+    public void PatchingEveryCorruptedEmbeddingRestoresTheCleanRunExactly()
+    {
+        var model = new Gpt(Small, initSeed: 4);
+        using var _ = no_grad();
+        var clean = tensor(new long[] { 0, 5, 6, 9, 12, 4 }).unsqueeze(0);
+        var corrupted = tensor(new long[] { 0, 17, 18, 9, 12, 4 }).unsqueeze(0);
+        var logits = ActivationPatching.Run(model, clean, corrupted, [
+            [],
+            [new Patch("blocks.0.hook_resid_pre", 1), new Patch("blocks.0.hook_resid_pre", 2)],
+            [new Patch("blocks.0.hook_resid_pre")],
+        ]);
+        Assert.True(logits[0].allclose(model.forward(corrupted)[0], 1e-5, 1e-5), "no patch must give the corrupted run");
+        Assert.True(logits[1].allclose(model.forward(clean)[0], 1e-4, 1e-5), "patching the corrupted positions must give the clean run");
+        Assert.True(logits[2].allclose(model.forward(clean)[0], 1e-4, 1e-5), "patching every position must give the clean run");
+    }
+
+    [Fact]
+    public void CausalTracingLocatesKnowledgePutIntoOneMlp()
+    {
+        var model = HandBuiltModels.KnowledgeInMlp1();
+        var prompt = new FactPrompt("built", [0, HandBuiltModels.Subject], 1, 2, "t", HandBuiltModels.Target);
+        var trace = CausalTracing.Trace(model, prompt, TraceKind.Mlp, new CausalTraceOptions(Samples: 5));
+        Assert.True(trace.CleanProbability > 0.9, $"clean p = {trace.CleanProbability}");
+        Assert.True(trace.CorruptedProbability < 0.5 * trace.CleanProbability, $"corrupted p = {trace.CorruptedProbability}");
+        var (layer, position, effect) = trace.Peak();
+        Assert.Equal((1, 1), (layer, position));
+        // restoring MLP 1 brings the answer back (the noisy embedding stays in the residual, so not bit for bit)
+        Assert.True(effect > 0.95 * (trace.CleanProbability - trace.CorruptedProbability), $"effect {effect}");
+        Assert.Equal(0, trace.IndirectEffect(0, 1), 6); // MLPs 0 and 2 write nothing
+        Assert.Equal(0, trace.IndirectEffect(2, 1), 6);
+
+        // The residual stream after block 1 carries the answer; after block 0 not yet.
+        var residual = CausalTracing.Trace(model, prompt, TraceKind.Residual, new CausalTraceOptions(Samples: 5));
+        Assert.Equal(residual.CleanProbability, residual.RestoredProbability[1, 1], 4);
+        Assert.True(residual.IndirectEffect(0, 1) > 0.5 * (residual.CleanProbability - residual.CorruptedProbability),
+            "restoring the clean subject residual before MLP 1 lets MLP 1 fire again");
+    }
+
+    [Fact]
+    public void SymmetricTokenReplacementRestoresAtTheLastState()
+    {
+        var model = new Gpt(Small, initSeed: 6);
+        var prompt = RandomPrompt();
+        var trace = CausalTracing.Trace(model, prompt, TraceKind.Residual, corruptedTokens: [0, 17, 18, 9, 12, 4]);
+        Assert.Equal(trace.CleanProbability, trace.RestoredProbability[Small.NLayers - 1, prompt.LastPosition], 5);
+        // before the subject, nothing was corrupted, so restoring there changes nothing
+        Assert.Equal(0, trace.IndirectEffect(0, 0), 6);
+    }
+}

@@ -7,6 +7,7 @@ var root = new RootCommand("Evolution: a multi-agent knowledge-evolution simulat
 root.Add(WorldCommand.Create());
 root.Add(TrainCommand.Create());
 root.Add(AskCommand.Create());
+root.Add(TraceCommand.Create());
 root.Add(BenchCommand.Create());
 
 try

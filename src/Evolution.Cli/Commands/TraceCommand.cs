@@ -1,0 +1,209 @@
+using System.CommandLine;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using Evolution.Core.Worlds;
+using Evolution.Mechanisms;
+using Spectre.Console;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary><c>evolution trace</c>: where a model's knowledge of a fact lives (logit lens, direct logit attribution, causal tracing).</summary>
+public static class TraceCommand
+{
+    static readonly string[] KnownMethods = ["lens", "dla", "causal"];
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "agent checkpoint folder or Hugging Face GPT-2 folder", Required = true };
+        var subject = new Option<string?>("--subject") { Description = "subject entity name" };
+        var relation = new Option<string?>("--relation") { Description = "relation name (agent checkpoints: the prompt comes from its first training statement template)" };
+        var prompt = new Option<string?>("--prompt") { Description = "explicit prompt containing the subject (required for models without a world)" };
+        var target = new Option<string?>("--target") { Description = "answer to trace (default: the world's object)" };
+        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal", DefaultValueFactory = _ => "lens,dla,causal" };
+        var facts = new Option<int>("--facts") { Description = "trace a sample of N facts of the agent's world and average (causal by ROME token category)" };
+        var samples = new Option<int>("--samples") { Description = "noise samples per causal trace", DefaultValueFactory = _ => 10 };
+        var window = new Option<int>("--window") { Description = "layers restored together for MLP/attention traces", DefaultValueFactory = _ => 1 };
+        var corruption = new Option<string>("--corruption") { Description = "gaussian (ROME) or str (symmetric token replacement)", DefaultValueFactory = _ => "gaussian" };
+        var epoch = new Option<int>("--epoch") { Description = "world epoch whose facts are traced" };
+        var output = new Option<string?>("--out") { Description = "write trace.json here" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var command = new Command("trace", "Trace where a model stores a fact and how it reaches the answer.")
+            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, epoch, output, json, device };
+        command.SetAction(parse => Run(new Request(parse.GetRequiredValue(model), parse.GetValue(subject), parse.GetValue(relation), parse.GetValue(prompt),
+            parse.GetValue(target), parse.GetValue(methods)!, parse.GetValue(facts), parse.GetValue(samples), parse.GetValue(window),
+            parse.GetValue(corruption)!, parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(json), parse.GetValue(device)!)));
+        return command;
+    }
+
+    sealed record Request(string Model, string? Subject, string? Relation, string? Prompt, string? Target, string Methods, int Facts, int Samples,
+        int Window, string Corruption, int Epoch, string? Out, bool Json, string Device);
+
+    static int Run(Request r)
+    {
+        var methods = r.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+        foreach (var m in methods)
+            if (!KnownMethods.Contains(m)) throw new InputException(null, "--methods", $"unknown method '{m}' (known: {string.Join(", ", KnownMethods)})");
+        if (r.Corruption is not ("gaussian" or "str")) throw new InputException(null, "--corruption", $"must be gaussian or str, got '{r.Corruption}'");
+        if (r.Samples < 1) throw new InputException(null, "--samples", "must be at least 1");
+        var (model, tokenizer) = Checkpoint.Load(r.Model, Devices.Parse(r.Device));
+        var worldFile = Path.Combine(r.Model, AgentTraining.WorldFile);
+        var world = File.Exists(worldFile) ? World.Generate(WorldSpec.Load(worldFile)) : null;
+        var options = new CausalTraceOptions(r.Samples, Window: r.Window);
+
+        object result;
+        if (r.Facts > 0)
+        {
+            if (world is null) throw new InputException(r.Model, "--facts", "needs an agent checkpoint (with its world); this model has none");
+            result = TraceMany(model, tokenizer, world, r, options, methods);
+        }
+        else
+        {
+            var (prompt, corrupted) = SingleFact(tokenizer, world, r);
+            result = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer);
+        }
+
+        if (r.Out is not null) AtomicFile.WriteAllText(Path.Combine(Directory.CreateDirectory(r.Out).FullName, "trace.json"), Output.ToJson(result));
+        if (r.Json) Output.Json(result);
+        else Output.Status.WriteLine(Output.ToJson(result));
+        return 0;
+    }
+
+    static (FactPrompt Prompt, int[]? Corrupted) SingleFact(ITextTokenizer tokenizer, World? world, Request r)
+    {
+        if (r.Subject is null) throw new InputException(null, "--subject", "required (or use --facts N)");
+        if (world is null)
+        {
+            if (r.Prompt is null || r.Target is null) throw new InputException(null, r.Prompt is null ? "--prompt" : "--target", "required for a model without a world");
+            return (FactPrompt.Build(tokenizer, r.Prompt, r.Subject, r.Target), null);
+        }
+        var entity = world.FindByName(r.Subject) ?? throw new InputException(null, "--subject", $"no entity named '{r.Subject}' in this agent's world");
+        if (r.Relation is null && r.Prompt is null) throw new InputException(null, "--relation", "required (or give --prompt)");
+        Relation? relation = null;
+        if (r.Relation is not null)
+        {
+            relation = world.Relations.FirstOrDefault(x => x.Name == r.Relation)
+                ?? throw new InputException(null, "--relation", $"unknown relation '{r.Relation}' (known: {string.Join(", ", world.Relations.Select(x => x.Name))})");
+            if (relation.SubjectType != entity.Type) throw new InputException(null, "--relation", $"'{relation.Name}' needs a {relation.SubjectType}, '{entity.Name}' is a {entity.Type}");
+        }
+        var promptText = r.Prompt ?? world.TrainingTemplates(relation!).First(t => t.Kind == TemplateKind.Statement && t.IsQuery).Prompt(entity.Name);
+        var target = r.Target ?? (relation is null ? throw new InputException(null, "--target", "required with --prompt and no --relation")
+            : world[world.ObjectOf(entity.Id, relation.Name, r.Epoch)].Name);
+        var prompt = FactPrompt.Build(tokenizer, promptText, entity.Name, target);
+        return (prompt, r.Corruption == "str" ? SymmetricReplacement(tokenizer, world, entity, prompt) : null);
+    }
+
+    /// <summary>The prompt with the subject replaced by another entity of the same type and token length (Zhang &amp; Nanda 2024).</summary>
+    static int[] SymmetricReplacement(ITextTokenizer tokenizer, World world, Entity subject, FactPrompt prompt)
+    {
+        int length = prompt.SubjectEnd - prompt.SubjectStart;
+        foreach (var other in world.OfType(subject.Type).Where(e => e.Id != subject.Id))
+        {
+            var replaced = FactPrompt.Build(tokenizer, prompt.Text.Replace(subject.Name, other.Name), other.Name, prompt.Target);
+            if (replaced.Tokens.Length == prompt.Tokens.Length && replaced.SubjectEnd - replaced.SubjectStart == length && replaced.SubjectStart == prompt.SubjectStart)
+                return replaced.Tokens;
+        }
+        throw new InputException(null, "--corruption", $"no other {subject.Type} has as many tokens as '{subject.Name}' for symmetric replacement");
+    }
+
+    static object TraceOne(Gpt model, FactPrompt prompt, int[]? corrupted, CausalTraceOptions options, HashSet<string> methods, string corruption, ITextTokenizer tokenizer)
+    {
+        var tokens = prompt.Tokens.Select(t => tokenizer.Decode([t])).ToArray();
+        return new
+        {
+            prompt = prompt.Text,
+            target = prompt.Target,
+            tokens,
+            subject_positions = new[] { prompt.SubjectStart, prompt.SubjectEnd - 1 },
+            lens = methods.Contains("lens") ? LogitLens.Run(model, prompt) : null,
+            dla = methods.Contains("dla") ? DirectLogitAttribution.Run(model, prompt).Contributions.OrderByDescending(c => Math.Abs(c.Contribution)).Take(12).ToList() : null,
+            causal = methods.Contains("causal")
+                ? Enum.GetValues<TraceKind>().Select(kind =>
+                {
+                    var trace = CausalTracing.Trace(model, prompt, kind, options, corrupted);
+                    var (layer, position, effect) = trace.Peak();
+                    return new
+                    {
+                        kind = kind.ToString().ToLowerInvariant(),
+                        corruption,
+                        p_clean = trace.CleanProbability,
+                        p_corrupted = trace.CorruptedProbability,
+                        peak = new { layer, position, token = tokens[position], indirect_effect = effect },
+                        restored = ToJagged(trace.RestoredProbability),
+                    };
+                }).ToList()
+                : null,
+        };
+    }
+
+    static object TraceMany(Gpt model, ITextTokenizer tokenizer, World world, Request r, CausalTraceOptions options, HashSet<string> methods)
+    {
+        var random = new Random(Seeds.Mix("trace", r.Facts));
+        var facts = world.FactsAt(r.Epoch).ToArray();
+        random.Shuffle(facts);
+        var traces = Enum.GetValues<TraceKind>().ToDictionary(k => k, _ => new List<CausalTrace>());
+        var lensRanks = new List<IReadOnlyList<LensReading>>();
+        int skipped = 0;
+        Output.WithProgress("tracing", r.Facts, report =>
+        {
+            foreach (var fact in facts)
+            {
+                if (lensRanks.Count >= r.Facts) break;
+                var relation = RelationCatalogue.Get(fact.Relation);
+                var subject = world[fact.Subject];
+                var template = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
+                var prompt = FactPrompt.Build(tokenizer, template.Prompt(subject.Name), subject.Name, world[fact.Object].Name);
+                var lens = LogitLens.Run(model, prompt);
+                if (lens[^1].Rank != 1) { skipped++; continue; } // as ROME: trace only facts the model knows
+                var corrupted = r.Corruption == "str" ? TrySymmetric(tokenizer, world, subject, prompt) : null;
+                if (r.Corruption == "str" && corrupted is null) { skipped++; continue; } // no same-length subject to swap in
+                lensRanks.Add(lens);
+                if (methods.Contains("causal"))
+                    foreach (var kind in traces.Keys)
+                        traces[kind].Add(CausalTracing.Trace(model, prompt, kind, options with { Seed = lensRanks.Count }, corrupted));
+                report(lensRanks.Count, $"tracing {lensRanks.Count}/{r.Facts}");
+            }
+            return 0;
+        });
+        if (lensRanks.Count == 0) throw new InputException(r.Model, "--facts", "the model gets none of the sampled facts right at the first answer token; nothing to trace");
+
+        return new
+        {
+            facts = lensRanks.Count,
+            skipped = skipped,
+            corruption = r.Corruption,
+            lens_mean_probability = Enumerable.Range(0, lensRanks[0].Count).Select(i => new { hook = lensRanks[0][i].Hook, p = lensRanks.Average(x => x[i].Probability), hit1 = lensRanks.Average(x => x[i].Rank == 1 ? 1.0 : 0.0) }).ToList(),
+            causal = methods.Contains("causal")
+                ? traces.Select(kv =>
+                {
+                    var mean = TraceAggregation.MeanIndirectEffect(kv.Value);
+                    var peak = (Layer: 0, Category: 0, Effect: double.NegativeInfinity);
+                    for (int l = 0; l < mean.GetLength(0); l++)
+                        for (int c = 0; c < mean.GetLength(1); c++)
+                            if (mean[l, c] > peak.Effect) peak = (l, c, mean[l, c]);
+                    return new
+                    {
+                        kind = kv.Key.ToString().ToLowerInvariant(),
+                        p_clean = kv.Value.Average(t => t.CleanProbability),
+                        p_corrupted = kv.Value.Average(t => t.CorruptedProbability),
+                        categories = TraceAggregation.Categories,
+                        mean_indirect_effect = ToJagged(mean),
+                        peak = new { layer = peak.Layer, category = TraceAggregation.Categories[peak.Category], indirect_effect = peak.Effect },
+                    };
+                }).ToList()
+                : null,
+        };
+    }
+
+    static int[]? TrySymmetric(ITextTokenizer tokenizer, World world, Entity subject, FactPrompt prompt)
+    {
+        try { return SymmetricReplacement(tokenizer, world, subject, prompt); }
+        catch (InputException) { return null; }
+    }
+
+    static double[][] ToJagged(double[,] grid) =>
+        Enumerable.Range(0, grid.GetLength(0)).Select(i => Enumerable.Range(0, grid.GetLength(1)).Select(j => Math.Round(grid[i, j], 5)).ToArray()).ToArray();
+}

@@ -124,6 +124,39 @@ public static class CoreBenchmarks
         }
     }
 
+    /// <param name="GridOverBatchForward">Grid time over one plain forward of the grid's batch (layers × tokens + 1 rows); the ideal is Samples + 1.</param>
+    public sealed record TraceCost(string Model, int Tokens, int Samples, double ForwardMs, double GridMs, double GridOverForward, double GridOverBatchForward);
+
+    /// <summary>
+    /// One full causal-tracing grid (every layer × position, one kind, all noise samples) against one
+    /// plain forward of the same prompt: the batching means the grid costs a few forwards, not one per cell.
+    /// </summary>
+    public static TraceCost MeasureCausalTrace(string name, GptConfig config, int samples)
+    {
+        using var model = new Gpt(config, initSeed: 1);
+        model.eval();
+        int length = 16;
+        var prompt = new Mechanisms.FactPrompt("bench", Enumerable.Range(0, length).Select(i => (i * 7) % config.VocabSize).ToArray(), 2, 6, "x", 5);
+        using var tokens = tensor(prompt.Tokens.Select(t => (long)t).ToArray(), [1, length]);
+        double Best(Action run, int reps)
+        {
+            run();
+            double best = double.MaxValue;
+            for (int trial = 0; trial < 3; trial++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int r = 0; r < reps; r++) run();
+                best = Math.Min(best, clock.Elapsed.TotalMilliseconds / reps);
+            }
+            return best;
+        }
+        double forward = Best(() => { using var _ = no_grad(); using var s = NewDisposeScope(); model.forward(tokens); }, 20);
+        using var batch = tokens.expand(config.NLayers * length + 1, length).contiguous();
+        double batchForward = Best(() => { using var _ = no_grad(); using var s = NewDisposeScope(); model.forward(batch); }, 5);
+        double grid = Best(() => Mechanisms.CausalTracing.Trace(model, prompt, Mechanisms.TraceKind.Mlp, new Mechanisms.CausalTraceOptions(samples)), 1);
+        return new TraceCost(name, length, samples, forward, grid, grid / forward, grid / batchForward);
+    }
+
     static void Synchronize(Device device)
     {
         if (device.type == DeviceType.CUDA) cuda.synchronize();

@@ -14,7 +14,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost and checkpoint I/O.") { json, quick, device };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O and causal-tracing cost.") { json, quick, device };
         command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!));
         return command;
     }
@@ -51,6 +51,13 @@ public static class BenchCommand
             return io;
         }).ToList();
 
+        var traces = models.Select(m =>
+        {
+            var t = CoreBenchmarks.MeasureCausalTrace(m.Name, m.Config, samples: 10);
+            Output.Status.MarkupLine($"causal trace {m.Name}: {m.Config.NLayers}×{t.Tokens} grid, {t.Samples} samples = {t.GridOverForward:F1}x one forward of the prompt, {t.GridOverBatchForward:F1}x one forward of the grid's batch (ideal {t.Samples + 1})");
+            return t;
+        }).ToList();
+
         if (json)
             Output.Json(new
             {
@@ -60,6 +67,7 @@ public static class BenchCommand
                 training,
                 cache_overhead = cache,
                 checkpoint_io = checkpoints,
+                causal_trace = traces,
             });
         return 0;
     }

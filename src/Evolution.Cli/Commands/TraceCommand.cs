@@ -13,7 +13,7 @@ namespace Evolution.Cli.Commands;
 /// <summary><c>evolution trace</c>: where a model's knowledge of a fact lives (logit lens, direct logit attribution, causal tracing).</summary>
 public static class TraceCommand
 {
-    static readonly string[] KnownMethods = ["lens", "dla", "causal"];
+    static readonly string[] KnownMethods = ["lens", "dla", "causal", "probe"];
 
     public static Command Create()
     {
@@ -22,7 +22,7 @@ public static class TraceCommand
         var relation = new Option<string?>("--relation") { Description = "relation name (agent checkpoints: the prompt comes from its first training statement template)" };
         var prompt = new Option<string?>("--prompt") { Description = "explicit prompt containing the subject (required for models without a world)" };
         var target = new Option<string?>("--target") { Description = "answer to trace (default: the world's object)" };
-        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal", DefaultValueFactory = _ => "lens,dla,causal" };
+        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal, probe (probe: world-level, no fact needed)", DefaultValueFactory = _ => "lens,dla,causal" };
         var facts = new Option<int>("--facts") { Description = "trace a sample of N facts of the agent's world and average (causal by ROME token category)" };
         var samples = new Option<int>("--samples") { Description = "noise samples per causal trace", DefaultValueFactory = _ => 10 };
         var window = new Option<int>("--window") { Description = "layers restored together for MLP/attention traces", DefaultValueFactory = _ => 1 };
@@ -54,8 +54,10 @@ public static class TraceCommand
         var world = File.Exists(worldFile) ? World.Generate(WorldSpec.Load(worldFile)) : null;
         var options = new CausalTraceOptions(r.Samples, Window: r.Window);
 
-        object result;
-        if (r.Facts > 0)
+        object? result = null;
+        bool factMethods = methods.Overlaps(["lens", "dla", "causal"]);
+        if (!factMethods) { }
+        else if (r.Facts > 0)
         {
             if (world is null) throw new InputException(r.Model, "--facts", "needs an agent checkpoint (with its world); this model has none");
             result = TraceMany(model, tokenizer, world, r, options, methods);
@@ -66,6 +68,14 @@ public static class TraceCommand
             result = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer);
         }
 
+        if (methods.Contains("probe"))
+        {
+            if (world is null) throw new InputException(r.Model, "--methods", "probe needs an agent checkpoint (with its world); this model has none");
+            var probes = Probes(model, tokenizer, world);
+            result = result is null ? new { probes } : new { trace = result, probes };
+        }
+
+        if (result is null) throw new InputException(null, "--methods", "no method given");
         if (r.Out is not null) AtomicFile.WriteAllText(Path.Combine(Directory.CreateDirectory(r.Out).FullName, "trace.json"), Output.ToJson(result));
         if (r.Json) Output.Json(result);
         else Output.Status.WriteLine(Output.ToJson(result));
@@ -196,6 +206,28 @@ public static class TraceCommand
                 }).ToList()
                 : null,
         };
+    }
+
+    /// <summary>City latitude and longitude (blocks: countries) and birth years (blocks: decades).</summary>
+    static IReadOnlyList<ProbeResult> Probes(Gpt model, ITextTokenizer tokenizer, World world)
+    {
+        using var untrained = new Gpt(model.Config, initSeed: 424242);
+        var cities = world.OfType("city");
+        var people = world.OfType("person");
+        var cityCountries = cities.Select(c => world.ObjectOf(c.Id, "located_in", 0)).ToArray();
+        var decades = people.Select(p => (int)p.Attributes["birth_year"] / 10).ToArray();
+        ProbeDataset City(string attribute, string context) => new($"city.{attribute}", cities.Select(c => c.Name).ToList(),
+            cities.Select(c => c.Attributes[attribute]).ToArray(), cityCountries, context);
+        ProbeDataset Person(string context) => new("person.birth_year", people.Select(p => p.Name).ToList(),
+            people.Select(p => p.Attributes["birth_year"]).ToArray(), decades, context);
+        // Each attribute at the entity's own last token (Gurnee & Tegmark) and where the value is predicted.
+        var datasets = new[]
+        {
+            City("latitude", "{s}"), City("latitude", "{s} lies at latitude"),
+            City("longitude", "{s}"), City("longitude", "{s} lies at longitude"),
+            Person("{s}"), Person("The birth year of {s} is"),
+        };
+        return datasets.Select(d => LinearProbes.Run(model, untrained, tokenizer, d)).ToList();
     }
 
     static int[]? TrySymmetric(ITextTokenizer tokenizer, World world, Entity subject, FactPrompt prompt)

@@ -13,7 +13,7 @@ namespace Evolution.Cli.Commands;
 /// <summary><c>evolution trace</c>: where a model's knowledge of a fact lives (logit lens, direct logit attribution, causal tracing).</summary>
 public static class TraceCommand
 {
-    static readonly string[] KnownMethods = ["lens", "dla", "causal", "probe"];
+    static readonly string[] KnownMethods = ["lens", "dla", "causal", "probe", "conflict", "convergence"];
 
     public static Command Create()
     {
@@ -22,25 +22,26 @@ public static class TraceCommand
         var relation = new Option<string?>("--relation") { Description = "relation name (agent checkpoints: the prompt comes from its first training statement template)" };
         var prompt = new Option<string?>("--prompt") { Description = "explicit prompt containing the subject (required for models without a world)" };
         var target = new Option<string?>("--target") { Description = "answer to trace (default: the world's object)" };
-        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal, probe (probe: world-level, no fact needed)", DefaultValueFactory = _ => "lens,dla,causal" };
+        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal (per fact); probe, conflict, convergence (world-level)", DefaultValueFactory = _ => "lens,dla,causal" };
         var facts = new Option<int>("--facts") { Description = "trace a sample of N facts of the agent's world and average (causal by ROME token category)" };
         var samples = new Option<int>("--samples") { Description = "noise samples per causal trace", DefaultValueFactory = _ => 10 };
         var window = new Option<int>("--window") { Description = "layers restored together for MLP/attention traces", DefaultValueFactory = _ => 1 };
         var corruption = new Option<string>("--corruption") { Description = "gaussian (ROME) or str (symmetric token replacement)", DefaultValueFactory = _ => "gaussian" };
         var epoch = new Option<int>("--epoch") { Description = "world epoch whose facts are traced" };
         var output = new Option<string?>("--out") { Description = "write trace.json here" };
+        var compare = new Option<string?>("--compare") { Description = "second model for --methods convergence" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("trace", "Trace where a model stores a fact and how it reaches the answer.")
-            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, epoch, output, json, device };
+            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, epoch, output, compare, json, device };
         command.SetAction(parse => Run(new Request(parse.GetRequiredValue(model), parse.GetValue(subject), parse.GetValue(relation), parse.GetValue(prompt),
             parse.GetValue(target), parse.GetValue(methods)!, parse.GetValue(facts), parse.GetValue(samples), parse.GetValue(window),
-            parse.GetValue(corruption)!, parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(json), parse.GetValue(device)!)));
+            parse.GetValue(corruption)!, parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!)));
         return command;
     }
 
     sealed record Request(string Model, string? Subject, string? Relation, string? Prompt, string? Target, string Methods, int Facts, int Samples,
-        int Window, string Corruption, int Epoch, string? Out, bool Json, string Device);
+        int Window, string Corruption, int Epoch, string? Out, string? Compare, bool Json, string Device);
 
     static int Run(Request r)
     {
@@ -54,28 +55,37 @@ public static class TraceCommand
         var world = File.Exists(worldFile) ? World.Generate(WorldSpec.Load(worldFile)) : null;
         var options = new CausalTraceOptions(r.Samples, Window: r.Window);
 
-        object? result = null;
-        bool factMethods = methods.Overlaps(["lens", "dla", "causal"]);
-        if (!factMethods) { }
-        else if (r.Facts > 0)
+        // One section per method family: "trace" (lens, dla, causal), "probes", "conflicts", "convergence".
+        var sections = new Dictionary<string, object>();
+        if (methods.Overlaps(["lens", "dla", "causal"]))
         {
-            if (world is null) throw new InputException(r.Model, "--facts", "needs an agent checkpoint (with its world); this model has none");
-            result = TraceMany(model, tokenizer, world, r, options, methods);
+            if (r.Facts > 0)
+            {
+                if (world is null) throw new InputException(r.Model, "--facts", "needs an agent checkpoint (with its world); this model has none");
+                sections["trace"] = TraceMany(model, tokenizer, world, r, options, methods);
+            }
+            else
+            {
+                var (prompt, corrupted) = SingleFact(tokenizer, world, r);
+                sections["trace"] = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer);
+            }
         }
-        else
+        if (methods.Overlaps(["probe", "conflict", "convergence"]) && world is null)
+            throw new InputException(r.Model, "--methods", "probe, conflict and convergence need an agent checkpoint (with its world)");
+        if (methods.Contains("probe")) sections["probes"] = Probes(model, tokenizer, world!);
+        if (methods.Contains("conflict")) sections["conflicts"] = Conflicts(model, tokenizer, world!, r.Facts > 0 ? r.Facts : 50, r.Epoch);
+        if (methods.Contains("convergence"))
         {
-            var (prompt, corrupted) = SingleFact(tokenizer, world, r);
-            result = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer);
+            if (r.Compare is null) throw new InputException(null, "--compare", "convergence needs a second model folder");
+            var (other, otherTokenizer) = Checkpoint.Load(r.Compare, Devices.Parse(r.Device));
+            var names = world!.Entities.Select(e => e.Name).ToList();
+            if (otherTokenizer is CompactTokenizer compact && names.FirstOrDefault(n => !compact.Covers(n)) is { } missing)
+                throw new InputException(r.Compare, "--compare", $"'{missing}' is outside that model's vocabulary: compare agents of the same world");
+            sections["convergence"] = new { texts = names.Count, k = 10, layers = RepresentationSimilarity.Compare(model, tokenizer, other, otherTokenizer, names) };
         }
+        if (sections.Count == 0) throw new InputException(null, "--methods", "no method given");
+        object result = sections;
 
-        if (methods.Contains("probe"))
-        {
-            if (world is null) throw new InputException(r.Model, "--methods", "probe needs an agent checkpoint (with its world); this model has none");
-            var probes = Probes(model, tokenizer, world);
-            result = result is null ? new { probes } : new { trace = result, probes };
-        }
-
-        if (result is null) throw new InputException(null, "--methods", "no method given");
         if (r.Out is not null) AtomicFile.WriteAllText(Path.Combine(Directory.CreateDirectory(r.Out).FullName, "trace.json"), Output.ToJson(result));
         if (r.Json) Output.Json(result);
         else Output.Status.WriteLine(Output.ToJson(result));
@@ -205,6 +215,40 @@ public static class TraceCommand
                     };
                 }).ToList()
                 : null,
+        };
+    }
+
+    /// <summary>N facts put against a context that states another object (training templates, as the agent's context lines are written).</summary>
+    static object Conflicts(Gpt model, ITextTokenizer tokenizer, World world, int count, int epoch)
+    {
+        var random = new Random(Seeds.Mix("conflicts", count));
+        var facts = world.FactsAt(epoch).ToArray();
+        random.Shuffle(facts);
+        var results = facts.Take(count).Select(fact =>
+        {
+            var relation = RelationCatalogue.Get(fact.Relation);
+            var subject = world[fact.Subject].Name;
+            var others = world.CandidateEntities(relation.ObjectType).Where(e => e.Id != fact.Object).ToList();
+            var contextObject = others[random.Next(others.Count)].Name;
+            var statements = world.TrainingTemplates(relation).Where(t => t.Kind == TemplateKind.Statement).ToList();
+            var questions = world.TrainingTemplates(relation).Where(t => t.Kind == TemplateKind.Question).ToList();
+            var conflict = new ConflictCase(statements[random.Next(statements.Count)].Render(subject, contextObject),
+                questions[random.Next(questions.Count)].Prompt(subject), world[fact.Object].Name, contextObject);
+            return KnowledgeConflicts.Analyze(model, tokenizer, conflict);
+        }).ToList();
+        int layers = model.Config.NLayers;
+        double[] Mean(Func<ConflictResult, double[]> pick) => Enumerable.Range(0, layers).Select(l => Math.Round(results.Average(x => pick(x)[l]), 4)).ToArray();
+        return new
+        {
+            cases = results.Count,
+            memory_wins = results.Count(x => x.MemoryWins),
+            context_wins = results.Count(x => !x.MemoryWins),
+            memorization_ratio = (double)results.Count(x => x.MemoryWins) / results.Count,
+            mean_example_memorization_ratio = results.Average(x => x.MemorizationRatio),
+            attention_to_context_by_layer = Mean(x => x.AttentionToContext),
+            attention_logit_difference_by_layer = Mean(x => x.AttentionLogitDifference),
+            mlp_logit_difference_by_layer = Mean(x => x.MlpLogitDifference),
+            examples = results.Take(3),
         };
     }
 

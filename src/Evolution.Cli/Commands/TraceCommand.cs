@@ -57,6 +57,7 @@ public static class TraceCommand
 
         // One section per method family: "trace" (lens, dla, causal), "probes", "conflicts", "convergence".
         var sections = new Dictionary<string, object>();
+        if (r.Out is not null) Directory.CreateDirectory(r.Out);
         if (methods.Overlaps(["lens", "dla", "causal"]))
         {
             if (r.Facts > 0)
@@ -67,7 +68,7 @@ public static class TraceCommand
             else
             {
                 var (prompt, corrupted) = SingleFact(tokenizer, world, r);
-                sections["trace"] = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer);
+                sections["trace"] = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer, r.Out);
             }
         }
         if (methods.Overlaps(["probe", "conflict", "convergence"]) && world is null)
@@ -129,21 +130,26 @@ public static class TraceCommand
         throw new InputException(null, "--corruption", $"no other {subject.Type} has as many tokens as '{subject.Name}' for symmetric replacement");
     }
 
-    static object TraceOne(Gpt model, FactPrompt prompt, int[]? corrupted, CausalTraceOptions options, HashSet<string> methods, string corruption, ITextTokenizer tokenizer)
+    static object TraceOne(Gpt model, FactPrompt prompt, int[]? corrupted, CausalTraceOptions options, HashSet<string> methods, string corruption,
+        ITextTokenizer tokenizer, string? outDir)
     {
         var tokens = prompt.Tokens.Select(t => tokenizer.Decode([t])).ToArray();
+        var lens = methods.Contains("lens") ? LogitLens.Run(model, prompt) : null;
+        if (lens is not null && outDir is not null)
+            TracePlots.LogitLensCurve(lens.Select(x => x.Hook).ToList(), lens.Select(x => x.Probability).ToList(), $"logit lens: \"{prompt.Text}\" → {prompt.Target}", Path.Combine(outDir, "lens.png"));
         return new
         {
             prompt = prompt.Text,
             target = prompt.Target,
             tokens,
             subject_positions = new[] { prompt.SubjectStart, prompt.SubjectEnd - 1 },
-            lens = methods.Contains("lens") ? LogitLens.Run(model, prompt) : null,
+            lens,
             dla = methods.Contains("dla") ? DirectLogitAttribution.Run(model, prompt).Contributions.OrderByDescending(c => Math.Abs(c.Contribution)).Take(12).ToList() : null,
             causal = methods.Contains("causal")
                 ? Enum.GetValues<TraceKind>().Select(kind =>
                 {
                     var trace = CausalTracing.Trace(model, prompt, kind, options, corrupted);
+                    if (outDir is not null) TracePlots.CausalHeatmap(trace, tokens, Path.Combine(outDir, $"causal_{kind.ToString().ToLowerInvariant()}.png"));
                     var (layer, position, effect) = trace.Peak();
                     return new
                     {
@@ -200,6 +206,8 @@ public static class TraceCommand
                 ? traces.Select(kv =>
                 {
                     var mean = TraceAggregation.MeanIndirectEffect(kv.Value);
+                    if (r.Out is not null)
+                        TracePlots.CategoryHeatmap(mean, kv.Key, kv.Value.Count, Path.Combine(r.Out, $"causal_{kv.Key.ToString().ToLowerInvariant()}_mean.png"));
                     var peak = (Layer: 0, Category: 0, Effect: double.NegativeInfinity);
                     for (int l = 0; l < mean.GetLength(0); l++)
                         for (int c = 0; c < mean.GetLength(1); c++)

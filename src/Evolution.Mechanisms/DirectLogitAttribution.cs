@@ -18,6 +18,18 @@ public static class DirectLogitAttribution
 {
     public sealed record Result(IReadOnlyList<LogitContribution> Contributions, double Bias, double Logit);
 
+    /// <summary>
+    /// The direct effect of a residual-stream component on the logit along <paramref name="unembedding"/>
+    /// (a W_U row, or a difference of rows), with the final LayerNorm's scale frozen at the clean
+    /// final residual: ((c − mean c)/σ)·(γ ⊙ u).
+    /// </summary>
+    public static Func<Tensor, double> DirectEffect(Gpt model, Tensor finalResidual, Tensor unembedding)
+    {
+        var sigma = ((finalResidual - finalResidual.mean()).pow(2).mean() + model.Config.LayerNormEps).sqrt();
+        var direction = model.FinalNorm.weight! * unembedding;
+        return component => (((component - component.mean()) / sigma) * direction).sum().item<float>();
+    }
+
     public static Result Run(Gpt model, FactPrompt prompt)
     {
         int layers = model.Config.NLayers, last = prompt.LastPosition;
@@ -27,11 +39,7 @@ public static class DirectLogitAttribution
             n => n is "hook_embed" or "hook_pos_embed" || n.EndsWith("attn.hook_result") || n.EndsWith("hook_mlp_out") || n == $"blocks.{layers - 1}.hook_resid_post");
         using (cache)
         {
-            var final = cache[$"blocks.{layers - 1}.hook_resid_post"][0, last];
-            var centered = final - final.mean();
-            var sigma = (centered.pow(2).mean() + model.Config.LayerNormEps).sqrt();
-            var direction = model.FinalNorm.weight! * model.Unembedding[prompt.TargetToken];
-            double Contribution(Tensor component) => (((component - component.mean()) / sigma) * direction).sum().item<float>();
+            var Contribution = DirectEffect(model, cache[$"blocks.{layers - 1}.hook_resid_post"][0, last], model.Unembedding[prompt.TargetToken]);
 
             var result = new List<LogitContribution>
             {

@@ -44,10 +44,8 @@ public static class KnowledgeConflicts
             n => n.EndsWith("attn.hook_pattern") || n.EndsWith("hook_attn_out") || n.EndsWith("hook_mlp_out") || n == $"blocks.{layers - 1}.hook_resid_post");
         using (cache)
         {
-            var final = cache[$"blocks.{layers - 1}.hook_resid_post"][0, last];
-            var sigma = ((final - final.mean()).pow(2).mean() + model.Config.LayerNormEps).sqrt();
-            var direction = model.FinalNorm.weight! * (model.Unembedding[memoryToken] - model.Unembedding[contextToken]);
-            double Effect(Tensor component) => (((component - component.mean()) / sigma) * direction).sum().item<float>();
+            var Effect = DirectLogitAttribution.DirectEffect(model, cache[$"blocks.{layers - 1}.hook_resid_post"][0, last],
+                model.Unembedding[memoryToken] - model.Unembedding[contextToken]);
 
             var attention = new double[layers];
             var attentionEffect = new double[layers];

@@ -43,11 +43,7 @@ public static class Ridge
         foreach (var relative in RelativeLambdas)
         {
             double lambda = relative * scale;
-            var shrink = s2 / (s2 + lambda);
-            var fitted = u.matmul(shrink * uty);
-            var leverage = (u.pow(2) * shrink).sum(1) + 1.0 / n; // + 1/n: the unpenalised intercept
-            var looResidual = (yc - fitted) / (1 - leverage).clamp_min(1e-9);
-            double error = looResidual.pow(2).mean().item<double>();
+            double error = LooErrorFromSvd(u, s2, yc, lambda);
             if (error < bestError) (bestError, bestLambda) = (error, lambda);
         }
         var weights = vh.t().matmul(s / (s2 + bestLambda) * uty);
@@ -78,10 +74,16 @@ public static class Ridge
         var xc = x - x.mean([0]);
         var yc = tensor(targets, ScalarType.Float64) - targets.Average();
         var (u, s, _) = linalg.svd(xc, fullMatrices: false);
-        var shrink = s.pow(2) / (s.pow(2) + lambda);
+        return LooErrorFromSvd(u, s.pow(2), yc, lambda);
+    }
+
+    /// <summary>Mean squared leave-one-out residual (yᵢ − ŷᵢ)/(1 − Hᵢᵢ), with Hᵢᵢ including 1/n for the intercept.</summary>
+    static double LooErrorFromSvd(Tensor u, Tensor s2, Tensor yc, double lambda)
+    {
+        var shrink = s2 / (s2 + lambda);
         var fitted = u.matmul(shrink * u.t().matmul(yc));
-        var leverage = (u.pow(2) * shrink).sum(1) + 1.0 / n;
-        return ((yc - fitted) / (1 - leverage)).pow(2).mean().item<double>();
+        var leverage = (u.pow(2) * shrink).sum(1) + 1.0 / yc.shape[0];
+        return ((yc - fitted) / (1 - leverage).clamp_min(1e-9)).pow(2).mean().item<double>();
     }
 
     static RidgeFit FitWithLambda(double[][] features, double[] targets, double lambda)

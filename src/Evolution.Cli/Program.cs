@@ -8,6 +8,7 @@ root.Add(WorldCommand.Create());
 root.Add(TrainCommand.Create());
 root.Add(AskCommand.Create());
 root.Add(TraceCommand.Create());
+root.Add(EditCommand.Create());
 root.Add(BenchCommand.Create());
 
 try

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Worlds;
+using Evolution.Updates;
+using Spectre.Console;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary><c>evolution edit</c>: write a fact into an agent's weights and measure reliability, generalisation, locality, portability.</summary>
+public static class EditCommand
+{
+    static readonly string[] Methods = ["ft-l", "ft"];
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
+        var method = new Option<string>("--method") { Description = "ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "ft-l" };
+        var subject = new Option<string?>("--subject") { Description = "subject entity" };
+        var relation = new Option<string?>("--relation") { Description = "relation to change" };
+        var newObject = new Option<string?>("--new") { Description = "the new object" };
+        var changes = new Option<int>("--changes") { Description = "instead of one edit: apply the world's first N changes one at a time and average the metrics" };
+        var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
+        var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
+        var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, json, device };
+        command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate),
+            parse.GetValue(json), parse.GetValue(device)!));
+        return command;
+    }
+
+    static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
+        double? epsilon, double? learningRate, bool json, string deviceName)
+    {
+        if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
+        var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
+        if (!File.Exists(worldFile)) throw new InputException(modelDir, "--model", "not an agent checkpoint (no world.yaml): the metrics need the agent's world");
+        var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
+        var world = World.Generate(WorldSpec.Load(worldFile));
+        var profileFile = Path.Combine(modelDir, AgentTraining.ProfileFile);
+        int knowledgeEpoch = File.Exists(profileFile) && new FileInfo(profileFile).Length > 0 && !File.ReadAllText(profileFile).StartsWith("# default")
+            ? AgentProfile.Load(profileFile).Data.Epoch : 0;
+
+        var hyper = methodName == "ft-l" ? FineTuningHyperParams.FtL(model.Config) : FineTuningHyperParams.Plain();
+        if (steps is int s) hyper = hyper with { Steps = s };
+        if (learningRate is double lr) hyper = hyper with { LearningRate = lr };
+        if (epsilon is double e)
+        {
+            if (methodName != "ft-l") throw new InputException(null, "--norm-constraint", "applies to ft-l only");
+            if (e <= 0) throw new InputException(null, "--norm-constraint", $"must be positive, got {e}");
+            hyper = hyper with { NormConstraint = e };
+        }
+        IKnowledgeEditor editor = new FineTuningEditor(hyper, methodName);
+
+        List<FactChange> edits;
+        if (changeCount > 0)
+        {
+            edits = world.Changes.Take(changeCount).ToList();
+            if (edits.Count == 0) throw new InputException(worldFile, "changes", "this world has no changes to apply");
+        }
+        else
+        {
+            if (subject is null || relationName is null || newObject is null)
+                throw new InputException(null, subject is null ? "--subject" : relationName is null ? "--relation" : "--new", "required (or use --changes N)");
+            var entity = world.FindByName(subject) ?? throw new InputException(null, "--subject", $"no entity named '{subject}' in this agent's world");
+            var relation = world.Relations.FirstOrDefault(r => r.Name == relationName) ?? throw new InputException(null, "--relation", $"unknown relation '{relationName}'");
+            if (relation.SubjectType != entity.Type) throw new InputException(null, "--relation", $"'{relation.Name}' needs a {relation.SubjectType}, '{subject}' is a {entity.Type}");
+            var target = world.FindByName(newObject);
+            if (target is null || target.Type != relation.ObjectType) throw new InputException(null, "--new", $"'{newObject}' is not a {relation.ObjectType} of this world");
+            edits = [new FactChange(knowledgeEpoch + 1, entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, knowledgeEpoch), target.Id)];
+        }
+
+        var scores = new List<EditScore>();
+        Output.WithProgress($"{methodName} edits", edits.Count, report =>
+        {
+            foreach (var change in edits)
+            {
+                scores.Add(EditEvaluation.Evaluate(model, tokenizer, world, change, editor, knowledgeEpoch));
+                report(scores.Count, $"{methodName}: {scores.Count}/{edits.Count} edits");
+            }
+            return 0;
+        });
+        double Mean(Func<EditScore, double> pick) => scores.Select(pick).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+        var summary = new
+        {
+            method = methodName,
+            hyper_params = hyper,
+            edits = scores.Count,
+            reliability = Mean(x => x.Reliability),
+            generalization = Mean(x => x.Generalization),
+            locality = Mean(x => x.Locality),
+            portability = Mean(x => x.Portability),
+            seconds_per_update = Mean(x => x.SecondsPerUpdate),
+            bytes_per_update = Mean(x => x.BytesStored),
+        };
+        if (json) Output.Json(summary);
+        else Output.Status.WriteLine(Output.ToJson(summary));
+        return 0;
+    }
+}

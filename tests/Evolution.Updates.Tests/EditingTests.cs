@@ -1,0 +1,90 @@
+using Evolution.Core.Agents;
+using Evolution.Core.Evaluation;
+using Evolution.Core.Worlds;
+using static TorchSharp.torch;
+
+namespace Evolution.Updates.Tests;
+
+/// <summary>A tiny agent trained once for the class (a few seconds).</summary>
+public sealed class TinyAgent : IDisposable
+{
+    public string Cache { get; } = Directory.CreateTempSubdirectory("evolution-updates").FullName;
+    public TrainedAgent Agent { get; }
+
+    public TinyAgent()
+    {
+        var profile = Path.Combine(Cache, "tiny.yaml");
+        File.WriteAllText(profile, """
+            name: tiny-edit
+            model: {layers: 2, d_model: 64, heads: 2, context: 64}
+            training: {seed: 4, steps: 700, batch_size: 16, learning_rate: 0.003, warmup_steps: 50, eval_every: 0}
+            """);
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "Evolution.sln"))) root = root.Parent!;
+        Agent = AgentTraining.TrainOrLoad(Path.Combine(root.FullName, "scenarios", "worlds", "tiny.yaml"), profile, Cache, CPU);
+    }
+
+    public void Dispose() => Directory.Delete(Cache, recursive: true);
+}
+
+public class EditingTests(TinyAgent tiny) : IClassFixture<TinyAgent>
+{
+    static float[] Weights(TorchSharp.Modules.Parameter p) => p.detach().cpu().data<float>().ToArray();
+
+    FactChange AChange()
+    {
+        var world = tiny.Agent.World;
+        var person = world.OfType("person")[2];
+        int old = world.ObjectOf(person.Id, "born_in", 0);
+        return new FactChange(1, person.Id, "born_in", old, world.OfType("city").First(c => c.Id != old).Id);
+    }
+
+    [Fact]
+    public void EditChangesTheTargetAndRevertRestoresTheWeightsBitForBit()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var change = AChange();
+        var request = EditEvaluation.RequestFor(world, change);
+        var item = new RankingItem("edit", request.Prompt, " " + request.TargetNew, world.CandidateAnswers("city"));
+        var ranker = new CandidateRanker(model, tokenizer);
+        var parameter = model.Blocks[1].Mlp.Out.weight!;
+        var before = Weights(parameter);
+        Assert.False(ranker.Rank([item])[0].Hit1, "the new object must not already be the answer");
+
+        using var delta = new FineTuningEditor(FineTuningHyperParams.Plain() with { Steps = 40, LearningRate = 3e-3 }, "ft").ComputeDelta(model, tokenizer, [request]);
+        Assert.Equal(before, Weights(parameter)); // computing a delta leaves the model as it was
+        delta.Apply(model);
+        Assert.True(ranker.Rank([item])[0].Hit1, "after the edit the new object must rank first");
+        delta.Revert(model);
+        Assert.Equal(before, Weights(parameter));
+        Assert.False(ranker.Rank([item])[0].Hit1);
+    }
+
+    [Fact]
+    public void FtLChangesOnlyItsLayerAndStaysWithinTheNormBound()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var hyper = FineTuningHyperParams.FtL(model.Config) with { NormConstraint = 0.01, LearningRate = 5e-3 };
+        using var delta = new FineTuningEditor(hyper).ComputeDelta(model, tokenizer, [EditEvaluation.RequestFor(world, AChange())]);
+        Assert.Equal(["blocks.1.mlp.c_proj.weight"], delta.Delta.Keys);
+        var change = delta.Delta["blocks.1.mlp.c_proj.weight"];
+        Assert.True(change.abs().max().item<float>() <= 0.01f + 1e-6f, $"max |Δ| = {change.abs().max().item<float>()}");
+        Assert.True(change.abs().max().item<float>() > 0, "nothing changed");
+    }
+
+    [Fact]
+    public void MetricsAreMeasuredOnTheRightQueries()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var change = AChange();
+        var plain = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(FineTuningHyperParams.Plain() with { Steps = 40, LearningRate = 3e-3 }, "ft"), 0);
+        Assert.Equal(1.0, plain.Reliability);
+        Assert.InRange(plain.Generalization, 0, 1);
+        Assert.InRange(plain.Locality, 0, 1);
+        Assert.Equal(1, plain.PortabilityQueries); // born_in is the first hop of exactly one composition
+        // an editor that changes nothing keeps every neighbour and never reaches the new object
+        var none = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(new FineTuningHyperParams([1], Steps: 0)), 0);
+        Assert.Equal(1.0, none.Locality);
+        Assert.Equal(0.0, none.Reliability);
+    }
+}

@@ -27,7 +27,15 @@ public sealed class TinyAgent : IDisposable
     public void Dispose() => Directory.Delete(Cache, recursive: true);
 }
 
-public class EditingTests(TinyAgent tiny) : IClassFixture<TinyAgent>
+/// <summary>Every test class that needs the tiny agent shares one training run.</summary>
+[CollectionDefinition(Name)]
+public sealed class TinyAgentCollection : ICollectionFixture<TinyAgent>
+{
+    public const string Name = "tiny agent";
+}
+
+[Collection(TinyAgentCollection.Name)]
+public class EditingTests(TinyAgent tiny)
 {
     static float[] Weights(TorchSharp.Modules.Parameter p) => p.detach().cpu().data<float>().ToArray();
 

@@ -11,12 +11,13 @@ namespace Evolution.Cli.Commands;
 /// <summary><c>evolution edit</c>: write a fact into an agent's weights and measure reliability, generalisation, locality, portability.</summary>
 public static class EditCommand
 {
-    static readonly string[] Methods = ["ft-l", "ft"];
+    static readonly string[] Methods = ["rome", "ft-l", "ft"];
 
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
-        var method = new Option<string>("--method") { Description = "ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "ft-l" };
+        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
+        var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 1)" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
@@ -27,15 +28,15 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, bool json, string deviceName)
     {
         if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -43,19 +44,37 @@ public static class EditCommand
         var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
         var world = World.Generate(WorldSpec.Load(worldFile));
         var profileFile = Path.Combine(modelDir, AgentTraining.ProfileFile);
-        int knowledgeEpoch = File.Exists(profileFile) && new FileInfo(profileFile).Length > 0 && !File.ReadAllText(profileFile).StartsWith("# default")
-            ? AgentProfile.Load(profileFile).Data.Epoch : 0;
+        var profile = File.Exists(profileFile) && !File.ReadAllText(profileFile).StartsWith("# default") ? AgentProfile.Load(profileFile) : new AgentProfile();
+        int knowledgeEpoch = profile.Data.Epoch;
 
-        var hyper = methodName == "ft-l" ? FineTuningHyperParams.FtL(model.Config) : FineTuningHyperParams.Plain();
-        if (steps is int s) hyper = hyper with { Steps = s };
-        if (learningRate is double lr) hyper = hyper with { LearningRate = lr };
-        if (epsilon is double e)
+        object hyper;
+        IKnowledgeEditor editor;
+        if (methodName == "rome")
         {
-            if (methodName != "ft-l") throw new InputException(null, "--norm-constraint", "applies to ft-l only");
-            if (e <= 0) throw new InputException(null, "--norm-constraint", $"must be positive, got {e}");
-            hyper = hyper with { NormConstraint = e };
+            if (epsilon is not null) throw new InputException(null, "--norm-constraint", "applies to ft-l only");
+            var rome = new RomeHyperParams();
+            if (layer is int l) rome = rome with { Layer = l };
+            if (rome.Layer < 0 || rome.Layer >= model.Config.NLayers) throw new InputException(null, "--layer", $"must be between 0 and {model.Config.NLayers - 1}, got {rome.Layer}");
+            if (steps is int rs) rome = rome with { Steps = rs };
+            if (learningRate is double rl) rome = rome with { LearningRate = rl };
+            // The key covariance comes from the agent's own training corpus, as ROME's comes from the model's pre-training data.
+            var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents;
+            (hyper, editor) = (rome, new RomeEditor(rome, new KeyStatistics(corpus), corpus));
         }
-        IKnowledgeEditor editor = new FineTuningEditor(hyper, methodName);
+        else
+        {
+            if (layer is not null) throw new InputException(null, "--layer", "applies to rome only");
+            var ft = methodName == "ft-l" ? FineTuningHyperParams.FtL(model.Config) : FineTuningHyperParams.Plain();
+            if (steps is int s) ft = ft with { Steps = s };
+            if (learningRate is double lr) ft = ft with { LearningRate = lr };
+            if (epsilon is double e)
+            {
+                if (methodName != "ft-l") throw new InputException(null, "--norm-constraint", "applies to ft-l only");
+                if (e <= 0) throw new InputException(null, "--norm-constraint", $"must be positive, got {e}");
+                ft = ft with { NormConstraint = e };
+            }
+            (hyper, editor) = (ft, new FineTuningEditor(ft, methodName));
+        }
 
         List<FactChange> edits;
         if (changeCount > 0)

@@ -1,0 +1,195 @@
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Updates;
+
+/// <param name="Layer">MLP whose output projection is rewritten (ROME picks it by causal tracing; GPT-2 XL: 17 of 48).</param>
+/// <param name="ContextPrefixes">Random prefixes the key is averaged over (ROME: 10, plus the bare prompt).</param>
+/// <param name="Steps">Gradient steps for v* (ROME: 20).</param>
+/// <param name="LearningRate">Adam step size for v* (ROME: 0.5).</param>
+/// <param name="KlFactor">Weight of the essence-drift KL term on "{subject} is a" (ROME: 0.0625).</param>
+/// <param name="WeightDecay">Penalty on ‖δ‖²/‖v‖² (ROME GPT-2 XL: 0.5).</param>
+/// <param name="ClampNormFactor">‖δ‖ ≤ factor·‖v‖ (ROME: 4).</param>
+/// <param name="CovarianceRegularizer">Ridge added to C before solving, relative to its mean diagonal.</param>
+public sealed record RomeHyperParams(int Layer = 1, int ContextPrefixes = 10, int Steps = 20, double LearningRate = 0.5, double KlFactor = 0.0625,
+    double WeightDecay = 0.5, double ClampNormFactor = 4, double CovarianceRegularizer = 1e-3);
+
+/// <summary>
+/// ROME (Meng et al. 2022, "Locating and Editing Factual Associations in GPT", §3): treat the MLP
+/// output projection W at one layer as a linear associative memory v = W k. The key k* is the MLP's
+/// hidden activation at the subject's last token, averaged over random prefixes; the value v* is
+/// optimised so that, put in place of the MLP output there, the model says the new object (with a
+/// KL term keeping "{subject} is a" unchanged and a norm penalty). Then W is changed by the rank-one
+/// update that maps k* to v* while disturbing other keys least under their covariance C (eq. 2):
+/// W' = W + (v* − W k*) (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k*).
+/// </summary>
+public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statistics, IReadOnlyList<string> prefixSource) : IKnowledgeEditor
+{
+    public string Name => "rome";
+
+    public WeightDelta ComputeDelta(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests)
+    {
+        if (requests.Count != 1) throw new ArgumentException("ROME edits one fact at a time; use sequential edits or MEMIT for batches");
+        var request = requests[0];
+        int layer = hyperParams.Layer;
+        if (layer < 0 || layer >= model.Config.NLayers) throw new ArgumentException($"layer {layer} is outside 0..{model.Config.NLayers - 1}");
+        var weightName = $"blocks.{layer}.mlp.c_proj.weight";
+        var weight = model.Blocks[layer].Mlp.Out.weight!;
+        var bias = model.Blocks[layer].Mlp.Out.bias!;
+        var original = weight.detach().clone();
+
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            var contexts = Prefixes(request).Select(prefix => TryLocate(tokenizer, prefix + request.Prompt, request.Subject)).OfType<Located>().ToList();
+            if (contexts.Count == 0) throw new ArgumentException($"the edit prompt \"{request.Prompt}\" cannot be tokenised");
+            var keyStar = AverageKey(model, contexts, layer);
+            var valueStar = OptimiseValue(model, tokenizer, request, contexts, layer);
+
+            using var _ = no_grad();
+            var covariance = statistics.SecondMoment(model, tokenizer, layer);
+            var delta = RankOneUpdate(weight.detach(), bias.detach(), covariance, keyStar, valueStar, hyperParams.CovarianceRegularizer)
+                .to(weight.dtype).to(weight.device);
+            return new WeightDelta(new() { [weightName] = delta.DetachFromDisposeScope() }, new() { [weightName] = original });
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    /// <summary>
+    /// ROME eq. 2 for an MLP out-projection W [d_model, d_mlp] with bias b: the rank-one ΔW such that
+    /// (W + ΔW) k* + b = v* and ΔW u = 0 for every key u with uᵀC⁻¹k* = 0 (C regularised by
+    /// <paramref name="regularizer"/> times its mean diagonal). Computed in double precision.
+    /// </summary>
+    public static Tensor RankOneUpdate(Tensor weight, Tensor bias, Tensor covariance, Tensor keyStar, Tensor valueStar, double regularizer)
+    {
+        using var _ = no_grad();
+        var c = covariance.to(ScalarType.Float64).cpu();
+        var regularized = c + regularizer * c.diagonal().mean() * eye(c.shape[0], dtype: ScalarType.Float64);
+        var k = keyStar.to(ScalarType.Float64).cpu();
+        var cInvK = linalg.solve(regularized, k);
+        var w = weight.to(ScalarType.Float64).cpu();
+        var residual = valueStar.to(ScalarType.Float64).cpu() - (w.matmul(k) + bias.to(ScalarType.Float64).cpu());
+        return outer(residual, cInvK) / cInvK.dot(k);
+    }
+
+    /// <summary>"" plus short random prefixes taken from the starts of corpus texts (ROME samples them from the model).</summary>
+    IEnumerable<string> Prefixes(EditRequest request)
+    {
+        yield return "";
+        var random = new Random(Core.Seeds.Mix("rome-prefixes", request.Prompt, request.TargetNew));
+        for (int i = 0; i < hyperParams.ContextPrefixes && prefixSource.Count > 0; i++)
+        {
+            var words = prefixSource[random.Next(prefixSource.Count)].Split(' ');
+            yield return string.Join(' ', words.Take(Math.Min(words.Length, 2 + random.Next(4)))).TrimEnd('.', '?', '!', ',', ':', ';') + ". ";
+        }
+    }
+
+    sealed record Located(int[] Tokens, int LastSubject, int PromptLength);
+
+    /// <summary>Null when the text needs tokens outside the model's vocabulary (a prefix can create new BPE chunks).</summary>
+    static Located? TryLocate(ITextTokenizer tokenizer, string text, string subject)
+    {
+        try { return Locate(tokenizer, text, subject); }
+        catch (Core.InputException) { return null; }
+    }
+
+    static Located Locate(ITextTokenizer tokenizer, string text, string subject)
+    {
+        int at = text.LastIndexOf(subject, StringComparison.Ordinal);
+        if (at < 0) throw new ArgumentException($"subject '{subject}' not in \"{text}\"");
+        int lastSubject = tokenizer.Encode(text[..(at + subject.Length)]).Length; // index after <eot>: count of tokens through the subject
+        int[] tokens = [tokenizer.EndOfText, .. tokenizer.Encode(text)];
+        return new Located(tokens, lastSubject, tokens.Length);
+    }
+
+    /// <summary>k* = mean over contexts of the MLP hidden activation at the subject's last token.</summary>
+    static Tensor AverageKey(Gpt model, IReadOnlyList<Located> contexts, int layer)
+    {
+        using var _ = no_grad();
+        var hook = $"blocks.{layer}.mlp.hook_post";
+        var keys = contexts.Select(c =>
+        {
+            var (_, cache) = model.RunWithCache(tensor(c.Tokens.Select(t => (long)t).ToArray(), [1, c.Tokens.Length], device: model.Unembedding.device), n => n == hook);
+            using (cache) return cache[hook][0, c.LastSubject].clone();
+        }).ToList();
+        return stack(keys).mean([0]);
+    }
+
+    /// <summary>v* = MLP output at the subject's last token + δ, with δ maximising log p(target) across contexts (ROME eq. 4).</summary>
+    Tensor OptimiseValue(Gpt model, ITextTokenizer tokenizer, EditRequest request, IReadOnlyList<Located> contexts, int layer)
+    {
+        var target = tokenizer.Encode(" " + request.TargetNew);
+        var hook = $"blocks.{layer}.hook_mlp_out";
+        var device = model.Unembedding.device;
+        // Rows: each context followed by the target (teacher forcing), then the essence prompt "{subject} is a".
+        var essence = Locate(tokenizer, $"{request.Subject} is a", request.Subject);
+        var rows = contexts.Select(c => (Tokens: (int[])[.. c.Tokens, .. target], c.LastSubject, c.PromptLength)).ToList();
+        rows.Add((essence.Tokens, essence.LastSubject, essence.PromptLength));
+        int length = rows.Max(r => r.Tokens.Length);
+        var input = new long[rows.Count * length];
+        for (int i = 0; i < rows.Count; i++)
+            for (int t = 0; t < rows[i].Tokens.Length; t++) input[i * length + t] = rows[i].Tokens[t];
+        using var tokens = tensor(input, [rows.Count, length], device: device);
+        var subjectPositions = tensor(rows.Select(r => (long)r.LastSubject).ToArray(), device: device);
+        var rowIndex = arange(rows.Count, device: device);
+
+        Tensor original, essenceBefore;
+        using (no_grad())
+        {
+            var (logits, cache) = model.RunWithCache(tokens, n => n == hook);
+            using (cache) original = cache[hook][0, contexts[0].LastSubject].clone();
+            essenceBefore = logits[rows.Count - 1, essence.PromptLength - 1].log_softmax(-1).clone();
+        }
+
+        var delta = new TorchSharp.Modules.Parameter(zeros(model.Config.DModel, device: device), requires_grad: true);
+        using var optimizer = optim.Adam([delta], hyperParams.LearningRate);
+        var parameters = model.parameters().ToList();
+        var wasRequired = parameters.Select(p => p.requires_grad).ToList();
+        foreach (var p in parameters) p.requires_grad = false;
+        try
+        {
+            double maxNorm = hyperParams.ClampNormFactor * original.norm().item<float>();
+            for (int step = 0; step < hyperParams.Steps; step++)
+            {
+                using var scope = NewDisposeScope();
+                // δ goes in at every row's last subject token: a (row, position) mask broadcast over d_model.
+                var addDelta = Hook.On(hook, (activation, _) =>
+                {
+                    var mask = zeros(activation.shape[0], activation.shape[1], device: device);
+                    mask.index_put_(ones(rows.Count, device: device), [rowIndex, subjectPositions]);
+                    return activation + mask.unsqueeze(-1) * delta;
+                });
+                var logits = model.RunWithHooks(tokens, addDelta).log_softmax(-1);
+                var nll = zeros(1, device: device);
+                for (int i = 0; i < contexts.Count; i++)
+                    for (int t = 0; t < target.Length; t++)
+                        nll -= logits[i, rows[i].PromptLength - 1 + t, target[t]];
+                nll /= contexts.Count;
+                var essenceAfter = logits[rows.Count - 1, essence.PromptLength - 1];
+                var kl = (essenceBefore.exp() * (essenceBefore - essenceAfter)).sum();
+                var decay = delta.pow(2).sum() / original.pow(2).sum();
+                var loss = nll + hyperParams.KlFactor * kl + hyperParams.WeightDecay * decay;
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                using (no_grad())
+                {
+                    var norm = delta.norm().item<float>();
+                    if (norm > maxNorm) delta.mul_(maxNorm / norm);
+                }
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < parameters.Count; i++) parameters[i].requires_grad = wasRequired[i];
+        }
+        using var __ = no_grad();
+        return (original + delta).detach();
+    }
+}

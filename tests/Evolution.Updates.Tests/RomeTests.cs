@@ -1,0 +1,50 @@
+using Evolution.Core.Worlds;
+using static TorchSharp.torch;
+
+namespace Evolution.Updates.Tests;
+
+[Collection(TinyAgentCollection.Name)]
+public class RomeTests(TinyAgent tiny)
+{
+    [Fact]
+    public void RankOneUpdateWritesTheValueAndSparesOrthogonalKeys()
+    {
+        var generator = new Generator(3, CPU);
+        var weight = randn(new long[] { 6, 10 }, ScalarType.Float64, generator: generator);
+        var bias = randn(new long[] { 6 }, ScalarType.Float64, generator: generator);
+        var samples = randn(new long[] { 200, 10 }, ScalarType.Float64, generator: generator);
+        var covariance = samples.t().matmul(samples) / 200;
+        var key = randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
+        var value = randn(new long[] { 6 }, ScalarType.Float64, generator: generator);
+
+        var delta = RomeEditor.RankOneUpdate(weight, bias, covariance, key, value, regularizer: 0);
+        Assert.Equal(1, linalg.matrix_rank(delta).item<long>());
+        Assert.True(((weight + delta).matmul(key) + bias).allclose(value, 1e-9, 1e-9), "W'k* + b must equal v*");
+
+        // a key u with uᵀC⁻¹k* = 0 is left alone: minimal disturbance under C
+        var cInvK = linalg.solve(covariance, key);
+        var u = randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
+        u -= cInvK * (u.dot(cInvK) / cInvK.dot(cInvK));
+        Assert.True(delta.matmul(u).abs().max().item<double>() < 1e-9);
+    }
+
+    [Fact]
+    public void RomeEditOnAnAgentIsRankOneOnOneLayerAndReverts()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var corpus = CorpusBuilder.Build(world, tiny.Agent.Profile.Data, 1).Documents;
+        var editor = new RomeEditor(new RomeHyperParams(Layer: 0, Steps: 10), new KeyStatistics(corpus), corpus);
+        var person = world.OfType("person")[1];
+        int old = world.ObjectOf(person.Id, "works_for", 0);
+        var change = new FactChange(1, person.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
+        var before = model.Blocks[0].Mlp.Out.weight!.detach().clone();
+
+        using var delta = editor.ComputeDelta(model, tokenizer, [EditEvaluation.RequestFor(world, change)]);
+        Assert.Equal(["blocks.0.mlp.c_proj.weight"], delta.Delta.Keys);
+        Assert.Equal(1, linalg.matrix_rank(delta.Delta["blocks.0.mlp.c_proj.weight"].to(ScalarType.Float64), rtol: 1e-5).item<long>());
+        delta.Apply(model);
+        Assert.False(model.Blocks[0].Mlp.Out.weight!.allclose(before, 0, 0));
+        delta.Revert(model);
+        Assert.True(model.Blocks[0].Mlp.Out.weight!.allclose(before, 0, 0));
+    }
+}

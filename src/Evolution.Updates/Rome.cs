@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 
 namespace Evolution.Updates;
 
-/// <param name="Layer">MLP whose output projection is rewritten (ROME picks it by causal tracing; GPT-2 XL: 17 of 48).</param>
+/// <param name="Layer">MLP whose output projection is rewritten (ROME picks it by causal tracing; GPT-2 XL: 17 of 48).
+/// Default 0: on the default 4-layer agent, layer 0 gave the best reliability over the world's 46 changes (0.61 vs 0.24 at layer 1).</param>
 /// <param name="ContextPrefixes">Random prefixes the key is averaged over (ROME: 10, plus the bare prompt).</param>
 /// <param name="Steps">Gradient steps for v* (ROME: 20).</param>
 /// <param name="LearningRate">Adam step size for v* (ROME: 0.5).</param>
@@ -13,7 +14,7 @@ namespace Evolution.Updates;
 /// <param name="WeightDecay">Penalty on ‖δ‖²/‖v‖² (ROME GPT-2 XL: 0.5).</param>
 /// <param name="ClampNormFactor">‖δ‖ ≤ factor·‖v‖ (ROME: 4).</param>
 /// <param name="CovarianceRegularizer">Ridge added to C before solving, relative to its mean diagonal.</param>
-public sealed record RomeHyperParams(int Layer = 1, int ContextPrefixes = 10, int Steps = 20, double LearningRate = 0.5, double KlFactor = 0.0625,
+public sealed record RomeHyperParams(int Layer = 0, int ContextPrefixes = 10, int Steps = 20, double LearningRate = 0.5, double KlFactor = 0.0625,
     double WeightDecay = 0.5, double ClampNormFactor = 4, double CovarianceRegularizer = 1e-3);
 
 /// <summary>

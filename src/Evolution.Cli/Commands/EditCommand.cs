@@ -17,7 +17,7 @@ public static class EditCommand
     {
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
         var method = new Option<string>("--method") { Description = "rome (rank-one model editing), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
-        var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 1)" };
+        var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 0)" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };

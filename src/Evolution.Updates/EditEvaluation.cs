@@ -15,8 +15,68 @@ namespace Evolution.Updates;
 public sealed record EditScore(double Reliability, double Generalization, double Locality, double Portability,
     int PortabilityQueries, double SecondsPerUpdate, long BytesStored);
 
+/// <summary>Metrics after the first <see cref="Edits"/> edits were applied one after another, over every fact edited so far.</summary>
+public sealed record SequentialPoint(int Edits, double Reliability, double Generalization, double Locality);
+
 public static class EditEvaluation
 {
+    /// <summary>
+    /// Sequential editing: each edit is computed on the model as the previous edits left it and stays
+    /// applied. After 1, 10, 100, … and the last edit, the metrics are measured over all edits so far;
+    /// locality compares the neighbours of every edited fact (never an edited fact itself) with the
+    /// unedited model's answers. ROME is known to degrade under many sequential edits (Gupta et al. 2024).
+    /// The model is restored exactly at the end (deltas reverted in reverse order).
+    /// </summary>
+    public static IReadOnlyList<SequentialPoint> Sequential(Gpt model, ITextTokenizer tokenizer, World world, IReadOnlyList<FactChange> changes,
+        IKnowledgeEditor editor, int knowledgeEpoch, Action<int>? progress = null)
+    {
+        var ranker = new CandidateRanker(model, tokenizer);
+        var edited = changes.Select(c => (c.Subject, c.Relation)).ToHashSet();
+        var neighbours = changes.SelectMany(c => EvalSets.NeighborhoodQueries(world, c.Subject, c.Relation, knowledgeEpoch, max: 5))
+            .Where(q => !edited.Contains((q.Subject, q.Relation))).DistinctBy(q => q.Prompt).Select(q => q.ToRankingItem()).ToList();
+        var before = ranker.Rank(neighbours).Select(a => a.Top).ToList();
+        var checkpoints = new SortedSet<int> { changes.Count };
+        for (int n = 1; n < changes.Count; n *= 10) checkpoints.Add(n);
+
+        var applied = new List<WeightDelta>();
+        var points = new List<SequentialPoint>();
+        try
+        {
+            foreach (var change in changes)
+            {
+                var delta = editor.ComputeDelta(model, tokenizer, [RequestFor(world, change)]);
+                delta.Apply(model);
+                applied.Add(delta);
+                progress?.Invoke(applied.Count);
+                if (!checkpoints.Contains(applied.Count)) continue;
+                var sofar = changes.Take(applied.Count).ToList();
+                double Hit1(IEnumerable<RankingItem> items)
+                {
+                    var list = items.ToList();
+                    return list.Count == 0 ? double.NaN : ranker.Rank(list).Average(a => a.Hit1 ? 1.0 : 0.0);
+                }
+                var reliability = Hit1(sofar.Select(c =>
+                {
+                    var request = RequestFor(world, c);
+                    return new RankingItem("reliability", request.Prompt, " " + request.TargetNew, world.CandidateAnswers(RelationCatalogue.Get(c.Relation).ObjectType));
+                }));
+                var generalization = Hit1(sofar.SelectMany(c => EvalSets.ForChange(world, c, heldOut: true)).Select(q => q.ToRankingItem()));
+                var after = ranker.Rank(neighbours).Select(a => a.Top).ToList();
+                double locality = neighbours.Count == 0 ? double.NaN : before.Zip(after).Average(p => p.First == p.Second ? 1.0 : 0.0);
+                points.Add(new SequentialPoint(applied.Count, reliability, generalization, locality));
+            }
+        }
+        finally
+        {
+            for (int i = applied.Count - 1; i >= 0; i--)
+            {
+                applied[i].Revert(model);
+                applied[i].Dispose();
+            }
+        }
+        return points;
+    }
+
     /// <summary>The edit request for a world change: the first training statement prompt of the relation.</summary>
     public static EditRequest RequestFor(World world, FactChange change)
     {

@@ -95,4 +95,23 @@ public class EditingTests(TinyAgent tiny)
         Assert.Equal(1.0, none.Locality);
         Assert.Equal(0.0, none.Reliability);
     }
+
+    [Fact]
+    public void SequentialEditingReportsCheckpointsAndRestoresTheModelExactly()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var before = model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        var changes = world.OfType("person").Take(3).Select(p =>
+        {
+            int old = world.ObjectOf(p.Id, "works_for", 0);
+            return new FactChange(1, p.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
+        }).ToList();
+        var editor = new FineTuningEditor(FineTuningHyperParams.Plain() with { Steps = 30, LearningRate = 3e-3 }, "ft");
+        var curve = EditEvaluation.Sequential(model, tokenizer, world, changes, editor, 0);
+        Assert.Equal(new[] { 1, 3 }, curve.Select(p => p.Edits));
+        Assert.Equal(1.0, curve[0].Reliability);
+        Assert.All(curve, p => Assert.InRange(p.Locality, 0, 1));
+        foreach (var (name, tensor) in model.state_dict())
+            Assert.True(tensor.allclose(before[name], 0, 0), $"{name} not restored");
+    }
 }

@@ -25,18 +25,19 @@ public static class EditCommand
         var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
         var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };
+        var sequential = new Option<bool>("--sequential") { Description = "with --changes N: keep every edit applied and report metrics after 1, 10, 100, ... edits" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, sequential, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(sequential),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, bool sequential, bool json, string deviceName)
     {
         if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -92,6 +93,21 @@ public static class EditCommand
             var target = world.FindByName(newObject);
             if (target is null || target.Type != relation.ObjectType) throw new InputException(null, "--new", $"'{newObject}' is not a {relation.ObjectType} of this world");
             edits = [new FactChange(knowledgeEpoch + 1, entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, knowledgeEpoch), target.Id)];
+        }
+
+        if (sequential)
+        {
+            if (changeCount <= 0) throw new InputException(null, "--sequential", "needs --changes N");
+            IReadOnlyList<SequentialPoint> curve = [];
+            Output.WithProgress($"{methodName} sequential edits", edits.Count, report =>
+            {
+                curve = EditEvaluation.Sequential(model, tokenizer, world, edits, editor, knowledgeEpoch, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
+                return 0;
+            });
+            var result = new { method = methodName, hyper_params = hyper, sequential = curve };
+            if (json) Output.Json(result);
+            else Output.Status.WriteLine(Output.ToJson(result));
+            return 0;
         }
 
         var scores = new List<EditScore>();

@@ -45,7 +45,7 @@ public static class EditCommand
         var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
         var world = World.Generate(WorldSpec.Load(worldFile));
         var profileFile = Path.Combine(modelDir, AgentTraining.ProfileFile);
-        var profile = File.Exists(profileFile) && !File.ReadAllText(profileFile).StartsWith("# default") ? AgentProfile.Load(profileFile) : new AgentProfile();
+        var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : new AgentProfile();
         int knowledgeEpoch = profile.Data.Epoch;
 
         object hyper;

@@ -81,7 +81,7 @@ public static class AgentTraining
         Checkpoint.Save(directory, model, tokenizer, new Dictionary<string, string>
         {
             [WorldFile] = File.ReadAllText(worldPath),
-            [ProfileFile] = profilePath is null ? "# default profile\n" : File.ReadAllText(profilePath),
+            [ProfileFile] = profilePath is null ? "# no profile was given: every default applies\nname: default\n" : File.ReadAllText(profilePath),
             [ReportFile] = JsonSerializer.Serialize(report, Json),
         });
         return new TrainedAgent(directory, model, tokenizer, world, profile, report, FromCache: false);

@@ -20,6 +20,44 @@ public sealed record SequentialPoint(int Edits, double Reliability, double Gener
 
 public static class EditEvaluation
 {
+    /// <summary>All edits written by one call (MEMIT's batch setting), measured over every edit; the model is restored exactly.</summary>
+    public static SequentialPoint Batch(Gpt model, ITextTokenizer tokenizer, World world, IReadOnlyList<FactChange> changes, IKnowledgeEditor editor, int knowledgeEpoch)
+    {
+        var ranker = new CandidateRanker(model, tokenizer);
+        var (neighbours, before) = Neighbours(ranker, world, changes, knowledgeEpoch);
+        using var delta = editor.ComputeDelta(model, tokenizer, changes.Select(c => RequestFor(world, c)).ToList());
+        delta.Apply(model);
+        try { return Measure(ranker, world, changes, neighbours, before); }
+        finally { delta.Revert(model); }
+    }
+
+    /// <summary>Neighbours of every edited fact (never an edited fact itself) and the unedited model's answers to them.</summary>
+    static (List<RankingItem> Items, List<string> Before) Neighbours(CandidateRanker ranker, World world, IReadOnlyList<FactChange> changes, int knowledgeEpoch)
+    {
+        var edited = changes.Select(c => (c.Subject, c.Relation)).ToHashSet();
+        var items = changes.SelectMany(c => EvalSets.NeighborhoodQueries(world, c.Subject, c.Relation, knowledgeEpoch, max: 5))
+            .Where(q => !edited.Contains((q.Subject, q.Relation))).DistinctBy(q => q.Prompt).Select(q => q.ToRankingItem()).ToList();
+        return (items, ranker.Rank(items).Select(a => a.Top).ToList());
+    }
+
+    static SequentialPoint Measure(CandidateRanker ranker, World world, IReadOnlyList<FactChange> edits, List<RankingItem> neighbours, List<string> before)
+    {
+        double Hit1(IEnumerable<RankingItem> items)
+        {
+            var list = items.ToList();
+            return list.Count == 0 ? double.NaN : ranker.Rank(list).Average(a => a.Hit1 ? 1.0 : 0.0);
+        }
+        var reliability = Hit1(edits.Select(c =>
+        {
+            var request = RequestFor(world, c);
+            return new RankingItem("reliability", request.Prompt, " " + request.TargetNew, world.CandidateAnswers(RelationCatalogue.Get(c.Relation).ObjectType));
+        }));
+        var generalization = Hit1(edits.SelectMany(c => EvalSets.ForChange(world, c, heldOut: true)).Select(q => q.ToRankingItem()));
+        var after = ranker.Rank(neighbours).Select(a => a.Top).ToList();
+        double locality = neighbours.Count == 0 ? double.NaN : before.Zip(after).Average(p => p.First == p.Second ? 1.0 : 0.0);
+        return new SequentialPoint(edits.Count, reliability, generalization, locality);
+    }
+
     /// <summary>
     /// Sequential editing: each edit is computed on the model as the previous edits left it and stays
     /// applied. After 1, 10, 100, … and the last edit, the metrics are measured over all edits so far;
@@ -31,10 +69,7 @@ public static class EditEvaluation
         IKnowledgeEditor editor, int knowledgeEpoch, Action<int>? progress = null)
     {
         var ranker = new CandidateRanker(model, tokenizer);
-        var edited = changes.Select(c => (c.Subject, c.Relation)).ToHashSet();
-        var neighbours = changes.SelectMany(c => EvalSets.NeighborhoodQueries(world, c.Subject, c.Relation, knowledgeEpoch, max: 5))
-            .Where(q => !edited.Contains((q.Subject, q.Relation))).DistinctBy(q => q.Prompt).Select(q => q.ToRankingItem()).ToList();
-        var before = ranker.Rank(neighbours).Select(a => a.Top).ToList();
+        var (neighbours, before) = Neighbours(ranker, world, changes, knowledgeEpoch);
         var checkpoints = new SortedSet<int> { changes.Count };
         for (int n = 1; n < changes.Count; n *= 10) checkpoints.Add(n);
 
@@ -49,21 +84,7 @@ public static class EditEvaluation
                 applied.Add(delta);
                 progress?.Invoke(applied.Count);
                 if (!checkpoints.Contains(applied.Count)) continue;
-                var sofar = changes.Take(applied.Count).ToList();
-                double Hit1(IEnumerable<RankingItem> items)
-                {
-                    var list = items.ToList();
-                    return list.Count == 0 ? double.NaN : ranker.Rank(list).Average(a => a.Hit1 ? 1.0 : 0.0);
-                }
-                var reliability = Hit1(sofar.Select(c =>
-                {
-                    var request = RequestFor(world, c);
-                    return new RankingItem("reliability", request.Prompt, " " + request.TargetNew, world.CandidateAnswers(RelationCatalogue.Get(c.Relation).ObjectType));
-                }));
-                var generalization = Hit1(sofar.SelectMany(c => EvalSets.ForChange(world, c, heldOut: true)).Select(q => q.ToRankingItem()));
-                var after = ranker.Rank(neighbours).Select(a => a.Top).ToList();
-                double locality = neighbours.Count == 0 ? double.NaN : before.Zip(after).Average(p => p.First == p.Second ? 1.0 : 0.0);
-                points.Add(new SequentialPoint(applied.Count, reliability, generalization, locality));
+                points.Add(Measure(ranker, world, changes.Take(applied.Count).ToList(), neighbours, before));
             }
         }
         finally

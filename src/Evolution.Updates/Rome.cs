@@ -80,7 +80,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
     }
 
     /// <summary>"" plus short random prefixes taken from the starts of corpus texts (ROME samples them from the model).</summary>
-    IEnumerable<string> Prefixes(EditRequest request)
+    internal IEnumerable<string> Prefixes(EditRequest request)
     {
         yield return "";
         var random = new Random(Core.Seeds.Mix("rome-prefixes", request.Prompt, request.TargetNew));
@@ -91,10 +91,10 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         }
     }
 
-    sealed record Located(int[] Tokens, int LastSubject, int PromptLength);
+    internal sealed record Located(int[] Tokens, int LastSubject, int PromptLength);
 
     /// <summary>Null when the text needs tokens outside the model's vocabulary (a prefix can create new BPE chunks).</summary>
-    static Located? TryLocate(ITextTokenizer tokenizer, string text, string subject)
+    internal static Located? TryLocate(ITextTokenizer tokenizer, string text, string subject)
     {
         try { return Locate(tokenizer, text, subject); }
         catch (Core.InputException) { return null; }
@@ -110,7 +110,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
     }
 
     /// <summary>k* = mean over contexts of the MLP hidden activation at the subject's last token.</summary>
-    static Tensor AverageKey(Gpt model, IReadOnlyList<Located> contexts, int layer)
+    internal static Tensor AverageKey(Gpt model, IReadOnlyList<Located> contexts, int layer)
     {
         using var _ = no_grad();
         var hook = $"blocks.{layer}.mlp.hook_post";
@@ -123,7 +123,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
     }
 
     /// <summary>v* = MLP output at the subject's last token + δ, with δ maximising log p(target) across contexts (ROME eq. 4).</summary>
-    Tensor OptimiseValue(Gpt model, ITextTokenizer tokenizer, EditRequest request, IReadOnlyList<Located> contexts, int layer)
+    internal Tensor OptimiseValue(Gpt model, ITextTokenizer tokenizer, EditRequest request, IReadOnlyList<Located> contexts, int layer)
     {
         var target = tokenizer.Encode(" " + request.TargetNew);
         var hook = $"blocks.{layer}.hook_mlp_out";

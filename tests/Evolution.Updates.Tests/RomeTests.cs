@@ -48,3 +48,44 @@ public class RomeTests(TinyAgent tiny)
         Assert.True(model.Blocks[0].Mlp.Out.weight!.allclose(before, 0, 0));
     }
 }
+
+[Collection(TinyAgentCollection.Name)]
+public class MemitTests(TinyAgent tiny)
+{
+    [Fact]
+    public void MemitBatchChangesOnlyItsLayersAndReverts()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var corpus = CorpusBuilder.Build(world, tiny.Agent.Profile.Data, 1).Documents;
+        var editor = new MemitEditor(new MemitHyperParams(Layers: [0, 1], Steps: 5), new KeyStatistics(corpus), corpus);
+        var requests = world.OfType("person").Take(3).Select(p =>
+        {
+            int old = world.ObjectOf(p.Id, "studied_at", 0);
+            return EditEvaluation.RequestFor(world, new FactChange(1, p.Id, "studied_at", old, world.OfType("university").First(u => u.Id != old).Id));
+        }).ToList();
+        var before = model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        using var delta = editor.ComputeDelta(model, tokenizer, requests);
+        Assert.Equal(new[] { "blocks.0.mlp.c_proj.weight", "blocks.1.mlp.c_proj.weight" }, delta.Delta.Keys.Order());
+        foreach (var (name, t) in model.state_dict()) Assert.True(t.allclose(before[name], 0, 0), $"computing the delta changed {name}");
+        delta.Apply(model);
+        delta.Revert(model);
+        foreach (var (name, t) in model.state_dict()) Assert.True(t.allclose(before[name], 0, 0), $"{name} not restored");
+    }
+
+    [Fact]
+    public void BatchUpdateWritesEveryResidualWhenThePriorIsNegligible()
+    {
+        var generator = new Generator(9, CPU);
+        var keys = randn(new long[] { 12, 5 }, ScalarType.Float64, generator: generator);      // 5 edits, d_mlp 12
+        var residuals = randn(new long[] { 4, 5 }, ScalarType.Float64, generator: generator);  // d_model 4
+        var samples = randn(new long[] { 100, 12 }, ScalarType.Float64, generator: generator);
+        var covariance = samples.t().matmul(samples) / 100;
+        var delta = MemitEditor.BatchUpdate(keys, residuals, covariance, lambda: 1e-9);
+        Assert.True(delta.matmul(keys).allclose(residuals, 1e-5, 1e-6), "ΔW K must equal R");
+        // a strong prior keeps the update small: it trades the edits against the other keys
+        var cautious = MemitEditor.BatchUpdate(keys, residuals, covariance, lambda: 1e3);
+        Assert.True(cautious.norm().item<double>() < 0.1 * delta.norm().item<double>());
+        // one edit: a rank-one update, as ROME's
+        Assert.Equal(1, linalg.matrix_rank(MemitEditor.BatchUpdate(keys[.., ..1], residuals[.., ..1], covariance, 1.0)).item<long>());
+    }
+}

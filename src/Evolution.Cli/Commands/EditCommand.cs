@@ -11,13 +11,15 @@ namespace Evolution.Cli.Commands;
 /// <summary><c>evolution edit</c>: write a fact into an agent's weights and measure reliability, generalisation, locality, portability.</summary>
 public static class EditCommand
 {
-    static readonly string[] Methods = ["rome", "ft-l", "ft"];
+    static readonly string[] Methods = ["rome", "memit", "ft-l", "ft"];
 
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
-        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
+        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
         var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 0)" };
+        var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default 0,1)" };
+        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = "memit: λ in (λC + KKᵀ)⁻¹ (default 1)" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
@@ -29,15 +31,15 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, sequential, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, sequential, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(sequential),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, bool sequential, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, bool sequential, bool json, string deviceName)
     {
         if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -50,7 +52,24 @@ public static class EditCommand
 
         object hyper;
         IKnowledgeEditor editor;
-        if (methodName == "rome")
+        if (methodName == "memit")
+        {
+            if (epsilon is not null || layer is not null) throw new InputException(null, epsilon is not null ? "--norm-constraint" : "--layer", "does not apply to memit");
+            var memit = new MemitHyperParams();
+            if (steps is int ms) memit = memit with { Steps = ms };
+            if (learningRate is double ml) memit = memit with { LearningRate = ml };
+            if (covarianceWeight is double cw)
+                memit = cw > 0 ? memit with { CovarianceWeight = cw } : throw new InputException(null, "--covariance-weight", $"must be positive, got {cw}");
+            if (memitLayers is not null)
+            {
+                var parsed = memitLayers.Split(',', StringSplitOptions.TrimEntries).Select(x => int.TryParse(x, out var v) && v >= 0 && v < model.Config.NLayers ? v
+                    : throw new InputException(null, "--layers", $"'{x}' is not a layer between 0 and {model.Config.NLayers - 1}")).Distinct().ToList();
+                memit = memit with { Layers = parsed };
+            }
+            var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents;
+            (hyper, editor) = (memit, new MemitEditor(memit, new KeyStatistics(corpus), corpus));
+        }
+        else if (methodName == "rome")
         {
             if (epsilon is not null) throw new InputException(null, "--norm-constraint", "applies to ft-l only");
             var rome = new RomeHyperParams();
@@ -95,6 +114,15 @@ public static class EditCommand
             edits = [new FactChange(knowledgeEpoch + 1, entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, knowledgeEpoch), target.Id)];
         }
 
+        if (methodName == "memit" && !sequential)
+        {
+            SequentialPoint batch = null!;
+            Output.WithProgress($"memit batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, world, edits, editor, knowledgeEpoch); return 0; });
+            var result = new { method = methodName, hyper_params = hyper, batch };
+            if (json) Output.Json(result);
+            else Output.Status.WriteLine(Output.ToJson(result));
+            return 0;
+        }
         if (sequential)
         {
             if (changeCount <= 0) throw new InputException(null, "--sequential", "needs --changes N");

@@ -52,7 +52,15 @@ public static class Checkpoint
         device ??= CPU;
         if (!Directory.Exists(directory)) throw new InputException(directory, null, "model folder not found");
         if (IsHuggingFaceGpt2(directory))
-            return (HfGpt2.Load(directory, device), Gpt2Tokenizer.Load(directory));
+        {
+            // Tokenizer first: it is cheap, and an id beyond the embedding table would fail only at forward time.
+            var gpt2Tokenizer = Gpt2Tokenizer.Load(directory);
+            var hfConfig = HfGpt2.ReadConfig(directory);
+            if (gpt2Tokenizer.VocabSize > hfConfig.VocabSize)
+                throw new InputException(Path.Combine(directory, ConfigFile), "vocab_size",
+                    $"is {hfConfig.VocabSize} but vocab.json has ids up to {gpt2Tokenizer.VocabSize - 1}");
+            return (HfGpt2.Load(directory, device), gpt2Tokenizer);
+        }
 
         var configPath = Path.Combine(directory, ConfigFile);
         if (!File.Exists(configPath)) throw new InputException(configPath, null, "not found: a model folder needs config.json and model.safetensors");

@@ -10,61 +10,133 @@ namespace Evolution.Core.Checkpoints;
 /// HF stores GPT-2's projections as Conv1D weights [in, out]; our model uses torch Linear [out, in],
 /// so those four matrices per block are transposed (as nanoGPT's <c>from_pretrained</c> does).
 /// The <c>transformer.</c> prefix is optional; the causal-mask buffers (<c>attn.bias</c>,
-/// <c>attn.masked_bias</c>) are ignored.
+/// <c>attn.masked_bias</c>) are ignored. Every expected tensor is checked by its HF name and HF
+/// shape, so an error points at what the user actually has in the file.
 /// </summary>
 public static class HfGpt2
 {
+    const string Prefix = "transformer.";
     static readonly string[] Conv1DWeights = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"];
 
+    /// <summary>Reads HF's <c>config.json</c> (GPT2Config field names) into our config.</summary>
     public static GptConfig ReadConfig(string directory)
     {
         var path = Path.Combine(directory, "config.json");
         if (!File.Exists(path)) throw new InputException(path, null, "not found: a GPT-2 folder needs config.json, model.safetensors, vocab.json and merges.txt");
-        JsonElement root;
-        try { root = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
+        JsonDocument document;
+        try { document = JsonDocument.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new InputException(path, null, $"invalid JSON: {e.Message}", (int?)e.LineNumber + 1); }
+        using var _ = document;
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new InputException(path, null, "must be a JSON object");
 
-        int Int(string field, int? fallback = null, string? alias = null)
-        {
-            if (root.TryGetProperty(field, out var v) || (alias is not null && root.TryGetProperty(alias, out v)))
-                return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : throw new InputException(path, field, $"expected an integer, got {v}");
-            return fallback ?? throw new InputException(path, field, "missing");
-        }
-        int? OptionalInt(string field) => root.TryGetProperty(field, out var v) && v.ValueKind != JsonValueKind.Null ? Int(field) : null;
-        var activation = root.TryGetProperty("activation_function", out var a) ? a.GetString() ?? "gelu_new" : "gelu_new";
+        // Absent and null mean the same in HF configs (GPT2Config writes "n_inner": null).
+        JsonElement? Field(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+        int? OptionalInt(string name) => Field(name) is { } v
+            ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : throw new InputException(path, name, $"expected an integer, got {v}")
+            : null;
+        int Int(string name) => OptionalInt(name) ?? throw new InputException(path, name, "missing");
+
+        // Older configs carry n_ctx; GPT2Config uses n_positions for the position table.
+        int context = OptionalInt("n_positions") ?? OptionalInt("n_ctx") ?? throw new InputException(path, "n_positions", "missing (nor n_ctx given)");
+        double eps = Field("layer_norm_epsilon") is { } epsElement
+            ? epsElement.ValueKind == JsonValueKind.Number ? epsElement.GetDouble() : throw new InputException(path, "layer_norm_epsilon", $"expected a number, got {epsElement}")
+            : 1e-5;
+        bool tied = Field("tie_word_embeddings") is { } t
+            ? t.ValueKind is JsonValueKind.True or JsonValueKind.False ? t.GetBoolean() : throw new InputException(path, "tie_word_embeddings", $"expected true or false, got {t}")
+            : true;
+        string activation = Field("activation_function") is { } a
+            ? a.ValueKind == JsonValueKind.String ? a.GetString()! : throw new InputException(path, "activation_function", $"expected a string, got {a}")
+            : "gelu_new";
+        // HF's "gelu_pytorch_tanh" is the same tanh approximation as "gelu_new", computed by a fused kernel.
+        if (activation == "gelu_pytorch_tanh") activation = "gelu_new";
+
         var config = new GptConfig
         {
             VocabSize = Int("vocab_size"),
-            ContextLength = Int("n_positions", alias: "n_ctx"),
+            ContextLength = context,
             DModel = Int("n_embd"),
             NLayers = Int("n_layer"),
             NHeads = Int("n_head"),
             DMlpOverride = OptionalInt("n_inner"),
-            LayerNormEps = root.TryGetProperty("layer_norm_epsilon", out var eps) ? eps.GetDouble() : 1e-5,
-            TiedEmbeddings = !root.TryGetProperty("tie_word_embeddings", out var tie) || tie.GetBoolean(),
+            LayerNormEps = eps,
+            TiedEmbeddings = tied,
             Activation = activation,
         };
         config.Validate(path);
         return config;
     }
 
-    /// <summary>Renames and transposes HF tensors into this model's names and layout.</summary>
-    public static Dictionary<string, Tensor> ToEvolutionStateDict(IReadOnlyDictionary<string, Tensor> hf, GptConfig config, string source)
+    /// <summary>Every tensor a GPT-2 of this config must have, by HF name (prefix stripped), with its HF shape.</summary>
+    public static IReadOnlyDictionary<string, long[]> ExpectedHfShapes(GptConfig config)
     {
-        var result = new Dictionary<string, Tensor>();
+        long v = config.VocabSize, t = config.ContextLength, d = config.DModel, m = config.DMlp;
+        var shapes = new Dictionary<string, long[]>
+        {
+            ["wte.weight"] = [v, d], ["wpe.weight"] = [t, d], ["ln_f.weight"] = [d], ["ln_f.bias"] = [d],
+        };
+        for (int l = 0; l < config.NLayers; l++)
+        {
+            var p = $"h.{l}.";
+            shapes[p + "ln_1.weight"] = [d]; shapes[p + "ln_1.bias"] = [d];
+            shapes[p + "attn.c_attn.weight"] = [d, 3 * d]; shapes[p + "attn.c_attn.bias"] = [3 * d];
+            shapes[p + "attn.c_proj.weight"] = [d, d]; shapes[p + "attn.c_proj.bias"] = [d];
+            shapes[p + "ln_2.weight"] = [d]; shapes[p + "ln_2.bias"] = [d];
+            shapes[p + "mlp.c_fc.weight"] = [d, m]; shapes[p + "mlp.c_fc.bias"] = [m];
+            shapes[p + "mlp.c_proj.weight"] = [m, d]; shapes[p + "mlp.c_proj.bias"] = [d];
+        }
+        if (!config.TiedEmbeddings) shapes["lm_head.weight"] = [v, d];
+        return shapes;
+    }
+
+    /// <summary>
+    /// Renames and transposes HF tensors into this model's names and layout (float32). Every expected
+    /// tensor must be present with its HF shape; unknown tensors are refused (a wrong n_layer, say,
+    /// must not load silently). The result holds new tensors where a conversion or transpose was
+    /// needed and the input tensors otherwise.
+    /// </summary>
+    public static Dictionary<string, Tensor> ToEvolutionStateDict(IReadOnlyDictionary<string, Tensor> hf, GptConfig config, string sourceFile)
+    {
+        var expected = ExpectedHfShapes(config);
+        var byName = new Dictionary<string, (string RawName, Tensor Tensor)>();
         foreach (var (rawName, value) in hf)
         {
-            var name = rawName.StartsWith("transformer.", StringComparison.Ordinal) ? rawName["transformer.".Length..] : rawName;
-            if (name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal)) continue;
-            if (name.StartsWith("h.", StringComparison.Ordinal)) name = "blocks." + name[2..];
-            var tensor = value.dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64 ? value.to(ScalarType.Float32) : value;
-            if (Conv1DWeights.Any(suffix => name.EndsWith(suffix, StringComparison.Ordinal)))
+            var name = rawName.StartsWith(Prefix, StringComparison.Ordinal) ? rawName[Prefix.Length..] : rawName;
+            if (IsMaskBuffer(name)) continue;
+            if (name == "lm_head.weight" && config.TiedEmbeddings) continue; // HF may save the tied copy; wte is the one used
+            if (!expected.ContainsKey(name))
+                throw new CheckpointFormatException(sourceFile, rawName, $"unexpected tensor for a GPT-2 with n_layer={config.NLayers} (expected names like h.0.attn.c_attn.weight, optionally prefixed '{Prefix}')");
+            if (!byName.TryAdd(name, (rawName, value)))
+                throw new CheckpointFormatException(sourceFile, rawName, $"present both with and without the '{Prefix}' prefix");
+        }
+
+        var result = new Dictionary<string, Tensor>();
+        try
+        {
+            foreach (var (name, shape) in expected)
             {
-                if (tensor.dim() != 2) throw new CheckpointFormatException(source, rawName, $"expected a matrix, found shape [{string.Join(",", tensor.shape)}]");
-                tensor = tensor.t().contiguous();
+                if (!byName.TryGetValue(name, out var found))
+                    throw new CheckpointFormatException(sourceFile, name, $"tensor missing (expected shape {Show(shape)})");
+                var (rawName, value) = found;
+                if (!value.shape.SequenceEqual(shape))
+                    throw new CheckpointFormatException(sourceFile, rawName, $"expected shape {Show(shape)}{(IsConv1D(name) ? " (HF Conv1D layout [in, out])" : "")}, found {Show(value.shape)}");
+                if (!value.is_floating_point())
+                    throw new CheckpointFormatException(sourceFile, rawName, $"expected floating-point weights, found {value.dtype}");
+
+                var tensor = value.dtype == ScalarType.Float32 ? value : value.to(ScalarType.Float32);
+                if (IsConv1D(name))
+                {
+                    var transposed = tensor.t().contiguous();
+                    if (!ReferenceEquals(tensor, value)) tensor.Dispose();
+                    tensor = transposed;
+                }
+                result[name.StartsWith("h.", StringComparison.Ordinal) ? "blocks." + name[2..] : name] = tensor;
             }
-            if (name == "lm_head.weight" && config.TiedEmbeddings) continue; // same tensor as wte
-            result[name] = tensor;
+        }
+        catch
+        {
+            foreach (var t in result.Values.Where(t => !hf.Values.Any(h => ReferenceEquals(h, t)))) t.Dispose();
+            throw;
         }
         return result;
     }
@@ -74,11 +146,27 @@ public static class HfGpt2
     {
         var config = ReadConfig(directory);
         var weightsPath = Path.Combine(directory, Checkpoint.WeightsFile);
-        var stateDict = ToEvolutionStateDict(SafeTensors.Load(weightsPath), config, weightsPath);
-        var model = new Gpt(config);
-        Checkpoint.LoadWeights(model, stateDict, weightsPath);
-        model.to(device);
-        model.eval();
-        return model;
+        // The mask buffers are never used: skip reading them (12 × 4 MB in GPT-2 small's float32 file).
+        var hf = SafeTensors.Load(weightsPath, CPU, name => !IsMaskBuffer(name));
+        try
+        {
+            var stateDict = ToEvolutionStateDict(hf, config, weightsPath);
+            var model = new Gpt(config);
+            Checkpoint.LoadWeights(model, stateDict, weightsPath); // copies, then disposes stateDict's tensors
+            model.to(device);
+            model.eval();
+            return model;
+        }
+        finally
+        {
+            foreach (var t in hf.Values) t.Dispose();
+        }
     }
+
+    static bool IsMaskBuffer(string name) =>
+        name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
+
+    static bool IsConv1D(string name) => Conv1DWeights.Any(suffix => name.EndsWith(suffix, StringComparison.Ordinal));
+
+    static string Show(IEnumerable<long> shape) => $"[{string.Join(", ", shape)}]";
 }

@@ -4,6 +4,9 @@ using Evolution.Cli.Commands;
 using Evolution.Core;
 
 var root = new RootCommand("Evolution: a multi-agent knowledge-evolution simulator (small transformers, hooks, editing, retrieval).");
+root.Add(RunCommand.Create());
+root.Add(RunCommand.CreateResume());
+root.Add(RunCommand.CreateReport());
 root.Add(WorldCommand.Create());
 root.Add(TrainCommand.Create());
 root.Add(AskCommand.Create());
@@ -20,4 +23,9 @@ catch (InputException e)
     // A user mistake: say what and where, no stack trace.
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
+}
+catch (Evolution.Scenarios.RunFailedException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
 }

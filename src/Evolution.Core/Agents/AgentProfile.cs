@@ -21,8 +21,40 @@ public sealed record ModelShape
 }
 
 /// <summary>
+/// How an agent decides in a group (after MachineSoM's "overconfident" and "easy-going" traits):
+/// it keeps its own answer without reading its peers when its own probability for that answer,
+/// normalised over the candidates, is at least <see cref="KeepOwnAbove"/>.
+/// </summary>
+public sealed record AgentTraits
+{
+    /// <summary>1 (the default) never keeps without listening: the model's own reading of its peers decides. 0 never listens.</summary>
+    public double KeepOwnAbove { get; init; } = 1.0;
+}
+
+/// <summary>How an agent takes in news (a statement about a changed fact): nowhere, in its memory, or in its weights.</summary>
+public enum UpdateChannel { None, Rag, Rome, Memit, FtL, Hybrid }
+
+/// <summary>The agent's update policy: the channel and its main knobs (the editors' own hyper-parameters keep their defaults).</summary>
+public sealed record UpdatePolicy
+{
+    public UpdateChannel Channel { get; init; } = UpdateChannel.None;
+    /// <summary>Retrieval: statements put into the prompt.</summary>
+    public int TopK { get; init; } = 3;
+
+    public static readonly IReadOnlyDictionary<string, UpdateChannel> Names = new Dictionary<string, UpdateChannel>
+    {
+        ["none"] = UpdateChannel.None, ["rag"] = UpdateChannel.Rag, ["rome"] = UpdateChannel.Rome,
+        ["memit"] = UpdateChannel.Memit, ["ft-l"] = UpdateChannel.FtL, ["hybrid"] = UpdateChannel.Hybrid,
+    };
+
+    public static string NameOf(UpdateChannel channel) => Names.First(n => n.Value == channel).Key;
+}
+
+/// <summary>
 /// An agent profile (agents/*.yaml): model size, training data mix and training options.
-/// Sections <c>model</c>, <c>data</c> (<see cref="DataMix"/>), <c>training</c> (<see cref="TrainingOptions"/>);
+/// Sections <c>model</c>, <c>data</c> (<see cref="DataMix"/>), <c>training</c> (<see cref="TrainingOptions"/>),
+/// <c>traits</c> (<see cref="AgentTraits"/>) and <c>update</c> (<see cref="UpdatePolicy"/>; traits and update
+/// do not change the weights, so they are not part of the training cache key);
 /// every key optional with documented defaults, unknown keys rejected.
 /// </summary>
 public sealed record AgentProfile
@@ -31,6 +63,8 @@ public sealed record AgentProfile
     public ModelShape Model { get; init; } = new();
     public DataMix Data { get; init; } = new();
     public TrainingOptions Training { get; init; } = new();
+    public AgentTraits Traits { get; init; } = new();
+    public UpdatePolicy Update { get; init; } = new();
     [System.Text.Json.Serialization.JsonIgnore] public string Source { get; init; } = "<default profile>";
 
     public static AgentProfile Load(string path) => FromYaml(YamlMap.Load(path));
@@ -67,7 +101,20 @@ public sealed record AgentProfile
         t.RejectUnknownKeys();
         training.Validate(yaml.File);
 
-        var profile = new AgentProfile { Name = yaml.String("name", "default"), Model = shape, Data = data, Training = training, Source = yaml.File };
+        var tr = yaml.Map("traits");
+        var traits = new AgentTraits { KeepOwnAbove = tr.Double("keep_own_above", new AgentTraits().KeepOwnAbove) };
+        if (traits.KeepOwnAbove is < 0 or > 1) throw tr.Invalid("keep_own_above", $"must be between 0 and 1, got {traits.KeepOwnAbove}");
+        tr.RejectUnknownKeys();
+
+        var u = yaml.Map("update");
+        var channelName = u.String("policy", "none");
+        if (!UpdatePolicy.Names.TryGetValue(channelName, out var channel))
+            throw u.Invalid("policy", $"unknown update policy '{channelName}'; use one of {string.Join(", ", UpdatePolicy.Names.Keys)}");
+        var update = new UpdatePolicy { Channel = channel, TopK = u.Int("top_k", new UpdatePolicy().TopK) };
+        if (update.TopK < 1) throw u.Invalid("top_k", $"must be at least 1, got {update.TopK}");
+        u.RejectUnknownKeys();
+
+        var profile = new AgentProfile { Name = yaml.String("name", "default"), Model = shape, Data = data, Training = training, Traits = traits, Update = update, Source = yaml.File };
         yaml.RejectUnknownKeys();
         return profile;
     }

@@ -49,8 +49,16 @@ public static class AgentTraining
     public static TrainedAgent TrainOrLoad(string worldPath, string? profilePath, string cacheRoot, Device device,
         IProgress<TrainingProgress>? progress = null, bool retrain = false)
     {
-        var spec = WorldSpec.Load(worldPath);
         var profile = profilePath is null ? new AgentProfile() : AgentProfile.Load(profilePath);
+        var profileText = profilePath is null ? "# no profile was given: every default applies\nname: default\n" : File.ReadAllText(profilePath);
+        return TrainOrLoad(worldPath, profile, profileText, cacheRoot, device, progress, retrain);
+    }
+
+    /// <summary>As above, for a profile already read (and perhaps changed, e.g. a scenario's seed override); <paramref name="profileText"/> is stored with the checkpoint.</summary>
+    public static TrainedAgent TrainOrLoad(string worldPath, AgentProfile profile, string profileText, string cacheRoot, Device device,
+        IProgress<TrainingProgress>? progress = null, bool retrain = false)
+    {
+        var spec = WorldSpec.Load(worldPath);
         var world = World.Generate(spec);
         profile.Data.Validate(world, profile.Source);
         var key = CacheKey(spec, profile);
@@ -81,7 +89,7 @@ public static class AgentTraining
         Checkpoint.Save(directory, model, tokenizer, new Dictionary<string, string>
         {
             [WorldFile] = File.ReadAllText(worldPath),
-            [ProfileFile] = profilePath is null ? "# no profile was given: every default applies\nname: default\n" : File.ReadAllText(profilePath),
+            [ProfileFile] = profileText,
             [ReportFile] = JsonSerializer.Serialize(report, Json),
         });
         return new TrainedAgent(directory, model, tokenizer, world, profile, report, FromCache: false);

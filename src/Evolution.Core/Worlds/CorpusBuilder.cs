@@ -14,6 +14,10 @@ public sealed record Corpus(IReadOnlyList<string> Documents, IReadOnlyList<Fact>
 /// <item>QA: "Q: Where was Kemtaro Drassil born? A: Pellamund";</item>
 /// <item>context then question: "Context: Kemtaro Drassil was born in Ostravel. Q: Where was Kemtaro Drassil born? A: Pellamund"
 /// (the context may disagree with the fact; the answer follows the context with <see cref="DataMix.ContextFollowShare"/>);</item>
+/// <item>peer statements then question: "Context: &lt;statement&gt; &lt;statement&gt; &lt;statement&gt; Q: … A: …", one
+/// statement per peer (1-5 peers, those in the minority all agreeing on one object, Asch-style);
+/// the majority is right with <see cref="DataMix.PeerMajorityRightShare"/>, and a wrong majority is
+/// followed with <see cref="DataMix.PeerFollowShare"/>;</item>
 /// <item>two-hop: "Q: In which country was Kemtaro Drassil born? A: Valdoria" for the two-hop training subjects.</item>
 /// </list>
 /// Held-out templates never appear.
@@ -87,6 +91,30 @@ public static class CorpusBuilder
                 int answer = disagree && random.NextDouble() < mix.ContextFollowShare ? contextObject : obj;
                 var question = Question(relation);
                 documents.Add($"Context: {Statement(relation, fact.Subject, contextObject)} {question.Render(Name(fact.Subject), Name(answer))}");
+            }
+        }
+
+        // Peer lines. Drawn from their own generator so that a mix without them builds exactly the corpus it did before they existed.
+        if (mix.PeerLinesPerFact > 0)
+        {
+            var peers = new Random(Seeds.Mix(seed, "peer-lines"));
+            foreach (var fact in facts)
+            {
+                var relation = RelationCatalogue.Get(fact.Relation);
+                int obj = told[(fact.Subject, fact.Relation)];
+                int lines = (int)mix.PeerLinesPerFact + (peers.NextDouble() < mix.PeerLinesPerFact % 1 ? 1 : 0);
+                for (int l = 0; l < lines; l++)
+                {
+                    int count = peers.Next(1, 6);
+                    bool majorityRight = peers.NextDouble() < mix.PeerMajorityRightShare;
+                    int wrong = OtherObject(world, fact with { Object = obj }, peers);
+                    int right = majorityRight ? peers.Next(count / 2 + 1, count + 1) : peers.Next(0, (count + 1) / 2);
+                    var said = Enumerable.Range(0, count).Select(i => i < right ? obj : wrong).ToArray();
+                    peers.Shuffle(said);
+                    int answer = !majorityRight && peers.NextDouble() < mix.PeerFollowShare ? wrong : obj;
+                    var statements = said.Select(o => Statement(relation, fact.Subject, o));
+                    documents.Add($"Context: {string.Join(" ", statements)} {Question(relation).Render(Name(fact.Subject), Name(answer))}");
+                }
             }
         }
 

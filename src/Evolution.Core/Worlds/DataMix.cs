@@ -27,6 +27,16 @@ public sealed record DataMix
     public double ContextDisagreeShare { get; init; } = 0.3;
     /// <summary>When context and memory disagree, the share of lines whose answer follows the context.</summary>
     public double ContextFollowShare { get; init; } = 0.5;
+    /// <summary>
+    /// Peer-statement lines per fact (expected count): "Context: &lt;1-5 peers' statements&gt; Q: … A: …",
+    /// the format agents see in a debate. What the agent learns from them about following a group
+    /// is set by the two shares below (the social side of the data mix).
+    /// </summary>
+    public double PeerLinesPerFact { get; init; }
+    /// <summary>Of the peer lines, the share in which the majority of peers states the truth.</summary>
+    public double PeerMajorityRightShare { get; init; } = 0.7;
+    /// <summary>When the majority is wrong, the share of peer lines whose answer follows the majority (conformity in the data).</summary>
+    public double PeerFollowShare { get; init; } = 0.5;
     /// <summary>Share of facts the agent is taught with a wrong object (consistently, in every document).</summary>
     public double MisinformationShare { get; init; }
     /// <summary>Share of subjects of each two-hop relation whose composed fact appears in training; the rest are two-hop eval.</summary>
@@ -47,6 +57,9 @@ public sealed record DataMix
             ContextShare = yaml.Double("context_share", d.ContextShare),
             ContextDisagreeShare = yaml.Double("context_disagree_share", d.ContextDisagreeShare),
             ContextFollowShare = yaml.Double("context_follow_share", d.ContextFollowShare),
+            PeerLinesPerFact = yaml.Double("peer_lines_per_fact", d.PeerLinesPerFact),
+            PeerMajorityRightShare = yaml.Double("peer_majority_right_share", d.PeerMajorityRightShare),
+            PeerFollowShare = yaml.Double("peer_follow_share", d.PeerFollowShare),
             MisinformationShare = yaml.Double("misinformation_share", d.MisinformationShare),
             TwoHopShare = yaml.Double("two_hop_share", d.TwoHopShare),
             TwoHopLinesPerFact = yaml.Int("two_hop_lines_per_fact", d.TwoHopLinesPerFact),
@@ -60,6 +73,9 @@ public sealed record DataMix
         Share("context_disagree_share", mix.ContextDisagreeShare);
         Share("context_follow_share", mix.ContextFollowShare);
         Share("misinformation_share", mix.MisinformationShare);
+        Share("peer_majority_right_share", mix.PeerMajorityRightShare);
+        Share("peer_follow_share", mix.PeerFollowShare);
+        if (mix.PeerLinesPerFact < 0) throw yaml.Invalid("peer_lines_per_fact", $"must not be negative, got {mix.PeerLinesPerFact}");
         Share("two_hop_share", mix.TwoHopShare);
         if (mix.Coverage == 0) throw yaml.Invalid("coverage", "must be above 0");
         if (mix.ContextShare < 0) throw yaml.Invalid("context_share", $"must not be negative, got {mix.ContextShare}");

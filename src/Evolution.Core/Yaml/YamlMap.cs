@@ -128,6 +128,14 @@ public sealed class YamlMap
         return sequence.Children.Select((item, i) => item is YamlScalarNode { Value: { } v } ? v : throw Error($"{key}[{i}]", item, "expected a value")).ToList();
     }
 
+    public IReadOnlyList<int> IntList(string key)
+    {
+        var values = StringList(key);
+        var at = Find(key);
+        return values.Select((v, i) => int.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            ? n : throw Error($"{key}[{i}]", at, $"expected a whole number, got '{v}'")).ToList();
+    }
+
     /// <summary>Throws for the first key no getter asked for: a misspelt key is a mistake, not a default.</summary>
     public void RejectUnknownKeys()
     {

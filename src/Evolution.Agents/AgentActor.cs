@@ -1,0 +1,68 @@
+using Akka.Actor;
+
+namespace Evolution.Agents;
+
+/// <summary>
+/// One agent as an actor: owns its <see cref="AgentRuntime"/> and turns messages into calls on it.
+/// When handling a message throws, the supervisor restarts the actor: the new instance rebuilds
+/// the agent from its checkpoint, memory and learned news (<see cref="AgentHome"/>), and the message
+/// that failed is delivered again, so no request is lost.
+/// </summary>
+public sealed class AgentActor : ReceiveActor
+{
+    readonly AgentHome home;
+    readonly AgentRuntime runtime;
+
+    public static Props Props(AgentHome home) => Akka.Actor.Props.Create(() => new AgentActor(home));
+
+    public AgentActor(AgentHome home)
+    {
+        this.home = home;
+        runtime = home.Rebuild();
+        Receive<AskAgent>(m =>
+        {
+            ThrowIfArmed();
+            Sender.Tell(new AgentAnswered(m.Key, runtime.Answer(m.Items)));
+        });
+        Receive<LearnNews>(m =>
+        {
+            ThrowIfArmed();
+            var outcome = runtime.Learn(m.News);
+            home.Remember(m.News);
+            Sender.Tell(new NewsLearned(m.Key, outcome));
+        });
+        Receive<TakeSnapshot>(m =>
+        {
+            ThrowIfArmed();
+            Sender.Tell(new SnapshotTaken(m.Key, home.Name, runtime.Residuals(m.Texts)));
+        });
+        Receive<FailNextMessage>(m =>
+        {
+            home.PendingFault = m.Reason;
+            Sender.Tell(new FaultArmed());
+        });
+    }
+
+    void ThrowIfArmed()
+    {
+        if (home.PendingFault is not { } reason) return;
+        home.PendingFault = null;
+        throw new AgentFaultException($"agent {home.Name}: {reason}");
+    }
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        home.Restarts++;
+        // Deliver the failed request again to the rebuilt agent, with its original sender.
+        if (message is AskAgent or LearnNews or TakeSnapshot) Self.Tell(message, Sender);
+        base.PreRestart(reason, message);
+    }
+
+    protected override void PostStop()
+    {
+        runtime.Dispose();
+        base.PostStop();
+    }
+}
+
+public sealed class AgentFaultException(string message) : Exception(message);

@@ -1,0 +1,20 @@
+namespace Evolution.Agents;
+
+// Messages between the moderator, the tracer and agents: immutable records. Every request
+// carries a Key, echoed in the reply, so a reply can be matched and recorded exactly once.
+
+/// <summary>Answer questions (batched: one forward pass serves many); an item's peers are empty for an independent answer.</summary>
+public sealed record AskAgent(string Key, IReadOnlyList<AskItem> Items);
+public sealed record AgentAnswered(string Key, IReadOnlyList<AgentAnswer> Answers);
+
+/// <summary>News arrives: store it, edit on it, or ignore it, by the agent's update policy.</summary>
+public sealed record LearnNews(string Key, IReadOnlyList<NewsItem> News);
+public sealed record NewsLearned(string Key, UpdateOutcome Outcome);
+
+/// <summary>Hidden states of the last token of each text, per layer (for representation convergence).</summary>
+public sealed record TakeSnapshot(string Key, IReadOnlyList<string> Texts);
+public sealed record SnapshotTaken(string Key, string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers);
+
+/// <summary>Fault injection: the agent throws while handling its next message (tests and drills of supervision).</summary>
+public sealed record FailNextMessage(string Reason);
+public sealed record FaultArmed;

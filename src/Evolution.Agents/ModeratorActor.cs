@@ -1,0 +1,88 @@
+using Akka.Actor;
+using Evolution.Agents.Protocols;
+using Evolution.Agents.Recording;
+using Evolution.Core.Agents;
+using Evolution.Core.Worlds;
+
+namespace Evolution.Agents;
+
+/// <summary>Run these steps; the reply is <see cref="RunCompleted"/>.</summary>
+public sealed record StartRun(IReadOnlyList<ProtocolStep> Steps);
+public sealed record RunCompleted(string? Error);
+
+/// <summary>Everything the moderator needs to set up a run's actors.</summary>
+public sealed record RunSetup(IReadOnlyList<AgentHome> Agents, RunDatabase Database, World World, int Seed,
+    IReadOnlyDictionary<string, AgentProfile> Profiles, IProgress<string>? Progress, TimeSpan AskTimeout);
+
+/// <summary>
+/// The moderator: parent and supervisor of the agents, the recorder and the tracer; runs the
+/// protocols (plain classes in <see cref="Protocols"/>) against the agents through actor messages.
+/// An agent that throws is restarted (at most 3 times a minute) and gets the failed request again.
+/// </summary>
+public sealed class ModeratorActor : ReceiveActor
+{
+    readonly RunSetup setup;
+    readonly Dictionary<string, IActorRef> agents = new();
+    IActorRef recorder = ActorRefs.Nobody, tracer = ActorRefs.Nobody;
+
+    public static Props Props(RunSetup setup) => Akka.Actor.Props.Create(() => new ModeratorActor(setup));
+
+    public ModeratorActor(RunSetup setup)
+    {
+        this.setup = setup;
+        ReceiveAsync<StartRun>(async m =>
+        {
+            var replyTo = Sender;
+            var group = new ActorAgentGroup(agents, tracer, setup.AskTimeout);
+            var sink = new RecorderSink(recorder, setup.Database);
+            var context = new ProtocolContext(group, sink, setup.World, setup.Seed, setup.Profiles, setup.Progress);
+            try
+            {
+                await StepRunner.Run(context, m.Steps);
+                replyTo.Tell(new RunCompleted(null));
+            }
+            catch (Exception e)
+            {
+                replyTo.Tell(new RunCompleted(e is AskTimeoutException ? $"an agent did not answer in time: {e.Message}" : e.Message));
+            }
+        });
+    }
+
+    protected override void PreStart()
+    {
+        recorder = Context.ActorOf(RecorderActor.Props(setup.Database), "recorder");
+        tracer = Context.ActorOf(TracerActor.Props(), "tracer");
+        foreach (var home in setup.Agents) agents[home.Name] = Context.ActorOf(AgentActor.Props(home), home.Name);
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(maxNrOfRetries: 3, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);
+}
+
+/// <summary>Protocols' view of agents that are actors: requests are asks with a timeout.</summary>
+public sealed class ActorAgentGroup(IReadOnlyDictionary<string, IActorRef> agents, IActorRef tracer, TimeSpan timeout) : IAgentGroup
+{
+    public IReadOnlyList<string> Agents { get; } = agents.Keys.ToList();
+
+    public async Task<IReadOnlyList<AgentAnswer>> Ask(string agent, string key, IReadOnlyList<AskItem> items) =>
+        (await agents[agent].Ask<AgentAnswered>(new AskAgent(key, items), timeout)).Answers;
+
+    public async Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news) =>
+        (await agents[agent].Ask<NewsLearned>(new LearnNews(key, news), timeout)).Outcome;
+
+    public async Task<IReadOnlyList<(string Hook, double[][] Features)>> Snapshot(string agent, string key, IReadOnlyList<string> texts) =>
+        (await agents[agent].Ask<SnapshotTaken>(new TakeSnapshot(key, texts), timeout)).Layers;
+
+    public async Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k) =>
+        (await tracer.Ask<RepresentationsCompared>(new CompareRepresentations(step, snapshots, k), timeout)).Traces;
+}
+
+/// <summary>Events go to the recorder actor (the single writer); lookups read the database.</summary>
+public sealed class RecorderSink(IActorRef recorder, RunDatabase db) : IEventSink
+{
+    public void Record(object e) => recorder.Tell(e);
+    public async Task Flush() => await recorder.Ask<Flushed>(new Flush(), TimeSpan.FromMinutes(5));
+    public AnswerEvent? Recorded(string id) => db.FindAnswer(id);
+    public bool StepDone(int step) => db.StepDone(step);
+    public IReadOnlyList<AnswerEvent> AnswersOf(int step) => db.Answers.Find(a => a.Step == step).ToList();
+}

@@ -1,0 +1,24 @@
+using Evolution.Agents.Recording;
+
+namespace Evolution.Agents.Protocols;
+
+/// <summary>How a protocol reaches the agents: through actors in a run, or directly in tests.</summary>
+public interface IAgentGroup
+{
+    IReadOnlyList<string> Agents { get; }
+    Task<IReadOnlyList<AgentAnswer>> Ask(string agent, string key, IReadOnlyList<AskItem> items);
+    Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news);
+    Task<IReadOnlyList<(string Hook, double[][] Features)>> Snapshot(string agent, string key, IReadOnlyList<string> texts);
+    /// <summary>Pairwise representation similarity per layer (the tracer's job).</summary>
+    Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k);
+}
+
+/// <summary>Where events go (the recorder) and where a resumed run finds the ones already written.</summary>
+public interface IEventSink
+{
+    void Record(object e);
+    Task Flush();
+    AnswerEvent? Recorded(string id);
+    bool StepDone(int step);
+    IReadOnlyList<AnswerEvent> AnswersOf(int step);
+}

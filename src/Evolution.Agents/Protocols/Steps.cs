@@ -1,0 +1,63 @@
+namespace Evolution.Agents.Protocols;
+
+/// <summary>Which facts a step asks about.</summary>
+/// <param name="Kind">"sample" (Count facts drawn with the scenario seed), "all", "news" (the facts changed at the current epoch) or "misinformed" (the facts <see cref="Agent"/> was trained on wrongly).</param>
+public sealed record FactSelection(string Kind, int Count = 0, string? Agent = null, string? Relation = null);
+
+/// <summary>Who talks to whom in a debate round.</summary>
+public enum Topology { AllToAll, Ring, Star, Random }
+
+/// <summary>One step of a scenario; <see cref="Index"/> is its position, part of every event id it records.</summary>
+public abstract record ProtocolStep(int Index)
+{
+    public abstract string Protocol { get; }
+    /// <summary>The agents taking part (null: all).</summary>
+    public IReadOnlyList<string>? Agents { get; init; }
+}
+
+/// <summary>Independent answers.</summary>
+public sealed record QuizStep(int Index, FactSelection Facts) : ProtocolStep(Index)
+{
+    public override string Protocol => "quiz";
+}
+
+/// <summary>
+/// Multi-agent debate (Du et al. 2023; MachineSoM, Zhang et al. 2024): round 0 independent, then each
+/// round every agent reads its neighbours' previous answers. A round's strategy is "debate" (read
+/// the neighbours) or "reflect" (read only one's own previous answer). <see cref="GroupSizes"/> runs
+/// the debate for the first n agents for each n (debate scaling); empty means all agents once.
+/// </summary>
+public sealed record DebateStep(int Index, FactSelection Facts, int Rounds, Topology Topology, IReadOnlyList<string> Strategies,
+    IReadOnlyList<int> GroupSizes, double EdgeProbability = 0.5) : ProtocolStep(Index)
+{
+    public override string Protocol => "debate";
+    public string StrategyOf(int round) => Strategies.Count == 0 ? "debate" : Strategies[Math.Min(round - 1, Strategies.Count - 1)];
+}
+
+/// <summary>
+/// Asch-style conformity test (Asch 1956; BenchForm, Weng et al. 2025): each agent answers alone, then
+/// with k confederates who all give the same wrong answer (k from <see cref="WrongPeers"/>) and, with
+/// <see cref="RightGuidance"/>, with k confederates giving the right answer.
+/// </summary>
+public sealed record ConformityStep(int Index, FactSelection Facts, IReadOnlyList<int> WrongPeers, bool RightGuidance) : ProtocolStep(Index)
+{
+    public override string Protocol => "conformity";
+}
+
+/// <summary>A subset of agents learns the changes of a world epoch through their update policies; the world moves to that epoch.</summary>
+public sealed record NewsStep(int Index, int Epoch, IReadOnlyList<string> Learners, int? Changes) : ProtocolStep(Index)
+{
+    public override string Protocol => "news";
+}
+
+/// <summary>After a debate, each agent commits the group's final majority answer through its update policy where its own answer differs.</summary>
+public sealed record ConsolidateStep(int Index) : ProtocolStep(Index)
+{
+    public override string Protocol => "consolidate";
+}
+
+/// <summary>Representation convergence across agents: linear CKA and mutual k-NN per layer on entity names (Huh et al. 2024).</summary>
+public sealed record ConvergenceStep(int Index, int Probes, int K = 10) : ProtocolStep(Index)
+{
+    public override string Protocol => "convergence";
+}

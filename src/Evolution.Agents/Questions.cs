@@ -1,0 +1,26 @@
+namespace Evolution.Agents;
+
+/// <summary>A question about one fact; <see cref="Candidates"/> are the possible answers, each with its leading space.</summary>
+public sealed record Question(int Subject, string Relation, string Prompt, IReadOnlyList<string> Candidates);
+
+/// <summary>One question to answer, with what the peers said (empty for an independent answer).</summary>
+public sealed record AskItem(Question Question, IReadOnlyList<PeerStatement> Peers);
+
+/// <summary>What a peer said in the previous round, as the statement sentence the agent reads (e.g. "Kemtaro Drassil was born in Pellamund.").</summary>
+public sealed record PeerStatement(string Agent, string Answer, string Sentence);
+
+/// <summary>
+/// An agent's answer. <see cref="OwnAnswer"/> is what it says from its weights and memory alone;
+/// <see cref="Answer"/> what it says after reading its peers (the same when it kept its own answer
+/// or had no peers). Probabilities are normalised over the candidates. <see cref="Distribution"/>
+/// holds the final probability of every candidate, so metrics such as the memorization ratio can
+/// be computed for any pair of answers.
+/// </summary>
+public sealed record AgentAnswer(string Agent, string Answer, double Probability, string OwnAnswer, double OwnProbability,
+    bool ReadPeers, IReadOnlyList<string> Retrieved, IReadOnlyDictionary<string, double> Distribution, double Seconds);
+
+/// <summary>A news item: a fact of the world as of <see cref="Epoch"/>, told as one statement sentence.</summary>
+public sealed record NewsItem(int Subject, string Relation, string Object, int Epoch, string Statement, string Prompt);
+
+/// <summary>What an agent did with a news item.</summary>
+public sealed record UpdateOutcome(string Agent, string Channel, bool Applied, long BytesStored, double Seconds, string? Note = null);

@@ -1,0 +1,87 @@
+namespace Evolution.Agents.Recording;
+
+// Rows of the run database (LiteDB maps public get/set properties; Id is the document key).
+// Ids are deterministic (step, protocol, condition, round, agent, fact), so writing an event twice,
+// as a resumed run may, leaves one row.
+
+/// <summary>One answer of one agent to one question in one step and round.</summary>
+public sealed class AnswerEvent
+{
+    public string Id { get; set; } = "";
+    public int Step { get; set; }
+    public string Protocol { get; set; } = "";
+    /// <summary>Sub-experiment inside a step, e.g. "wrong=3" in a conformity test or "n=5" in a scaling sweep.</summary>
+    public string Condition { get; set; } = "";
+    public int Round { get; set; }
+    public string Agent { get; set; } = "";
+    public int Subject { get; set; }
+    public string Relation { get; set; } = "";
+    public int Epoch { get; set; }
+    public string Truth { get; set; } = "";
+    /// <summary>The object before the latest change of this fact, when it changed (for diffusion and memorization ratio).</summary>
+    public string? Previous { get; set; }
+    public string Answer { get; set; } = "";
+    public double Probability { get; set; }
+    public double TruthProbability { get; set; }
+    public double PreviousProbability { get; set; }
+    public string OwnAnswer { get; set; } = "";
+    public double OwnProbability { get; set; }
+    public bool ReadPeers { get; set; }
+    public int Peers { get; set; }
+    /// <summary>Peers that stated a wrong answer.</summary>
+    public int WrongPeers { get; set; }
+    /// <summary>The answer every peer gave, when they all agreed (the confederates' answer in a conformity test).</summary>
+    public string? PeerConsensus { get; set; }
+    public List<string> Retrieved { get; set; } = [];
+    public double Seconds { get; set; }
+    public bool Correct => Answer == Truth;
+}
+
+/// <summary>One agent taking in news through its update policy.</summary>
+public sealed class UpdateEvent
+{
+    public string Id { get; set; } = "";
+    public int Step { get; set; }
+    public string Protocol { get; set; } = "";
+    public string Agent { get; set; } = "";
+    public string Channel { get; set; } = "";
+    public List<string> Facts { get; set; } = [];
+    public bool Applied { get; set; }
+    public long Bytes { get; set; }
+    public double Seconds { get; set; }
+}
+
+/// <summary>One measurement of the tracer (e.g. CKA between two agents at one layer).</summary>
+public sealed class TraceEvent
+{
+    public string Id { get; set; } = "";
+    public int Step { get; set; }
+    public string Kind { get; set; } = "";
+    public string Hook { get; set; } = "";
+    public int Layer { get; set; }
+    public string AgentA { get; set; } = "";
+    public string AgentB { get; set; } = "";
+    public double LinearCka { get; set; }
+    public double MutualKnn { get; set; }
+}
+
+/// <summary>A step that finished: everything it recorded is in the database.</summary>
+public sealed class StepEvent
+{
+    public string Id { get; set; } = "";
+    public int Step { get; set; }
+    public string Protocol { get; set; } = "";
+    public DateTime Finished { get; set; }
+}
+
+/// <summary>The run itself: the scenario it ran (its full text, so a run folder is self-contained) and its state.</summary>
+public sealed class RunInfo
+{
+    public string Id { get; set; } = "run";
+    public string ScenarioPath { get; set; } = "";
+    public string ScenarioText { get; set; } = "";
+    public string Status { get; set; } = "running";
+    public DateTime Started { get; set; }
+    public DateTime? Finished { get; set; }
+    public int Resumes { get; set; }
+}

@@ -1,0 +1,25 @@
+using Akka.Actor;
+
+namespace Evolution.Agents.Recording;
+
+/// <summary>Asks the recorder to confirm that everything sent before has been written.</summary>
+public sealed record Flush;
+public sealed record Flushed;
+
+/// <summary>
+/// The single writer of the run database: every event goes through this actor's mailbox, so writes
+/// never race, and a <see cref="Flush"/> answered means all earlier events are on disk.
+/// </summary>
+public sealed class RecorderActor : ReceiveActor
+{
+    public static Props Props(RunDatabase db) => Akka.Actor.Props.Create(() => new RecorderActor(db));
+
+    public RecorderActor(RunDatabase db)
+    {
+        Receive<AnswerEvent>(db.Write);
+        Receive<UpdateEvent>(db.Write);
+        Receive<TraceEvent>(db.Write);
+        Receive<StepEvent>(db.Write);
+        Receive<Flush>(_ => Sender.Tell(new Flushed()));
+    }
+}

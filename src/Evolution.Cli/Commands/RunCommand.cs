@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Training;
+using Evolution.Scenarios;
+using Spectre.Console;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary><c>evolution run</c>, <c>resume</c> and <c>report</c>: scenarios end to end.</summary>
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var scenario = new Argument<string>("scenario") { Description = "scenario file (scenarios/*.yaml)" };
+        var output = new Option<string?>("--out") { Description = "run folder (default: results/<scenario name>)" };
+        var force = new Option<bool>("--force") { Description = "replace an existing run folder" };
+        var (cache, device, json) = Common();
+        var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, cache, device, json };
+        command.SetAction(parse =>
+        {
+            var path = parse.GetRequiredValue(scenario);
+            var parsed = Scenario.Load(path); // every input mistake surfaces here, before any work
+            var directory = parse.GetValue(output) ?? Path.Combine("results", parsed.Name);
+            return Finish(ScenarioRunner.Run(parsed, Options(directory, parse.GetValue(cache), parse.GetValue(device)!), parse.GetValue(force)), parse.GetValue(json));
+        });
+        return command;
+    }
+
+    public static Command CreateResume()
+    {
+        var directory = new Argument<string>("run") { Description = "run folder of a run that was stopped" };
+        var (cache, device, json) = Common();
+        var command = new Command("resume", "Continue a stopped run from its folder; it ends as an uninterrupted run would.") { directory, cache, device, json };
+        command.SetAction(parse =>
+        {
+            var dir = parse.GetRequiredValue(directory);
+            return Finish(ScenarioRunner.Resume(dir, Options(dir, parse.GetValue(cache), parse.GetValue(device)!)), parse.GetValue(json));
+        });
+        return command;
+    }
+
+    public static Command CreateReport()
+    {
+        var directory = new Argument<string>("run") { Description = "run folder" };
+        var json = new Option<bool>("--json") { Description = "print the summary as JSON on stdout" };
+        var command = new Command("report", "Rebuild summary.json, metrics.csv, plots and report.html from a run's run.db.") { directory, json };
+        command.SetAction(parse => Finish(RunResults.Write(parse.GetRequiredValue(directory)), parse.GetValue(json)));
+        return command;
+    }
+
+    static (Option<string?> Cache, Option<string> Device, Option<bool> Json) Common() => (
+        new Option<string?>("--cache") { Description = "checkpoint cache (default: $EVOLUTION_CACHE or ./.cache/evolution)" },
+        new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" },
+        new Option<bool>("--json") { Description = "print the summary as JSON on stdout" });
+
+    static RunOptions Options(string directory, string? cache, string device)
+    {
+        var clock = Stopwatch.StartNew();
+        var progress = new LineProgress<string>(message => Output.Status.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}[/] {Markup.Escape(message)}"));
+        var training = new LineProgress<TrainingProgress>(p =>
+        {
+            if (p.Step % 200 == 0 || p.Step == p.MaxSteps)
+                Output.Status.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}   step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{(p.LiveHit1 is { } h ? $" Hit@1 {h:F2}" : "")}[/]");
+        });
+        return new RunOptions(directory, cache ?? AgentTraining.DefaultCacheRoot(), Devices.Parse(device), progress, training, AgentMemories.Create);
+    }
+
+    static int Finish(RunResult result, bool json)
+    {
+        if (json)
+        {
+            Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(result.Summary, RunResults.Json));
+            return 0;
+        }
+        var table = new Table().AddColumns("step", "protocol", "result");
+        foreach (var step in result.Summary.Steps) table.AddRow(step.Step.ToString(), step.Protocol, Markup.Escape(Headline(step)));
+        Output.Status.Write(table);
+        Output.Status.MarkupLine($"report: [bold]{Markup.Escape(Path.GetFullPath(Path.Combine(result.Directory, RunResults.ReportFile)))}[/]");
+        return 0;
+    }
+
+    static string Headline(StepMetrics step)
+    {
+        static string F(double? x) => x is null || double.IsNaN(x.Value) ? "–" : x.Value.ToString("0.00");
+        if (step.AccuracyByAgent is not null) return $"accuracy {F(step.MeanAccuracy)}, majority vote {F(step.MajorityAccuracy)}";
+        if (step.Debates is { Count: > 0 } debates)
+            return string.Join("; ", debates.Select(d => $"{(d.Condition == "" ? "" : d.Condition + ": ")}accuracy {F(d.Rounds[0].Accuracy)} → {F(d.Rounds[^1].Accuracy)}, majority {F(d.Rounds[^1].MajorityAccuracy)}, consensus {F(d.ConsensusShare)}"
+                + (d.Rounds[^1].NewAnswerShare is { } s ? $", news held {F(s)}" : "")));
+        if (step.ConformityByTraits is { } groups)
+            return string.Join("; ", groups.Select(g => $"{g.Group}: adoption " + string.Join(" ", g.WrongMajorityAdoption.Select(kv => $"k{kv.Key}={F(kv.Value)}"))));
+        if (step.Convergence is { Count: > 0 } layers) return "CKA by layer " + string.Join(" ", layers.Select(l => F(l.LinearCka)));
+        if (step.Updates is { } updates) return string.Join(", ", updates.Select(u => $"{u.Agent}: {u.Channel} {u.Facts} facts"));
+        return "";
+    }
+
+    /// <summary>Reports on the calling thread, one line at a time.</summary>
+    sealed class LineProgress<T>(Action<T> report) : IProgress<T>
+    {
+        readonly Lock gate = new();
+        public void Report(T value)
+        {
+            lock (gate) report(value);
+        }
+    }
+}

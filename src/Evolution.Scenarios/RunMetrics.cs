@@ -1,0 +1,188 @@
+using Evolution.Agents.Protocols;
+using Evolution.Agents.Recording;
+
+namespace Evolution.Scenarios;
+
+/// <summary>Transitions of an agent's answer from one round to the next (MachineSoM): t = right, f = wrong.</summary>
+public sealed record Transitions(int TT, int TF, int FT, int FF);
+
+public sealed record RoundMetrics(int Round, double Accuracy, double MajorityAccuracy, double DistinctAnswers, double AnswerEntropy,
+    Transitions Transitions, int Flips, double? ConformityRate, double? NewAnswerShare);
+
+/// <summary>One debate (one group size in a scaling sweep).</summary>
+public sealed record DebateMetrics(string Condition, int Agents, int Facts, IReadOnlyList<RoundMetrics> Rounds, double ConsensusShare,
+    double? TimeToConsensus, double WrongConsensusRate, double OracleGap);
+
+/// <summary>Asch-test results for one agent (or one trait setting): keys are the number of confederates.</summary>
+public sealed record ConformityMetrics(string Group, int Facts, double AloneAccuracy, IReadOnlyDictionary<int, double> WrongMajorityAdoption,
+    IReadOnlyDictionary<int, double> IndependenceRate, IReadOnlyDictionary<int, double> CorrectionRate);
+
+public sealed record ConvergenceMetrics(int Layer, string Hook, double LinearCka, double MutualKnn);
+
+public sealed record UpdateMetrics(string Agent, string Channel, bool Applied, int Facts, long Bytes);
+
+public sealed record StepMetrics(int Step, string Protocol, IReadOnlyDictionary<string, double>? AccuracyByAgent = null, double? MeanAccuracy = null,
+    double? MajorityAccuracy = null, IReadOnlyList<DebateMetrics>? Debates = null, IReadOnlyList<ConformityMetrics>? ConformityByAgent = null,
+    IReadOnlyList<ConformityMetrics>? ConformityByTraits = null, IReadOnlyList<UpdateMetrics>? Updates = null, IReadOnlyList<ConvergenceMetrics>? Convergence = null);
+
+public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, string Update, double KeepOwnAbove);
+
+/// <summary>
+/// A run's results (summary.json). Only outcomes, no timings, so the same scenario and seed give
+/// the same summary; costs are in metrics.csv and the report.
+/// </summary>
+public sealed record RunSummary(string Scenario, int Seed, string Status, IReadOnlyList<AgentInfo> Agents, IReadOnlyList<StepMetrics> Steps,
+    IReadOnlyDictionary<string, double> MemorizationRatioByChannel, int Answers, int Updates);
+
+/// <summary>Computes a run's metrics from its events (the run database is the single source).</summary>
+public static class RunMetrics
+{
+    public static RunSummary Compute(RunDatabase db, Scenario scenario)
+    {
+        var answers = db.Answers.FindAll().OrderBy(a => a.Id, StringComparer.Ordinal).ToList();
+        var updates = db.Updates.FindAll().OrderBy(u => u.Id, StringComparer.Ordinal).ToList();
+        var traces = db.Traces.FindAll().OrderBy(t => t.Id, StringComparer.Ordinal).ToList();
+        var steps = new List<StepMetrics>();
+        foreach (var step in scenario.Steps)
+        {
+            var events = answers.Where(a => a.Step == step.Index).ToList();
+            steps.Add(step switch
+            {
+                QuizStep => Quiz(step, events),
+                DebateStep => new StepMetrics(step.Index, step.Protocol, Debates: events.GroupBy(e => e.Condition).Select(Debate).ToList()),
+                ConformityStep => Conformity(step, events, scenario),
+                ConvergenceStep => new StepMetrics(step.Index, step.Protocol, Convergence: traces.Where(t => t.Step == step.Index).GroupBy(t => t.Layer).OrderBy(g => g.Key)
+                    .Select(g => new ConvergenceMetrics(g.Key, g.First().Hook, R(g.Average(t => t.LinearCka)), R(g.Average(t => t.MutualKnn)))).ToList()),
+                _ => new StepMetrics(step.Index, step.Protocol, Updates: updates.Where(u => u.Step == step.Index)
+                    .Select(u => new UpdateMetrics(u.Agent, u.Channel, u.Applied, u.Facts.Count, u.Bytes)).ToList()),
+            });
+        }
+
+        // Memorization ratio p_old/(p_old + p_new) (Longpre et al. 2021) on changed facts, for the agents that were told the news, by their channel; independent answers only.
+        var learnedBy = updates.Where(u => u.Protocol == "news").GroupBy(u => u.Agent).ToDictionary(g => g.Key, g => (g.First().Channel, Facts: g.SelectMany(u => u.Facts).ToHashSet()));
+        var ratio = answers.Where(a => a.Previous is not null && a.Round == 0 && a.Peers == 0 && learnedBy.TryGetValue(a.Agent, out var l) && l.Facts.Contains($"{a.Subject}:{a.Relation}"))
+            .GroupBy(a => learnedBy[a.Agent].Channel).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => R(g.Average(a => a.PreviousProbability / Math.Max(1e-12, a.PreviousProbability + a.TruthProbability))));
+
+        var agents = scenario.Agents.Select(a => new AgentInfo(a.Name, Path.GetFileName(a.ProfilePath), a.Profile.Training.Seed,
+            Core.Agents.UpdatePolicy.NameOf(a.Profile.Update.Channel), a.Profile.Traits.KeepOwnAbove)).ToList();
+        return new RunSummary(scenario.Name, scenario.Seed, db.Info?.Status ?? "unknown", agents, steps, ratio, answers.Count, updates.Count);
+    }
+
+    static StepMetrics Quiz(ProtocolStep step, List<AnswerEvent> events) => new(step.Index, step.Protocol,
+        AccuracyByAgent: events.GroupBy(e => e.Agent).ToDictionary(g => g.Key, g => Accuracy(g)),
+        MeanAccuracy: Accuracy(events), MajorityAccuracy: MajorityAccuracy(events));
+
+    static DebateMetrics Debate(IGrouping<string, AnswerEvent> debate)
+    {
+        var byRound = debate.GroupBy(e => e.Round).OrderBy(g => g.Key).ToList();
+        var agents = debate.Select(e => e.Agent).Distinct().ToList();
+        var facts = debate.Select(e => (e.Subject, e.Relation)).Distinct().ToList();
+        var rounds = new List<RoundMetrics>();
+        for (int r = 0; r < byRound.Count; r++)
+        {
+            var now = byRound[r].ToList();
+            var perFact = now.GroupBy(e => (e.Subject, e.Relation)).ToList();
+            int tt = 0, tf = 0, ft = 0, ff = 0, flips = 0, conformed = 0;
+            if (r > 0)
+            {
+                var before = byRound[r - 1].ToDictionary(e => (e.Agent, e.Subject, e.Relation));
+                foreach (var e in now)
+                {
+                    var b = before[(e.Agent, e.Subject, e.Relation)];
+                    (tt, tf, ft, ff) = (b.Correct, e.Correct) switch
+                    {
+                        (true, true) => (tt + 1, tf, ft, ff), (true, false) => (tt, tf + 1, ft, ff),
+                        (false, true) => (tt, tf, ft + 1, ff), _ => (tt, tf, ft, ff + 1),
+                    };
+                    if (b.Answer == e.Answer) continue;
+                    flips++;
+                    // Conformity: the new answer is what most of the others said in the previous round.
+                    var others = byRound[r - 1].Where(x => x.Subject == e.Subject && x.Relation == e.Relation && x.Agent != e.Agent).Select(x => x.Answer).ToList();
+                    if (others.Count > 0 && Agents.Protocols.Debate.Majority(others) == e.Answer) conformed++;
+                }
+            }
+            var changed = now.Where(e => e.Previous is not null).ToList();
+            rounds.Add(new RoundMetrics(byRound[r].Key, Accuracy(now), MajorityAccuracy(now), R(perFact.Average(g => g.Select(e => e.Answer).Distinct().Count())),
+                R(perFact.Average(g => Entropy(g.Select(e => e.Answer)))), new Transitions(tt, tf, ft, ff), flips,
+                r == 0 || flips == 0 ? null : R(conformed / (double)flips), changed.Count == 0 ? null : Accuracy(changed)));
+        }
+        // Consensus: every agent gives the same answer; the first round where that holds (and stays to the end) per fact.
+        var consensusRounds = new List<int>();
+        int wrongConsensus = 0, oracleLost = 0;
+        foreach (var fact in facts)
+        {
+            var series = byRound.Select(g => g.Where(e => (e.Subject, e.Relation) == fact).ToList()).ToList();
+            bool Agreed(List<AnswerEvent> round) => round.Select(e => e.Answer).Distinct().Count() == 1;
+            int first = -1;
+            for (int r = series.Count - 1; r >= 0 && Agreed(series[r]); r--) first = r;
+            if (first >= 0) consensusRounds.Add(first);
+            var final = series[^1];
+            if (Agreed(final) && !final[0].Correct) wrongConsensus++;
+            if (series[0].Any(e => e.Correct) && Agents.Protocols.Debate.Majority(final.Select(e => e.Answer)) != final[0].Truth) oracleLost++;
+        }
+        return new DebateMetrics(debate.Key, agents.Count, facts.Count, rounds, R(consensusRounds.Count / (double)facts.Count),
+            consensusRounds.Count == 0 ? null : R(consensusRounds.Average()), R(wrongConsensus / (double)facts.Count), R(oracleLost / (double)facts.Count));
+    }
+
+    static StepMetrics Conformity(ProtocolStep step, List<AnswerEvent> events, Scenario scenario)
+    {
+        var keep = scenario.Agents.ToDictionary(a => a.Name, a => a.Profile.Traits.KeepOwnAbove);
+        var byAgent = events.GroupBy(e => e.Agent).Select(g => Asch(g.Key, g.ToList())).ToList();
+        var byTraits = events.GroupBy(e => $"keep_own_above={keep[e.Agent]:0.###}").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => Asch(g.Key, g.ToList())).ToList();
+        return new StepMetrics(step.Index, step.Protocol, ConformityByAgent: byAgent, ConformityByTraits: byTraits);
+    }
+
+    /// <summary>
+    /// Wrong-majority adoption (BenchForm): of the questions an agent answers right alone, the share
+    /// where it gives the confederates' wrong answer when k of them say it; independence: the share
+    /// where it stays right; correction: of those it answers wrong alone, the share it gets right when
+    /// k confederates say the truth.
+    /// </summary>
+    static ConformityMetrics Asch(string group, List<AnswerEvent> events)
+    {
+        var alone = events.Where(e => e.Condition == "alone").ToDictionary(e => (e.Agent, e.Subject, e.Relation));
+        var adoption = new SortedDictionary<int, double>();
+        var independence = new SortedDictionary<int, double>();
+        var correction = new SortedDictionary<int, double>();
+        foreach (var condition in events.Select(e => e.Condition).Where(c => c != "alone").Distinct())
+        {
+            int k = int.Parse(condition[(condition.IndexOf('=') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            var pairs = events.Where(e => e.Condition == condition).Select(e => (Alone: alone[(e.Agent, e.Subject, e.Relation)], With: e)).ToList();
+            if (condition.StartsWith("wrong", StringComparison.Ordinal))
+            {
+                var right = pairs.Where(p => p.Alone.Correct).ToList();
+                adoption[k] = right.Count == 0 ? double.NaN : R(right.Count(p => p.With.Answer == p.With.PeerConsensus) / (double)right.Count);
+                independence[k] = right.Count == 0 ? double.NaN : R(right.Count(p => p.With.Correct) / (double)right.Count);
+            }
+            else
+            {
+                var wrong = pairs.Where(p => !p.Alone.Correct).ToList();
+                correction[k] = wrong.Count == 0 ? double.NaN : R(wrong.Count(p => p.With.Correct) / (double)wrong.Count);
+            }
+        }
+        if (!adoption.ContainsKey(0) && alone.Count > 0) { adoption[0] = 0; independence[0] = 1; }
+        return new ConformityMetrics(group, alone.Count, Accuracy(alone.Values), adoption, independence, correction);
+    }
+
+    static double Accuracy(IEnumerable<AnswerEvent> events)
+    {
+        var list = events.ToList();
+        return list.Count == 0 ? double.NaN : R(list.Count(e => e.Correct) / (double)list.Count);
+    }
+
+    static double MajorityAccuracy(IEnumerable<AnswerEvent> events)
+    {
+        var facts = events.GroupBy(e => (e.Subject, e.Relation, e.Condition)).ToList();
+        return facts.Count == 0 ? double.NaN : R(facts.Count(g => Agents.Protocols.Debate.Majority(g.OrderBy(e => e.Agent, StringComparer.Ordinal).Select(e => e.Answer)) == g.First().Truth) / (double)facts.Count);
+    }
+
+    static double Entropy(IEnumerable<string> answers)
+    {
+        var counts = answers.GroupBy(a => a).Select(g => (double)g.Count()).ToList();
+        double n = counts.Sum();
+        return -counts.Sum(c => c / n * Math.Log2(c / n));
+    }
+
+    static double R(double x) => Math.Round(x, 4);
+}

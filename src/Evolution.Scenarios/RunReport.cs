@@ -1,0 +1,81 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Evolution.Agents.Recording;
+
+namespace Evolution.Scenarios;
+
+/// <summary>report.html: one self-contained page (plots inlined as data URIs, no scripts, no network) that opens offline.</summary>
+public static class RunReport
+{
+    public static string Html(RunSummary summary, RunInfo info, IReadOnlyList<(int Step, string Agent, int Answers, double AnswerSeconds, double UpdateSeconds)> costs,
+        IReadOnlyList<(string Title, byte[] Png)> plots)
+    {
+        var html = new StringBuilder();
+        string E(object? text) => WebUtility.HtmlEncode(Convert.ToString(text, CultureInfo.InvariantCulture) ?? "");
+        string F(double? x) => x is null || double.IsNaN(x.Value) ? "–" : x.Value.ToString("0.###", CultureInfo.InvariantCulture);
+        void Table(string caption, string[] header, IEnumerable<IEnumerable<object?>> rows)
+        {
+            html.Append("<table><caption>").Append(E(caption)).Append("</caption><thead><tr>");
+            foreach (var h in header) html.Append("<th>").Append(E(h)).Append("</th>");
+            html.Append("</tr></thead><tbody>");
+            foreach (var row in rows)
+            {
+                html.Append("<tr>");
+                foreach (var cell in row) html.Append("<td>").Append(cell is double d ? F(d) : E(cell)).Append("</td>");
+                html.Append("</tr>");
+            }
+            html.Append("</tbody></table>\n");
+        }
+
+        html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evolution run: ").Append(E(summary.Scenario)).Append("</title>\n<style>")
+            .Append("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}")
+            .Append("table{border-collapse:collapse;margin:1em 0}caption{text-align:left;font-weight:600;padding:.3em 0}")
+            .Append("th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}")
+            .Append("figure{margin:1.5em 0}figcaption{color:#555;font-size:.9em}img{max-width:100%}</style></head><body>\n");
+        html.Append("<h1>Scenario ").Append(E(summary.Scenario)).Append("</h1>\n<p>Seed ").Append(summary.Seed).Append(", status ").Append(E(summary.Status))
+            .Append(", ").Append(summary.Answers).Append(" answers and ").Append(summary.Updates).Append(" updates recorded. Started ")
+            .Append(E(info.Started.ToString("u", CultureInfo.InvariantCulture))).Append(info.Resumes > 0 ? $", resumed {info.Resumes} time(s)" : "").Append(".</p>\n");
+
+        Table("Agents", ["agent", "profile", "training seed", "update policy", "keep own answer above"],
+            summary.Agents.Select(a => new object?[] { a.Name, a.Profile, a.TrainingSeed, a.Update, a.KeepOwnAbove }));
+
+        foreach (var step in summary.Steps)
+        {
+            html.Append("<h2>Step ").Append(step.Step).Append(": ").Append(E(step.Protocol)).Append("</h2>\n");
+            if (step.AccuracyByAgent is { } accuracy)
+                Table($"Quiz accuracy (mean {F(step.MeanAccuracy)}, majority vote {F(step.MajorityAccuracy)})", ["agent", "accuracy"],
+                    accuracy.Select(kv => new object?[] { kv.Key, kv.Value }));
+            foreach (var d in step.Debates ?? [])
+            {
+                Table($"Debate {d.Condition} ({d.Agents} agents, {d.Facts} facts): consensus {F(d.ConsensusShare)}, time to consensus {F(d.TimeToConsensus)} rounds, wrong consensus {F(d.WrongConsensusRate)}, oracle gap {F(d.OracleGap)}",
+                    ["round", "accuracy", "majority", "distinct answers", "entropy (bits)", "tt", "tf", "ft", "ff", "flips", "conformity rate", "new fact held"],
+                    d.Rounds.Select(r => new object?[] { r.Round, r.Accuracy, r.MajorityAccuracy, r.DistinctAnswers, r.AnswerEntropy, r.Transitions.TT, r.Transitions.TF, r.Transitions.FT, r.Transitions.FF, r.Flips, r.ConformityRate ?? double.NaN, r.NewAnswerShare ?? double.NaN }));
+            }
+            foreach (var groups in new[] { step.ConformityByTraits, step.ConformityByAgent })
+            {
+                if (groups is not { Count: > 0 }) continue;
+                var ks = groups.SelectMany(g => g.WrongMajorityAdoption.Keys).Distinct().Order().ToList();
+                Table("Wrong-majority adoption by number of wrong confederates", ["group", "facts", "alone accuracy", .. ks.Select(k => $"k={k}")],
+                    groups.Select(g => new object?[] { g.Group, g.Facts, g.AloneAccuracy }.Concat(ks.Select(k => (object?)g.WrongMajorityAdoption.GetValueOrDefault(k, double.NaN)))));
+            }
+            if (step.Updates is { Count: > 0 } updates)
+                Table("Updates", ["agent", "channel", "applied", "facts", "bytes stored"], updates.Select(u => new object?[] { u.Agent, u.Channel, u.Applied ? "yes" : "no", u.Facts, u.Bytes }));
+            if (step.Convergence is { Count: > 0 } layers)
+                Table("Representation convergence (mean over agent pairs)", ["layer", "hook", "linear CKA", "mutual k-NN"], layers.Select(l => new object?[] { l.Layer, l.Hook, l.LinearCka, l.MutualKnn }));
+        }
+        if (summary.MemorizationRatioByChannel.Count > 0)
+            Table("Memorization ratio p(old)/(p(old)+p(new)) on changed facts, by update channel of the agents told the news", ["channel", "ratio"],
+                summary.MemorizationRatioByChannel.Select(kv => new object?[] { kv.Key, kv.Value }));
+
+        html.Append("<h2>Plots</h2>\n");
+        foreach (var (title, png) in plots)
+            html.Append("<figure><img alt=\"").Append(E(title)).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(png)).Append("\"><figcaption>").Append(E(title)).Append("</figcaption></figure>\n");
+
+        html.Append("<h2>Cost</h2>\n");
+        Table("Compute per agent and step", ["step", "agent", "answers", "seconds answering", "seconds updating"],
+            costs.Select(c => new object?[] { c.Step, c.Agent, c.Answers, c.AnswerSeconds, c.UpdateSeconds }));
+        html.Append("</body></html>\n");
+        return html.ToString();
+    }
+}

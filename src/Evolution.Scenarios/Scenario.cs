@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Evolution.Agents.Protocols;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Worlds;
+using Evolution.Core.Yaml;
+
+namespace Evolution.Scenarios;
+
+/// <summary>One agent of a scenario: a profile file plus the scenario's overrides (training seed, traits, update policy).</summary>
+public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile Profile, string ProfileText);
+
+/// <summary>
+/// A scenario file (scenarios/*.yaml): a world, a group of agents and the protocol steps to run.
+/// Everything is checked when the file is read, before any training or run starts; an error names
+/// the file, the line and the field.
+/// <code>
+/// name: quickstart
+/// seed: 1
+/// world: worlds/small.yaml             # relative to the scenario file
+/// agents:
+///   - name: ada
+///     profile: ../agents/small.yaml
+///     seed: 2                          # optional: training seed (another individual)
+///     keep_own_above: 0.9              # optional: traits.keep_own_above
+///     update: rome                     # optional: update.policy
+/// steps:
+///   - quiz: { facts: 30 }              # facts: N (a seeded sample), all, news, misinformed:&lt;agent&gt;
+///   - news: { epoch: 1, learners: [ada], changes: 10 }
+///   - debate: { facts: news, rounds: 3, topology: all-to-all, strategies: [debate, reflect], group_sizes: [1, 3] }
+///   - consolidate: {}
+///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true }
+///   - convergence: { probes: 40 }
+/// </code>
+/// </summary>
+public sealed record Scenario(string Name, int Seed, string Path, string Text, string WorldPath, WorldSpec WorldSpec, IReadOnlyList<ScenarioAgent> Agents,
+    IReadOnlyList<ProtocolStep> Steps)
+{
+    static readonly Regex AgentName = new("^[A-Za-z][A-Za-z0-9_-]{0,31}$", RegexOptions.CultureInvariant);
+    static readonly string[] Protocols = ["quiz", "debate", "conformity", "news", "consolidate", "convergence"];
+
+    public static Scenario Load(string path)
+    {
+        if (!File.Exists(path)) throw new InputException(path, null, "scenario file not found");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses scenario text; relative paths resolve against the directory of <paramref name="path"/>.</summary>
+    public static Scenario Parse(string text, string path)
+    {
+        var yaml = YamlMap.Parse(text, path);
+        var baseDirectory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        string Resolve(string relative) => System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDirectory, relative));
+
+        var name = yaml.String("name");
+        int seed = yaml.Int("seed", 1);
+        var worldPath = Resolve(yaml.String("world"));
+        if (!File.Exists(worldPath)) throw yaml.Invalid("world", $"file not found: {worldPath}");
+        var worldSpec = WorldSpec.Load(worldPath);
+        var world = World.Generate(worldSpec);
+
+        var agents = new List<ScenarioAgent>();
+        foreach (var entry in yaml.MapList("agents"))
+        {
+            var agentName = entry.String("name");
+            if (!AgentName.IsMatch(agentName)) throw entry.Invalid("name", $"'{agentName}' must start with a letter and hold only letters, digits, '-' or '_' (at most 32)");
+            if (agents.Any(a => a.Name == agentName)) throw entry.Invalid("name", $"agent '{agentName}' is defined twice");
+            var profilePath = Resolve(entry.String("profile"));
+            if (!File.Exists(profilePath)) throw entry.Invalid("profile", $"file not found: {profilePath}");
+            var profileText = File.ReadAllText(profilePath);
+            var profile = AgentProfile.Load(profilePath);
+            var overrides = new List<string>();
+            if (entry.OptionalInt("seed") is { } trainingSeed)
+            {
+                profile = profile with { Training = profile.Training with { Seed = trainingSeed } };
+                overrides.Add($"training.seed: {trainingSeed}");
+            }
+            if (entry.OptionalDouble("keep_own_above") is { } keep)
+            {
+                if (keep is < 0 or > 1) throw entry.Invalid("keep_own_above", $"must be between 0 and 1, got {keep}");
+                profile = profile with { Traits = profile.Traits with { KeepOwnAbove = keep } };
+                overrides.Add($"traits.keep_own_above: {keep.ToString(CultureInfo.InvariantCulture)}");
+            }
+            if (entry.OptionalString("update") is { } policy)
+            {
+                if (!UpdatePolicy.Names.TryGetValue(policy, out var channel))
+                    throw entry.Invalid("update", $"unknown update policy '{policy}'; use one of {string.Join(", ", UpdatePolicy.Names.Keys)}");
+                profile = profile with { Update = profile.Update with { Channel = channel } };
+                overrides.Add($"update.policy: {policy}");
+            }
+            entry.RejectUnknownKeys();
+            profile.Data.Validate(world, profilePath);
+            if (overrides.Count > 0) profileText += $"\n# overridden by scenario {System.IO.Path.GetFileName(path)} for agent {agentName}: {string.Join("; ", overrides)}\n";
+            agents.Add(new ScenarioAgent(agentName, profilePath, profile with { Name = $"{profile.Name}" }, profileText));
+        }
+        if (agents.Count == 0) throw yaml.Invalid("agents", "a scenario needs at least one agent");
+        var names = agents.Select(a => a.Name).ToList();
+
+        var steps = new List<ProtocolStep>();
+        var stepMaps = yaml.MapList("steps");
+        if (stepMaps.Count == 0) throw yaml.Invalid("steps", "a scenario needs at least one step");
+        int maxEpoch = 0;
+        bool debated = false;
+        foreach (var (entry, index) in stepMaps.Select((m, i) => (m, i)))
+        {
+            var keys = entry.Keys.ToList();
+            if (keys.Count != 1 || !Protocols.Contains(keys[0]))
+                throw new InputException(path, $"steps[{index}]", $"each step is one of {string.Join(", ", Protocols)} with its options, got {string.Join(", ", keys)}", entry.Line);
+            var protocol = keys[0];
+            var o = entry.Map(protocol);
+            IReadOnlyList<string>? participants = null;
+            if (o.Has("agents"))
+            {
+                participants = o.StringList("agents");
+                foreach (var a in participants) if (!names.Contains(a)) throw o.Invalid("agents", $"unknown agent '{a}' (agents: {string.Join(", ", names)})");
+            }
+            ProtocolStep step;
+            switch (protocol)
+            {
+                case "quiz":
+                    step = new QuizStep(index, Facts(o, names, maxEpoch));
+                    break;
+                case "debate":
+                    var topologyName = o.String("topology", "all-to-all");
+                    var topology = topologyName switch
+                    {
+                        "all-to-all" => Topology.AllToAll, "ring" => Topology.Ring, "star" => Topology.Star, "random" => Topology.Random,
+                        _ => throw o.Invalid("topology", $"unknown topology '{topologyName}'; use all-to-all, ring, star or random"),
+                    };
+                    var strategies = o.StringList("strategies");
+                    foreach (var s in strategies) if (s is not ("debate" or "reflect")) throw o.Invalid("strategies", $"unknown strategy '{s}'; use debate or reflect");
+                    var sizes = o.IntList("group_sizes");
+                    int count = participants?.Count ?? names.Count;
+                    foreach (var n in sizes) if (n < 1 || n > count) throw o.Invalid("group_sizes", $"group size {n} is outside 1..{count}");
+                    int rounds = o.Int("rounds", 2);
+                    if (rounds is < 0 or > 20) throw o.Invalid("rounds", $"must be between 0 and 20, got {rounds}");
+                    double p = o.Double("edge_probability", 0.5);
+                    if (p is < 0 or > 1) throw o.Invalid("edge_probability", $"must be between 0 and 1, got {p}");
+                    step = new DebateStep(index, Facts(o, names, maxEpoch), rounds, topology, strategies, sizes, p);
+                    debated = true;
+                    break;
+                case "conformity":
+                    var wrong = o.IntList("wrong_peers");
+                    if (wrong.Count == 0) wrong = [0, 1, 2, 3];
+                    foreach (var k in wrong) if (k is < 0 or > 10) throw o.Invalid("wrong_peers", $"number of confederates {k} is outside 0..10");
+                    step = new ConformityStep(index, Facts(o, names, maxEpoch), wrong, o.Bool("right_guidance", false));
+                    break;
+                case "news":
+                    int epoch = o.Int("epoch");
+                    if (epoch < 1 || epoch >= worldSpec.Epochs) throw o.Invalid("epoch", $"the world {worldSpec.Name} has news epochs 1..{worldSpec.Epochs - 1}, got {epoch}");
+                    var learners = o.StringList("learners");
+                    if (learners.Count == 0) learners = names;
+                    foreach (var a in learners) if (!names.Contains(a)) throw o.Invalid("learners", $"unknown agent '{a}' (agents: {string.Join(", ", names)})");
+                    int? changes = o.OptionalInt("changes");
+                    if (changes is < 1) throw o.Invalid("changes", $"must be at least 1, got {changes}");
+                    step = new NewsStep(index, epoch, learners, changes);
+                    maxEpoch = epoch;
+                    break;
+                case "consolidate":
+                    if (!debated) throw new InputException(path, $"steps[{index}]", "consolidate needs a debate step before it", entry.Line);
+                    step = new ConsolidateStep(index);
+                    break;
+                default:
+                    int probes = o.Int("probes", 40);
+                    if (probes < 3 || probes > worldSpec.EntityCounts.Sum()) throw o.Invalid("probes", $"must be between 3 and the world's {worldSpec.EntityCounts.Sum()} entities, got {probes}");
+                    if ((participants?.Count ?? names.Count) < 2) throw o.Invalid("agents", "convergence compares at least two agents");
+                    step = new ConvergenceStep(index, probes, o.Int("k", 10));
+                    break;
+            }
+            o.RejectUnknownKeys();
+            steps.Add(step with { Agents = participants });
+        }
+        yaml.RejectUnknownKeys();
+        return new Scenario(name, seed, System.IO.Path.GetFullPath(path), text, worldPath, worldSpec, agents, steps);
+    }
+
+    static FactSelection Facts(YamlMap o, IReadOnlyList<string> agents, int epoch)
+    {
+        var value = o.String("facts", "20");
+        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var count))
+            return count >= 1 ? new FactSelection("sample", count) : throw o.Invalid("facts", $"must be at least 1, got {count}");
+        if (value == "all") return new FactSelection("all");
+        if (value == "news")
+            return epoch > 0 ? new FactSelection("news") : throw o.Invalid("facts", "'news' needs a news step before this one");
+        if (value.StartsWith("misinformed:", StringComparison.Ordinal))
+        {
+            var agent = value["misinformed:".Length..];
+            return agents.Contains(agent) ? new FactSelection("misinformed", 0, agent) : throw o.Invalid("facts", $"unknown agent '{agent}'");
+        }
+        throw o.Invalid("facts", $"expected a number of facts, all, news or misinformed:<agent>, got '{value}'");
+    }
+}

@@ -1,0 +1,110 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Evolution.Agents;
+using Evolution.Agents.Recording;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Text;
+using Evolution.Core.Training;
+using Evolution.Core.Worlds;
+using static TorchSharp.torch;
+
+namespace Evolution.Scenarios;
+
+/// <summary>Where and how a run happens.</summary>
+/// <param name="MemoryFactory">Builds an agent's retrieval memory at a path (null: agents with a retrieval policy cannot be built).</param>
+public sealed record RunOptions(string OutputDirectory, string CacheRoot, Device Device, IProgress<string>? Progress = null,
+    IProgress<TrainingProgress>? TrainingProgress = null, Func<string, AgentRuntime.Parts, IStatementMemory>? MemoryFactory = null)
+{
+    public TimeSpan AskTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>What a finished run produced.</summary>
+public sealed record RunResult(string Directory, RunSummary Summary, IReadOnlyList<string> Files);
+
+/// <summary>
+/// Runs a scenario: trains or loads each agent (through the checkpoint cache), starts the actors
+/// (moderator, agents, recorder, tracer), runs the steps, and writes the results folder from the
+/// run database. <see cref="Resume"/> continues a killed run from its folder: it replays the steps,
+/// reading back every answer already recorded and re-applying updates, so it ends exactly where an
+/// uninterrupted run ends.
+/// </summary>
+public static class ScenarioRunner
+{
+    public static RunResult Run(Scenario scenario, RunOptions options, bool force = false)
+    {
+        var dbPath = Path.Combine(options.OutputDirectory, RunDatabase.FileName);
+        if (File.Exists(dbPath))
+        {
+            if (!force) throw new InputException(options.OutputDirectory, "--out", "already holds a run; continue it with `evolution resume DIR`, or pass --force to start over");
+            Directory.Delete(options.OutputDirectory, recursive: true);
+        }
+        Directory.CreateDirectory(options.OutputDirectory);
+        using (var db = new RunDatabase(dbPath))
+            db.Save(new RunInfo { ScenarioPath = scenario.Path, ScenarioText = scenario.Text, Started = DateTime.UtcNow });
+        return Execute(scenario, options);
+    }
+
+    /// <summary>Continues the run in <paramref name="directory"/> with the scenario it recorded.</summary>
+    public static RunResult Resume(string directory, RunOptions options)
+    {
+        var dbPath = Path.Combine(directory, RunDatabase.FileName);
+        if (!File.Exists(dbPath)) throw new InputException(directory, null, $"no {RunDatabase.FileName} here: not a run folder");
+        Scenario scenario;
+        using (var db = new RunDatabase(dbPath))
+        {
+            var info = db.Info ?? throw new InputException(dbPath, "run", "the run database has no run record");
+            scenario = Scenario.Parse(info.ScenarioText, info.ScenarioPath);
+            info.Resumes++;
+            info.Status = "running";
+            db.Save(info);
+        }
+        return Execute(scenario, options with { OutputDirectory = directory });
+    }
+
+    static RunResult Execute(Scenario scenario, RunOptions options)
+    {
+        var world = World.Generate(scenario.WorldSpec);
+        var homes = new List<AgentHome>();
+        foreach (var agent in scenario.Agents)
+        {
+            options.Progress?.Report($"agent {agent.Name}: training or loading ({agent.Profile.Model.Layers} layers, d={agent.Profile.Model.DModel}, seed {agent.Profile.Training.Seed})");
+            var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, agent.Profile, agent.ProfileText, options.CacheRoot, options.Device, options.TrainingProgress);
+            options.Progress?.Report($"agent {agent.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
+            trained.Model.Dispose();
+            var checkpoint = trained.Checkpoint;
+            var memoryPath = Path.Combine(options.OutputDirectory, "memory", $"{agent.Name}.db");
+            var needsMemory = agent.Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
+            if (needsMemory && options.MemoryFactory is null) throw new InputException(scenario.Path, $"agents.{agent.Name}.update", "this build has no retrieval memory");
+            homes.Add(new AgentHome(agent.Name, () =>
+            {
+                var (model, tokenizer) = Checkpoint.Load(checkpoint, options.Device);
+                var parts = new AgentRuntime.Parts(model, tokenizer, world, agent.Profile);
+                if (needsMemory) Directory.CreateDirectory(Path.GetDirectoryName(memoryPath)!);
+                return new AgentRuntime(agent.Name, parts, needsMemory ? options.MemoryFactory!(memoryPath, parts) : null);
+            }));
+        }
+
+        var dbPath = Path.Combine(options.OutputDirectory, RunDatabase.FileName);
+        using (var db = new RunDatabase(dbPath))
+        {
+            var config = ConfigurationFactory.ParseString("akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }");
+            using var system = ActorSystem.Create("evolution", config);
+            var setup = new RunSetup(homes, db, world, scenario.Seed, scenario.Agents.ToDictionary(a => a.Name, a => a.Profile), options.Progress, options.AskTimeout);
+            var moderator = system.ActorOf(ModeratorActor.Props(setup), "moderator");
+            var completed = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan).GetAwaiter().GetResult();
+            system.Terminate().Wait(TimeSpan.FromSeconds(30));
+            if (completed.Error is not null) throw new RunFailedException($"the run stopped: {completed.Error}. Continue it with `evolution resume {options.OutputDirectory}`.");
+            var info = db.Info!;
+            info.Status = "finished";
+            info.Finished = DateTime.UtcNow;
+            db.Save(info);
+            db.Checkpoint();
+        }
+        return RunResults.Write(options.OutputDirectory, options.Progress);
+    }
+}
+
+/// <summary>A run stopped for a reason that is not the user's input (it can be resumed).</summary>
+public sealed class RunFailedException(string message) : Exception(message);

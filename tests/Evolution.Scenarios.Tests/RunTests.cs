@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using Evolution.Agents.Recording;
+using PuppeteerSharp;
+
+namespace Evolution.Scenarios.Tests;
+
+[Collection(TinyGroupCollection.Name)]
+public class RunTests(TinyGroup group)
+{
+    const string Steps = """
+          - quiz: {facts: 12}
+          - news: {epoch: 1, learners: [ada]}
+          - debate: {facts: news, rounds: 2, topology: all-to-all}
+          - consolidate: {}
+          - conformity: {facts: 10, wrong_peers: [0, 1, 3], right_guidance: true}
+          - convergence: {probes: 12, k: 3}
+        """;
+
+    string Run(string scenario, string name)
+    {
+        var output = Path.Combine(group.Directory, "runs", name);
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(output), force: true);
+        return output;
+    }
+
+    [Fact]
+    public void TheSameScenarioAndSeedGiveTheSameSummary()
+    {
+        var scenario = group.WriteScenario("determinism", Steps);
+        var first = Run(scenario, "determinism-1");
+        var second = Run(scenario, "determinism-2");
+        var summary = File.ReadAllText(Path.Combine(first, RunResults.SummaryFile));
+        Assert.Equal(summary, File.ReadAllText(Path.Combine(second, RunResults.SummaryFile)));
+        Assert.Contains("\"wrong_majority_adoption\"", summary);
+        using var db = new RunDatabase(Path.Combine(first, RunDatabase.FileName));
+        Assert.Equal("finished", db.Info!.Status);
+        Assert.Equal(6, db.Steps.Count());
+        // quiz 3×12, debate 3 agents × 3 rounds × the tiny world's 3 changes, conformity 3 agents × 10 facts × (alone + 2 wrong + 2 right)
+        Assert.Equal(3 * 12 + 3 * 3 * 3 + 3 * 10 * 5, db.Answers.Count());
+    }
+
+    [Fact]
+    public void ARunKilledMidDebateResumesToTheSummaryOfAnUninterruptedRun()
+    {
+        // A long debate on every fact, so the kill lands in it.
+        var steps = """
+              - quiz: {facts: 10}
+              - news: {epoch: 1, learners: [ada]}
+              - debate: {facts: all, rounds: 12, topology: ring}
+              - conformity: {facts: 6, wrong_peers: [0, 2]}
+            """;
+        var scenario = group.WriteScenario("resume", steps);
+        var killed = Path.Combine(group.Directory, "runs", "resume-killed");
+        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
+        var start = new ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", killed, "--cache", group.Cache, "--device", "cpu"]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        var seen = new TaskCompletionSource();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("debate: round 2") == true) seen.TrySetResult();
+        };
+        process.BeginErrorReadLine();
+        Assert.True(seen.Task.Wait(TimeSpan.FromMinutes(3)), "the run never reached round 2 of the debate");
+        process.Kill(); // SIGKILL: no chance to clean up
+        process.WaitForExit();
+
+        int recordedBeforeResume;
+        using (var db = new RunDatabase(Path.Combine(killed, RunDatabase.FileName)))
+        {
+            Assert.Equal("running", db.Info!.Status);
+            Assert.False(db.StepDone(3), "the kill must land before the run's end");
+            recordedBeforeResume = db.Answers.Count();
+            Assert.True(recordedBeforeResume > 30, $"answers written before the kill must survive it ({recordedBeforeResume})");
+        }
+        Assert.False(File.Exists(Path.Combine(killed, RunResults.SummaryFile)));
+
+        ScenarioRunner.Resume(killed, group.Options(killed));
+        var uninterrupted = Run(scenario, "resume-uninterrupted");
+        Assert.Equal(File.ReadAllText(Path.Combine(uninterrupted, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(killed, RunResults.SummaryFile)));
+        using var resumed = new RunDatabase(Path.Combine(killed, RunDatabase.FileName));
+        Assert.Equal(1, resumed.Info!.Resumes);
+    }
+
+    [Fact]
+    public async Task TheReportRendersItsPlotsAndTablesInHeadlessChromiumWithoutConsoleErrors()
+    {
+        var output = Run(group.WriteScenario("report", Steps), "report");
+        var plots = Directory.GetFiles(Path.Combine(output, RunResults.PlotsDirectory), "*.png");
+        Assert.True(plots.Length >= 4, $"expected quiz, debate, diffusion, Asch and convergence plots, got {plots.Length}");
+
+        const string chromium = "/usr/bin/chromium";
+        Assert.True(File.Exists(chromium), "Debian's chromium is needed for this test; .ci/run installs it (apt-get install chromium)");
+        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+        await using var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, e) => { if (e.Message.Type == ConsoleType.Error) errors.Add(e.Message.Text); };
+        page.PageError += (_, e) => errors.Add(e.Message);
+        page.RequestFailed += (_, e) => errors.Add($"request failed: {e.Request.Url}");
+        await page.GoToAsync(new Uri(Path.Combine(output, RunResults.ReportFile)).AbsoluteUri, WaitUntilNavigation.Load);
+
+        var images = await page.EvaluateExpressionAsync<int[]>("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)");
+        Assert.Equal(plots.Length, images.Length);
+        Assert.All(images, width => Assert.Equal(640, width));
+        var rows = await page.EvaluateExpressionAsync<int[]>("Array.from(document.querySelectorAll('table')).map(t => t.tBodies[0].rows.length)");
+        Assert.True(rows.Length >= 6, $"expected a table per step and more, got {rows.Length}");
+        Assert.All(rows, r => Assert.True(r > 0));
+        var text = await page.EvaluateExpressionAsync<string>("document.body.innerText");
+        Assert.Contains("Wrong-majority adoption", text);
+        Assert.Empty(errors);
+    }
+}

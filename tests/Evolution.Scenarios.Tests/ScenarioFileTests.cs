@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using Evolution.Core;
+
+namespace Evolution.Scenarios.Tests;
+
+/// <summary>A malformed scenario is refused before any work, naming file, line and field.</summary>
+public class ScenarioFileTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("evolution-scenario-files").FullName;
+
+    string Write(string steps, string agentExtra = "")
+    {
+        File.WriteAllText(Path.Combine(directory, "p.yaml"), "name: p\nmodel: {layers: 1, d_model: 16, heads: 1, context: 32}\n");
+        var path = Path.Combine(directory, "s.yaml");
+        File.WriteAllText(path, $"name: s\nworld: {TinyGroup.TinyWorld}\nagents:\n  - name: ada\n    profile: p.yaml\n{agentExtra}steps:\n{steps}");
+        return path;
+    }
+
+    [Fact]
+    public void AnUnknownAgentIsNamedWithFileLineAndField()
+    {
+        var path = Write("  - quiz: {facts: 5}\n  - news:\n      epoch: 1\n      learners: [ada, zed]\n");
+        var e = Assert.Throws<InputException>(() => Scenario.Load(path));
+        Assert.Equal(path, e.File);
+        Assert.Equal("steps[1].news.learners", e.Field);
+        Assert.Equal(10, e.Line);
+        Assert.Contains("zed", e.Message);
+    }
+
+    [Fact]
+    public void AWrongTypeAndAnUnknownFieldAreRefused()
+    {
+        var wrongType = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, rounds: three}\n")));
+        Assert.Equal("steps[0].debate.rounds", wrongType.Field);
+        var unknown = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, roundz: 2}\n")));
+        Assert.Equal("steps[0].debate.roundz", unknown.Field);
+        Assert.Contains("unknown field", unknown.Message);
+        var protocol = Assert.Throws<InputException>(() => Scenario.Load(Write("  - gossip: {facts: 5}\n")));
+        Assert.Equal("steps[0]", protocol.Field);
+        var policy = Assert.Throws<InputException>(() => Scenario.Load(Write("  - quiz: {facts: 5}\n", "    update: telepathy\n")));
+        Assert.Equal("agents[0].update", policy.Field);
+        var news = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: news}\n")));
+        Assert.Contains("news step before", news.Message);
+    }
+
+    [Fact]
+    public void TheCliRejectsAMalformedScenarioWithExitCode2AndNoStackTraceBeforeAnyWork()
+    {
+        var path = Write("  - quiz: {facts: 5}\n  - news: {epoch: 7}\n");
+        var output = Path.Combine(directory, "run");
+        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
+        var process = Process.Start(new ProcessStartInfo("dotnet", [cli, "run", path, "--out", output]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.Equal(2, process.ExitCode);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Contains($"{path}:", stderr);
+        Assert.Contains("steps[1].news.epoch", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(Directory.Exists(output), "nothing may be written for a rejected scenario");
+    }
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+}

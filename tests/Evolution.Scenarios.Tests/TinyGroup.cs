@@ -1,0 +1,91 @@
+using Evolution.Agents;
+using Evolution.Core.Agents;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Worlds;
+using Evolution.Scenarios;
+using static TorchSharp.torch;
+
+namespace Evolution.Scenarios.Tests;
+
+/// <summary>
+/// Three tiny agents on the tiny world, trained once for every test that needs them (a private
+/// checkpoint cache), and a scenario file that uses them. Their profile reads peer statements in
+/// training, so peers can sway them.
+/// </summary>
+public sealed class TinyGroup : IDisposable
+{
+    public string Directory { get; } = System.IO.Directory.CreateTempSubdirectory("evolution-scenarios").FullName;
+    public string Cache => Path.Combine(Directory, "cache");
+    public string ProfilePath => Path.Combine(Directory, "tiny-social.yaml");
+    public static string RepositoryRoot { get; } = FindRoot();
+    public static string TinyWorld => Path.Combine(RepositoryRoot, "scenarios", "worlds", "tiny.yaml");
+
+    public TinyGroup()
+    {
+        File.WriteAllText(ProfilePath, """
+            name: tiny-social
+            model: {layers: 2, d_model: 64, heads: 2, context: 128}
+            data: {context_share: 2.0, context_disagree_share: 0.5, context_follow_share: 0.9, peer_lines_per_fact: 3, peer_follow_share: 0.7}
+            training: {seed: 1, steps: 600, batch_size: 16, learning_rate: 0.003, warmup_steps: 50, eval_every: 0}
+            """);
+        foreach (var seed in new[] { 1, 2, 3 })
+        {
+            var profile = AgentProfile.Load(ProfilePath);
+            AgentTraining.TrainOrLoad(TinyWorld, profile with { Training = profile.Training with { Seed = seed } }, File.ReadAllText(ProfilePath), Cache, CPU).Model.Dispose();
+        }
+    }
+
+    /// <summary>A scenario over the three agents (ada learns news by FT-L) with the given steps, written next to the profile.</summary>
+    public string WriteScenario(string name, string steps, string? extraAgentLines = null)
+    {
+        var path = Path.Combine(Directory, name + ".yaml");
+        File.WriteAllText(path, $"""
+            name: {name}
+            seed: 5
+            world: {TinyWorld}
+            agents:
+              - name: ada
+                profile: tiny-social.yaml
+                seed: 1
+                update: ft-l
+              - name: bo
+                profile: tiny-social.yaml
+                seed: 2
+              - name: cy
+                profile: tiny-social.yaml
+                seed: 3
+            {extraAgentLines ?? ""}
+            steps:
+            {steps}
+            """);
+        return path;
+    }
+
+    public RunOptions Options(string runDirectory) => new(runDirectory, Cache, CPU);
+
+    /// <summary>One agent's runtime, built as a run builds it (from the cached checkpoint).</summary>
+    public AgentRuntime Runtime(string name, int seed, AgentTraits? traits = null, UpdateChannel channel = UpdateChannel.None)
+    {
+        var profile = AgentProfile.Load(ProfilePath);
+        profile = profile with { Training = profile.Training with { Seed = seed }, Traits = traits ?? new AgentTraits(), Update = new UpdatePolicy { Channel = channel } };
+        var trained = AgentTraining.TrainOrLoad(TinyWorld, profile, File.ReadAllText(ProfilePath), Cache, CPU);
+        return new AgentRuntime(name, new AgentRuntime.Parts(trained.Model, trained.Tokenizer, trained.World, profile), null);
+    }
+
+    public static World World() => Core.Worlds.World.Generate(WorldSpec.Load(TinyWorld));
+
+    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+
+    static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Evolution.sln"))) return dir.FullName;
+        throw new InvalidOperationException("repository root (Evolution.sln) not found above " + AppContext.BaseDirectory);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class TinyGroupCollection : ICollectionFixture<TinyGroup>
+{
+    public const string Name = "tiny group";
+}

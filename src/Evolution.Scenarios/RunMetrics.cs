@@ -6,7 +6,7 @@ namespace Evolution.Scenarios;
 /// <summary>Transitions of an agent's answer from one round to the next (MachineSoM): t = right, f = wrong.</summary>
 public sealed record Transitions(int TT, int TF, int FT, int FF);
 
-public sealed record RoundMetrics(int Round, double Accuracy, double MajorityAccuracy, double DistinctAnswers, double AnswerEntropy,
+public sealed record RoundMetrics(int Round, double Accuracy, IReadOnlyDictionary<string, double> AccuracyByAgent, double MajorityAccuracy, double DistinctAnswers, double AnswerEntropy,
     Transitions Transitions, int Flips, double? ConformityRate, double? NewAnswerShare);
 
 /// <summary>One debate (one group size in a scaling sweep).</summary>
@@ -103,7 +103,7 @@ public static class RunMetrics
                 }
             }
             var changed = now.Where(e => e.Previous is not null).ToList();
-            rounds.Add(new RoundMetrics(byRound[r].Key, Accuracy(now), MajorityAccuracy(now), R(perFact.Average(g => g.Select(e => e.Answer).Distinct().Count())),
+            rounds.Add(new RoundMetrics(byRound[r].Key, Accuracy(now), now.GroupBy(e => e.Agent).OrderBy(g => agents.IndexOf(g.Key)).ToDictionary(g => g.Key, g => Accuracy(g)), MajorityAccuracy(now), R(perFact.Average(g => g.Select(e => e.Answer).Distinct().Count())),
                 R(perFact.Average(g => Entropy(g.Select(e => e.Answer)))), new Transitions(tt, tf, ft, ff), flips,
                 r == 0 || flips == 0 ? null : R(conformed / (double)flips), changed.Count == 0 ? null : Accuracy(changed)));
         }

@@ -10,6 +10,7 @@ namespace Evolution.Agents;
 /// </summary>
 public sealed class AgentActor : ReceiveActor
 {
+    const int MaxAttempts = 3;
     readonly AgentHome home;
     readonly AgentRuntime runtime;
 
@@ -53,8 +54,13 @@ public sealed class AgentActor : ReceiveActor
     protected override void PreRestart(Exception reason, object message)
     {
         home.Restarts++;
-        // Deliver the failed request again to the rebuilt agent, with its original sender.
-        if (message is AskAgent or LearnNews or TakeSnapshot) Self.Tell(message, Sender);
+        // Deliver the failed request again to the rebuilt agent, with its original sender; a request
+        // that keeps failing is answered with the failure, so the moderator stops instead of waiting.
+        if (message is AskAgent or LearnNews or TakeSnapshot)
+        {
+            if (home.CountFailure(message) < MaxAttempts) Self.Tell(message, Sender);
+            else Sender.Tell(new Status.Failure(new AgentFaultException($"agent {home.Name} failed {MaxAttempts} times on {message.GetType().Name}: {reason.Message}")));
+        }
         base.PreRestart(reason, message);
     }
 

@@ -28,6 +28,14 @@ public sealed class AgentHome(string name, Func<AgentRuntime> build)
         return runtime;
     }
 
+    readonly Dictionary<object, int> failures = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>How many times this very request has failed, counting this time.</summary>
+    internal int CountFailure(object message)
+    {
+        lock (failures) return failures[message] = failures.GetValueOrDefault(message) + 1;
+    }
+
     internal void Remember(IReadOnlyList<NewsItem> news)
     {
         lock (learned) learned.Add(news);

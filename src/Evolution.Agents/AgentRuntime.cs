@@ -54,11 +54,11 @@ public sealed class AgentRuntime : IDisposable
         var clock = Stopwatch.StartNew();
         bool retrieves = memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
         var retrieved = items.Select(i => retrieves ? memory!.Retrieve(i.Question, Profile.Update.TopK) : (IReadOnlyList<string>)[]).ToList();
-        var own = Distributions(items.Select((item, i) => (WithContext(retrieved[i], item.Question.Prompt), item.Question.Candidates)).ToList());
+        var own = Distributions(items.Select((item, i) => (WithContext(retrieved[i], item.Question), item.Question.Candidates)).ToList());
         var readPeers = items.Select((item, i) => item.Peers.Count > 0 && own[i].Max() <= Profile.Traits.KeepOwnAbove).ToList();
         var listening = Enumerable.Range(0, items.Count).Where(i => readPeers[i]).ToList();
         var withPeers = Distributions(listening.Select(i =>
-            (WithContext([.. retrieved[i], .. items[i].Peers.Select(p => p.Sentence)], items[i].Question.Prompt), items[i].Question.Candidates)).ToList());
+            (WithContext([.. retrieved[i], .. items[i].Peers.Select(p => p.Sentence)], items[i].Question), items[i].Question.Candidates)).ToList());
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
         return items.Select((item, i) =>
         {
@@ -116,8 +116,25 @@ public sealed class AgentRuntime : IDisposable
 
     KeyStatistics KeyStatistics() => keyStatistics ??= new KeyStatistics(Corpus());
 
-    static string WithContext(IReadOnlyList<string> statements, string prompt) =>
-        statements.Count == 0 ? prompt : $"Context: {string.Join(" ", statements)} {prompt}";
+    /// <summary>
+    /// "Context: s1 s2 … Q: … A:"; when the statements do not fit the model's context window together
+    /// with the question and the longest candidate, the earliest ones are left out (the agent reads
+    /// what fits, the freshest last).
+    /// </summary>
+    string WithContext(IReadOnlyList<string> statements, Question question)
+    {
+        int budget = Model.Config.ContextLength - 1 - Tokenizer.Encode(question.Prompt).Length - question.Candidates.Max(c => Tokenizer.Encode(c).Length);
+        var kept = new List<string>();
+        int used = Tokenizer.Encode("Context:").Length;
+        for (int i = statements.Count - 1; i >= 0; i--)
+        {
+            int cost = Tokenizer.Encode(" " + statements[i]).Length;
+            if (used + cost > budget) break;
+            used += cost;
+            kept.Insert(0, statements[i]);
+        }
+        return kept.Count == 0 ? question.Prompt : $"Context: {string.Join(" ", kept)} {question.Prompt}";
+    }
 
     /// <summary>Softmax over the candidates' sequence log-probabilities: the agent's belief restricted to the possible answers.</summary>
     List<double[]> Distributions(IReadOnlyList<(string Prompt, IReadOnlyList<string> Candidates)> queries)

@@ -51,5 +51,5 @@ public sealed class DirectSink(RunDatabase db) : IEventSink
     public Task Flush() => Task.CompletedTask;
     public AnswerEvent? Recorded(string id) => db.FindAnswer(id);
     public bool StepDone(int step) => db.StepDone(step);
-    public IReadOnlyList<AnswerEvent> AnswersOf(int step) => db.Answers.Find(a => a.Step == step).ToList();
+    public IReadOnlyList<AnswerEvent> AnswersOf(int step) => db.Answers.Find(a => a.Step == step).OrderBy(a => a.Id, StringComparer.Ordinal).ToList(); // a fixed order: majority ties are broken by it
 }

@@ -84,5 +84,5 @@ public sealed class RecorderSink(IActorRef recorder, RunDatabase db) : IEventSin
     public async Task Flush() => await recorder.Ask<Flushed>(new Flush(), TimeSpan.FromMinutes(5));
     public AnswerEvent? Recorded(string id) => db.FindAnswer(id);
     public bool StepDone(int step) => db.StepDone(step);
-    public IReadOnlyList<AnswerEvent> AnswersOf(int step) => db.Answers.Find(a => a.Step == step).ToList();
+    public IReadOnlyList<AnswerEvent> AnswersOf(int step) => db.Answers.Find(a => a.Step == step).OrderBy(a => a.Id, StringComparer.Ordinal).ToList(); // a fixed order: majority ties are broken by it
 }

@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace Evolution.Scenarios;
 
 /// <summary>Where and how a run happens.</summary>
-/// <param name="MemoryFactory">Builds an agent's retrieval memory at a path (null: agents with a retrieval policy cannot be built).</param>
+/// <param name="MemoryFactory">Builds an agent's retrieval memory at a path (default: <see cref="RetrievalMemory.Open"/>, LiteDB with hybrid retrieval).</param>
 public sealed record RunOptions(string OutputDirectory, string CacheRoot, Device Device, IProgress<string>? Progress = null,
     IProgress<TrainingProgress>? TrainingProgress = null, Func<string, AgentRuntime.Parts, IStatementMemory>? MemoryFactory = null)
 {
@@ -76,13 +76,13 @@ public static class ScenarioRunner
             var checkpoint = trained.Checkpoint;
             var memoryPath = Path.Combine(options.OutputDirectory, "memory", $"{agent.Name}.db");
             var needsMemory = agent.Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
-            if (needsMemory && options.MemoryFactory is null) throw new InputException(scenario.Path, $"agents.{agent.Name}.update", "this build has no retrieval memory");
+            var openMemory = options.MemoryFactory ?? RetrievalMemory.Open;
             homes.Add(new AgentHome(agent.Name, () =>
             {
                 var (model, tokenizer) = Checkpoint.Load(checkpoint, options.Device);
                 var parts = new AgentRuntime.Parts(model, tokenizer, world, agent.Profile);
                 if (needsMemory) Directory.CreateDirectory(Path.GetDirectoryName(memoryPath)!);
-                return new AgentRuntime(agent.Name, parts, needsMemory ? options.MemoryFactory!(memoryPath, parts) : null);
+                return new AgentRuntime(agent.Name, parts, needsMemory ? openMemory(memoryPath, parts) : null);
             }));
         }
 

@@ -40,7 +40,7 @@ public class RunTests(TinyGroup group)
     }
 
     [Fact]
-    public void ARunKilledMidDebateResumesToTheSummaryOfAnUninterruptedRun()
+    public async Task ARunKilledMidDebateResumesToTheSummaryOfAnUninterruptedRun()
     {
         // A long debate on every fact, so the kill lands in it.
         var steps = """
@@ -60,7 +60,7 @@ public class RunTests(TinyGroup group)
             if (e.Data?.Contains("debate: round 2") == true) seen.TrySetResult();
         };
         process.BeginErrorReadLine();
-        Assert.True(seen.Task.Wait(TimeSpan.FromMinutes(3)), "the run never reached round 2 of the debate");
+        Assert.True(await Task.WhenAny(seen.Task, Task.Delay(TimeSpan.FromMinutes(3))) == seen.Task, "the run never reached round 2 of the debate");
         process.Kill(); // SIGKILL: no chance to clean up
         process.WaitForExit();
 

@@ -44,7 +44,10 @@ public class EditingTests(TinyAgent tiny)
         var world = tiny.Agent.World;
         var person = world.OfType("person")[2];
         int old = world.ObjectOf(person.Id, "born_in", 0);
-        return new FactChange(1, person.Id, "born_in", old, world.OfType("city").First(c => c.Id != old).Id);
+        // The new object must be neither the old one nor what the model already answers (the tiny agent is not perfect).
+        var query = EvalSets.ForFact(world, person.Id, "born_in", 0, heldOut: false)[0];
+        var top = new CandidateRanker(tiny.Agent.Model, tiny.Agent.Tokenizer).Rank([query.ToRankingItem()])[0].Top;
+        return new FactChange(1, person.Id, "born_in", old, world.OfType("city").First(c => c.Id != old && " " + c.Name != top).Id);
     }
 
     [Fact]

@@ -64,7 +64,7 @@ public static class RunCommand
             if (p.Step % 200 == 0 || p.Step == p.MaxSteps)
                 Output.Status.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}   step {p.Step}/{p.MaxSteps} loss {p.Loss:F3}{(p.LiveHit1 is { } h ? $" Hit@1 {h:F2}" : "")}[/]");
         });
-        return new RunOptions(directory, cache ?? AgentTraining.DefaultCacheRoot(), Devices.Parse(device), progress, training, AgentMemories.Create);
+        return new RunOptions(directory, cache ?? AgentTraining.DefaultCacheRoot(), Devices.Parse(device), progress, training);
     }
 
     static int Finish(RunResult result, bool json)

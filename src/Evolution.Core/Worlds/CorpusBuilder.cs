@@ -46,7 +46,9 @@ public static class CorpusBuilder
         string Name(int id) => world[id].Name;
         string Statement(Relation relation, int subject, int obj)
         {
-            var pool = world.TrainingTemplates(relation).Where(t => t.Kind == (random.NextDouble() < mix.ReverseShare ? TemplateKind.Reverse : TemplateKind.Statement)).ToList();
+            // Draw the sentence's kind once, then a template of that kind.
+            var kind = random.NextDouble() < mix.ReverseShare ? TemplateKind.Reverse : TemplateKind.Statement;
+            var pool = world.TrainingTemplates(relation).Where(t => t.Kind == kind).ToList();
             return pool[random.Next(pool.Count)].Render(Name(subject), Name(obj));
         }
         Template Question(Relation relation)

@@ -20,7 +20,7 @@ public sealed record DataMix
     /// <summary>Question-answer lines per fact (training question templates).</summary>
     public int QaPerFact { get; init; } = 3;
     /// <summary>Share of reverse sentences ("{o} is the capital of {s}.") among biography sentences.</summary>
-    public double ReverseShare { get; init; } = 0.15;
+    public double ReverseShare { get; init; } = 0.05;
     /// <summary>Context-then-question lines per fact (expected count; fractional values are sampled).</summary>
     public double ContextShare { get; init; } = 0.5;
     /// <summary>Of the context lines, the share whose context states a different object than the truth.</summary>

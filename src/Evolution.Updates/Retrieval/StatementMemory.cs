@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using Evolution.Core;
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using LiteDB;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Evolution.Updates.Retrieval;
+
+/// <summary>How statements are found: lexical (BM25), dense (the agent's own embeddings), or both fused.</summary>
+public enum RetrieverKind { Bm25, Dense, Hybrid }
+
+/// <summary>
+/// An agent's retrieval memory: statements in a LiteDB file (persistent; reopening restores
+/// statements and their embeddings), found by BM25, by dense retrieval with the agent's own model
+/// (the mean-pooled residual stream after a middle layer, cosine similarity), or by both fused
+/// with reciprocal rank fusion (Cormack et al. 2009: Σ 1/(60 + rank)).
+/// </summary>
+public sealed class StatementMemory : IDisposable
+{
+    const int FusionK = 60;
+    readonly LiteDatabase db;
+    readonly ILiteCollection<Statement> statements;
+    readonly Gpt? model;
+    readonly ITextTokenizer? tokenizer;
+    readonly List<Statement> loaded = [];
+    readonly Bm25 bm25 = new();
+    Tensor? embeddings; // [N, d], rows unit-normalised, in load order
+
+    public string Path { get; }
+    public RetrieverKind Retriever { get; }
+    public int EmbeddingLayer { get; }
+    public int Count => loaded.Count;
+
+    /// <param name="model">The agent's model, for dense retrieval (null: BM25 only).</param>
+    public StatementMemory(string path, RetrieverKind retriever = RetrieverKind.Hybrid, Gpt? model = null, ITextTokenizer? tokenizer = null)
+    {
+        if (retriever != RetrieverKind.Bm25 && (model is null || tokenizer is null))
+            throw new ArgumentException("dense and hybrid retrieval need the agent's model and tokenizer");
+        Path = path;
+        Retriever = retriever;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        EmbeddingLayer = model is null ? 0 : (model.Config.NLayers - 1) / 2;
+        try
+        {
+            db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+            statements = db.GetCollection<Statement>("statements");
+            foreach (var s in statements.FindAll().OrderBy(s => s.Added).ThenBy(s => s.Id, StringComparer.Ordinal)) Index(s);
+        }
+        catch (LiteException e)
+        {
+            throw new InputException(path, null, $"not a readable memory database: {e.Message}");
+        }
+    }
+
+    /// <summary>Stores a statement (an existing id is left as it is); returns the bytes added (text and embedding), 0 if it was there.</summary>
+    public long Add(Statement statement)
+    {
+        if (statements.FindById(statement.Id) is not null) return 0;
+        if (model is not null && statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
+        if (statement.Added == default) statement.Added = DateTime.UtcNow;
+        statements.Insert(statement);
+        Index(statement);
+        return System.Text.Encoding.UTF8.GetByteCount(statement.Text) + statement.Embedding.Length * sizeof(float);
+    }
+
+    public IReadOnlyList<Statement> All => loaded;
+
+    /// <summary>The top-k statements for the query, best first.</summary>
+    public IReadOnlyList<Retrieved> Search(string query, int k, RetrieverKind? kind = null)
+    {
+        switch (kind ?? Retriever)
+        {
+            case RetrieverKind.Bm25:
+                return bm25.Search(query, k).Select(h => new Retrieved(loaded[h.Index], h.Score)).ToList();
+            case RetrieverKind.Dense:
+                return Dense(query, k);
+            default:
+                // Reciprocal rank fusion over deeper lists of both retrievers.
+                int depth = Math.Max(k * 4, 20);
+                var fused = new Dictionary<string, (Statement S, double Score)>();
+                foreach (var list in new[] { Search(query, depth, RetrieverKind.Bm25), Dense(query, depth) })
+                    for (int r = 0; r < list.Count; r++)
+                    {
+                        var s = list[r].Statement;
+                        fused[s.Id] = (s, fused.GetValueOrDefault(s.Id).Score + 1.0 / (FusionK + r + 1));
+                    }
+                return fused.Values.OrderByDescending(x => x.Score).ThenBy(x => x.S.Id, StringComparer.Ordinal).Take(k).Select(x => new Retrieved(x.S, x.Score)).ToList();
+        }
+    }
+
+    IReadOnlyList<Retrieved> Dense(string query, int k)
+    {
+        if (embeddings is null || loaded.Count == 0) return [];
+        using var scope = NewDisposeScope();
+        var q = tensor(Embed([query])[0]);
+        q = q / q.norm().clamp_min(1e-12);
+        var similarity = embeddings.matmul(q);
+        var (values, indices) = similarity.topk(Math.Min(k, loaded.Count));
+        var v = values.data<float>().ToArray();
+        var ix = indices.data<long>().ToArray();
+        return ix.Select((i, j) => new Retrieved(loaded[(int)i], v[j])).ToList();
+    }
+
+    /// <summary>The text's embedding: the residual stream after the middle block (blocks.{(L−1)/2}.hook_resid_post), mean-pooled over its tokens.</summary>
+    public float[][] Embed(IReadOnlyList<string> texts)
+    {
+        var hook = $"blocks.{EmbeddingLayer}.hook_resid_post";
+        bool wasTraining = model!.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var encoded = texts.Select(t => (int[])[tokenizer!.EndOfText, .. tokenizer.Encode(t).Take(model.Config.ContextLength - 1)]).ToList();
+            int length = encoded.Max(e => e.Length);
+            var tokens = new long[encoded.Count * length];
+            var mask = new float[encoded.Count * length];
+            // Pool over the text's own tokens, not the leading end-of-text nor the padding.
+            for (int i = 0; i < encoded.Count; i++)
+                for (int t = 0; t < encoded[i].Length; t++) { tokens[i * length + t] = encoded[i][t]; mask[i * length + t] = t == 0 ? 0 : 1; }
+            var (_, cache) = model.RunWithCache(tensor(tokens, [encoded.Count, length], device: model.Unembedding.device), n => n == hook);
+            using (cache)
+            {
+                var m = tensor(mask, [encoded.Count, length, 1]);
+                var pooled = (cache[hook].cpu() * m).sum(1) / m.sum(1).clamp_min(1);
+                var flat = pooled.data<float>().ToArray();
+                int d = (int)pooled.shape[1];
+                return Enumerable.Range(0, encoded.Count).Select(i => flat.AsSpan(i * d, d).ToArray()).ToArray();
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    void Index(Statement statement)
+    {
+        loaded.Add(statement);
+        bm25.Add(statement.Text);
+        if (model is null) return;
+        if (statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
+        var row = tensor(statement.Embedding).unsqueeze(0);
+        row = row / row.norm().clamp_min(1e-12);
+        var previous = embeddings;
+        embeddings = previous is null ? row : cat([previous, row], 0);
+        previous?.Dispose();
+    }
+
+    public void Dispose()
+    {
+        embeddings?.Dispose();
+        db.Dispose();
+    }
+}

@@ -8,7 +8,7 @@ namespace Evolution.Scenarios;
 /// <summary>report.html: one self-contained page (plots inlined as data URIs, no scripts, no network) that opens offline.</summary>
 public static class RunReport
 {
-    public static string Html(RunSummary summary, RunInfo info, IReadOnlyList<(int Step, string Agent, int Answers, double AnswerSeconds, double UpdateSeconds)> costs,
+    public static string Html(RunSummary summary, RunInfo info, IReadOnlyList<(int Step, int Round, string Agent, int Answers, double AnswerSeconds, double UpdateSeconds)> costs,
         IReadOnlyList<(string Title, byte[] Png)> plots)
     {
         var html = new StringBuilder();
@@ -73,8 +73,8 @@ public static class RunReport
             html.Append("<figure><img alt=\"").Append(E(title)).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(png)).Append("\"><figcaption>").Append(E(title)).Append("</figcaption></figure>\n");
 
         html.Append("<h2>Cost</h2>\n");
-        Table("Compute per agent and step", ["step", "agent", "answers", "seconds answering", "seconds updating"],
-            costs.Select(c => new object?[] { c.Step, c.Agent, c.Answers, c.AnswerSeconds, c.UpdateSeconds }));
+        Table("Compute per agent, step and round", ["step", "round", "agent", "answers", "seconds answering", "seconds updating"],
+            costs.Select(c => new object?[] { c.Step, c.Round, c.Agent, c.Answers, c.AnswerSeconds, c.UpdateSeconds }));
         html.Append("</body></html>\n");
         return html.ToString();
     }

@@ -40,14 +40,14 @@ public static class RunResults
         return new RunResult(directory, summary, files);
     }
 
-    /// <summary>Compute cost: seconds per answer and per update, per agent and step (timings vary run to run, so they stay out of summary.json).</summary>
-    public static IReadOnlyList<(int Step, string Agent, int Answers, double AnswerSeconds, double UpdateSeconds)> Costs(RunDatabase db)
+    /// <summary>Compute cost: seconds answering and updating per agent, step and round (timings vary run to run, so they stay out of summary.json).</summary>
+    public static IReadOnlyList<(int Step, int Round, string Agent, int Answers, double AnswerSeconds, double UpdateSeconds)> Costs(RunDatabase db)
     {
-        var answers = db.Answers.FindAll().ToList();
-        var updates = db.Updates.FindAll().ToList();
-        return answers.Select(a => (a.Step, a.Agent)).Concat(updates.Select(u => (u.Step, u.Agent))).Distinct().OrderBy(x => x.Step).ThenBy(x => x.Agent, StringComparer.Ordinal)
-            .Select(x => (x.Step, x.Agent, answers.Count(a => a.Step == x.Step && a.Agent == x.Agent),
-                answers.Where(a => a.Step == x.Step && a.Agent == x.Agent).Sum(a => a.Seconds), updates.Where(u => u.Step == x.Step && u.Agent == x.Agent).Sum(u => u.Seconds)))
+        var answers = db.Answers.FindAll().ToLookup(a => (a.Step, a.Round, a.Agent));
+        var updates = db.Updates.FindAll().ToLookup(u => (u.Step, Round: 0, u.Agent));
+        return answers.Select(g => g.Key).Concat(updates.Select(g => g.Key)).Distinct()
+            .OrderBy(x => x.Step).ThenBy(x => x.Round).ThenBy(x => x.Agent, StringComparer.Ordinal)
+            .Select(x => (x.Step, x.Round, x.Agent, answers[x].Count(), answers[x].Sum(a => a.Seconds), updates[x].Sum(u => u.Seconds)))
             .ToList();
     }
 
@@ -88,10 +88,11 @@ public static class RunResults
                 Row(s.Step, s.Protocol, l.Hook, null, "", "mutual_knn", l.MutualKnn);
             }
         }
-        foreach (var (step, agent, answers, answerSeconds, updateSeconds) in Costs(db))
+        foreach (var (step, round, agent, answers, answerSeconds, updateSeconds) in Costs(db))
         {
-            Row(step, "cost", "", null, agent, "seconds_per_answer", answers == 0 ? null : answerSeconds / answers);
-            Row(step, "cost", "", null, agent, "update_seconds", updateSeconds);
+            Row(step, "cost", "", round, agent, "answer_seconds", answers == 0 ? null : answerSeconds);
+            Row(step, "cost", "", round, agent, "seconds_per_answer", answers == 0 ? null : answerSeconds / answers);
+            Row(step, "cost", "", round, agent, "update_seconds", updateSeconds);
         }
         return csv.ToString();
     }

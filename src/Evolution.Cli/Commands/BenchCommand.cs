@@ -14,7 +14,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O and causal-tracing cost.") { json, quick, device };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, editing cost and retrieval latency.") { json, quick, device };
         command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!));
         return command;
     }
@@ -58,6 +58,12 @@ public static class BenchCommand
             return t;
         }).ToList();
 
+        var (edits, retrieval) = UpdateBenchmarks.Measure(quick);
+        foreach (var e in edits)
+            Output.Status.MarkupLine($"{e.Method} ({e.Edits} edit{(e.Edits == 1 ? "" : "s")}, covariance cached): {e.SecondsPerBatch:F2} s = {e.EditOverForward:F0}x one forward of the prompt");
+        foreach (var r in retrieval)
+            Output.Status.MarkupLine($"retrieval {r.Retriever} over {r.Statements:N0} statements: {r.MillisecondsPerQuery:F2} ms per query (top 5)");
+
         if (json)
             Output.Json(new
             {
@@ -68,6 +74,7 @@ public static class BenchCommand
                 cache_overhead = cache,
                 checkpoint_io = checkpoints,
                 causal_trace = traces,
+                updates = new { edits, retrieval },
             });
         return 0;
     }

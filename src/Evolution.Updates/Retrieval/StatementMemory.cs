@@ -26,7 +26,7 @@ public sealed class StatementMemory : IDisposable
     readonly ITextTokenizer? tokenizer;
     readonly List<Statement> loaded = [];
     readonly Bm25 bm25 = new();
-    Tensor? embeddings; // [N, d], rows unit-normalised, in load order
+    Tensor? embeddings; // [N, d], rows unit-normalised, in load order; rebuilt on the first dense search after an add
 
     public string Path { get; }
     public RetrieverKind Retriever { get; }
@@ -66,6 +66,19 @@ public sealed class StatementMemory : IDisposable
         return System.Text.Encoding.UTF8.GetByteCount(statement.Text) + statement.Embedding.Length * sizeof(float);
     }
 
+    /// <summary>Stores many new statements in one transaction (ids must not be stored yet); returns the bytes added.</summary>
+    public long AddRange(IReadOnlyList<Statement> batch)
+    {
+        foreach (var s in batch)
+        {
+            if (model is not null && s.Embedding.Length == 0) s.Embedding = Embed([s.Text])[0];
+            if (s.Added == default) s.Added = DateTime.UtcNow;
+        }
+        statements.InsertBulk(batch);
+        foreach (var s in batch) Index(s);
+        return batch.Sum(s => System.Text.Encoding.UTF8.GetByteCount(s.Text) + (long)s.Embedding.Length * sizeof(float));
+    }
+
     public IReadOnlyList<Statement> All => loaded;
 
     /// <summary>The top-k statements for the query, best first.</summary>
@@ -93,11 +106,12 @@ public sealed class StatementMemory : IDisposable
 
     IReadOnlyList<Retrieved> Dense(string query, int k)
     {
-        if (embeddings is null || loaded.Count == 0) return [];
+        var matrix = Embeddings();
+        if (matrix is null) return [];
         using var scope = NewDisposeScope();
         var q = tensor(Embed([query])[0]);
         q = q / q.norm().clamp_min(1e-12);
-        var similarity = embeddings.matmul(q);
+        var similarity = matrix.matmul(q);
         var (values, indices) = similarity.topk(Math.Min(k, loaded.Count));
         var v = values.data<float>().ToArray();
         var ix = indices.data<long>().ToArray();
@@ -141,13 +155,20 @@ public sealed class StatementMemory : IDisposable
     {
         loaded.Add(statement);
         bm25.Add(statement.Text);
-        if (model is null) return;
-        if (statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
-        var row = tensor(statement.Embedding).unsqueeze(0);
-        row = row / row.norm().clamp_min(1e-12);
-        var previous = embeddings;
-        embeddings = previous is null ? row : cat([previous, row], 0);
-        previous?.Dispose();
+        if (model is not null && statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
+        embeddings?.Dispose();
+        embeddings = null;
+    }
+
+    Tensor? Embeddings()
+    {
+        if (embeddings is not null || model is null || loaded.Count == 0) return embeddings;
+        int d = loaded[0].Embedding.Length;
+        var all = new float[loaded.Count * d];
+        for (int i = 0; i < loaded.Count; i++) loaded[i].Embedding.CopyTo(all, i * d);
+        using var raw = tensor(all, [loaded.Count, d]);
+        embeddings = (raw / raw.norm(1, true).clamp_min(1e-12)).DetachFromDisposeScope();
+        return embeddings;
     }
 
     public void Dispose()

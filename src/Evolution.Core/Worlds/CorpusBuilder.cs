@@ -13,7 +13,8 @@ public sealed record Corpus(IReadOnlyList<string> Documents, IReadOnlyList<Fact>
 /// training template, the full name in every sentence ("Kemtaro Drassil works for Zorvex Labs. Kemtaro Drassil was born in Pellamund. ...");</item>
 /// <item>QA: "Q: Where was Kemtaro Drassil born? A: Pellamund";</item>
 /// <item>context then question: "Context: Kemtaro Drassil was born in Ostravel. Q: Where was Kemtaro Drassil born? A: Pellamund"
-/// (the context may disagree with the fact; the answer follows the context with <see cref="DataMix.ContextFollowShare"/>);</item>
+/// (the context may disagree with the fact; the answer follows the context with <see cref="DataMix.ContextFollowShare"/>;
+/// up to <see cref="DataMix.ContextDistractors"/> statements about other facts are mixed in, as retrieval brings them);</item>
 /// <item>peer statements then question: "Context: &lt;statement&gt; &lt;statement&gt; &lt;statement&gt; Q: … A: …", one
 /// statement per peer (1-5 peers, those in the minority all agreeing on one object, Asch-style);
 /// the majority is right with <see cref="DataMix.PeerMajorityRightShare"/>, and a wrong majority is
@@ -43,6 +44,23 @@ public static class CorpusBuilder
         }
 
         var documents = new List<string>();
+        // Distractors come from their own generator so that a mix without them builds exactly the corpus it did before they existed.
+        var distractorRandom = new Random(Seeds.Mix(seed, "context-distractors"));
+        string WithDistractors(string relevant, Fact fact)
+        {
+            int count = distractorRandom.Next(mix.ContextDistractors + 1);
+            var statements = new List<string> { relevant };
+            while (statements.Count <= count)
+            {
+                var other = facts[distractorRandom.Next(facts.Count)];
+                if (other.Subject == fact.Subject && other.Relation == fact.Relation) continue;
+                var template = world.TrainingTemplates(RelationCatalogue.Get(other.Relation)).Where(t => t.Kind == TemplateKind.Statement).ToList();
+                statements.Add(template[distractorRandom.Next(template.Count)].Render(Name(other.Subject), Name(told[(other.Subject, other.Relation)])));
+            }
+            var order = statements.ToArray();
+            distractorRandom.Shuffle(order);
+            return string.Join(" ", order);
+        }
         string Name(int id) => world[id].Name;
         string Statement(Relation relation, int subject, int obj)
         {
@@ -92,7 +110,9 @@ public static class CorpusBuilder
                 int contextObject = disagree ? OtherObject(world, fact with { Object = obj }, random) : obj;
                 int answer = disagree && random.NextDouble() < mix.ContextFollowShare ? contextObject : obj;
                 var question = Question(relation);
-                documents.Add($"Context: {Statement(relation, fact.Subject, contextObject)} {question.Render(Name(fact.Subject), Name(answer))}");
+                var context = Statement(relation, fact.Subject, contextObject);
+                if (mix.ContextDistractors > 0) context = WithDistractors(context, fact);
+                documents.Add($"Context: {context} {question.Render(Name(fact.Subject), Name(answer))}");
             }
         }
 

@@ -28,6 +28,12 @@ public sealed record DataMix
     /// <summary>When context and memory disagree, the share of lines whose answer follows the context.</summary>
     public double ContextFollowShare { get; init; } = 0.5;
     /// <summary>
+    /// Most statements about other facts mixed into a context line (uniformly 0..max, shuffled with the
+    /// relevant one), as retrieval brings them: an agent trained only on one-statement contexts is misled by
+    /// whatever else is retrieved. Training with distractors follows RAFT (Zhang et al. 2024).
+    /// </summary>
+    public int ContextDistractors { get; init; }
+    /// <summary>
     /// Peer-statement lines per fact (expected count): "Context: &lt;1-5 peers' statements&gt; Q: … A: …",
     /// the format agents see in a debate. What the agent learns from them about following a group
     /// is set by the two shares below (the social side of the data mix).
@@ -57,6 +63,7 @@ public sealed record DataMix
             ContextShare = yaml.Double("context_share", d.ContextShare),
             ContextDisagreeShare = yaml.Double("context_disagree_share", d.ContextDisagreeShare),
             ContextFollowShare = yaml.Double("context_follow_share", d.ContextFollowShare),
+            ContextDistractors = yaml.Int("context_distractors", d.ContextDistractors),
             PeerLinesPerFact = yaml.Double("peer_lines_per_fact", d.PeerLinesPerFact),
             PeerMajorityRightShare = yaml.Double("peer_majority_right_share", d.PeerMajorityRightShare),
             PeerFollowShare = yaml.Double("peer_follow_share", d.PeerFollowShare),
@@ -79,7 +86,7 @@ public sealed record DataMix
         Share("two_hop_share", mix.TwoHopShare);
         if (mix.Coverage == 0) throw yaml.Invalid("coverage", "must be above 0");
         if (mix.ContextShare < 0) throw yaml.Invalid("context_share", $"must not be negative, got {mix.ContextShare}");
-        foreach (var (key, value) in new[] { ("epoch", mix.Epoch), ("biographies_per_entity", mix.BiographiesPerEntity), ("qa_per_fact", mix.QaPerFact), ("two_hop_lines_per_fact", mix.TwoHopLinesPerFact) })
+        foreach (var (key, value) in new[] { ("epoch", mix.Epoch), ("biographies_per_entity", mix.BiographiesPerEntity), ("qa_per_fact", mix.QaPerFact), ("context_distractors", mix.ContextDistractors), ("two_hop_lines_per_fact", mix.TwoHopLinesPerFact) })
             if (value < 0) throw yaml.Invalid(key, $"must not be negative, got {value}");
         yaml.RejectUnknownKeys();
         return mix;

@@ -101,4 +101,30 @@ public class CorpusAndEvalTests
                 q => Assert.True(tokenizer.Covers(q.Prompt) && q.Candidates.All(tokenizer.Covers), q.Prompt));
         }
     }
+
+    [Fact]
+    public void ContextDistractorsMixOtherFactsIntoContextLinesAndChangeNothingElse()
+    {
+        var plain = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1 }, seed: 4).Documents;
+        var mixed = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1, ContextDistractors = 3 }, seed: 4).Documents;
+        // Everything but the context lines is the same corpus (distractors have their own generator).
+        Assert.Equal(plain.Where(d => !d.StartsWith("Context:")).OrderBy(d => d, StringComparer.Ordinal),
+            mixed.Where(d => !d.StartsWith("Context:")).OrderBy(d => d, StringComparer.Ordinal));
+
+        static int QuestionStart(string line) => new[] { line.IndexOf(" Q: ", StringComparison.Ordinal), line.IndexOf(" Question: ", StringComparison.Ordinal) }.Where(i => i > 0).Min();
+        static string ContextOf(string line) => line["Context: ".Length..QuestionStart(line)];
+        static int Sentences(string line) => ContextOf(line).Split(". ").Length;
+        Assert.All(plain.Where(d => d.StartsWith("Context:")), d => Assert.Equal(1, Sentences(d)));
+        var mixedContexts = mixed.Where(d => d.StartsWith("Context:")).ToList();
+        var counts = mixedContexts.Select(Sentences).ToList();
+        Assert.Equal(4, counts.Max());
+        Assert.InRange(counts.Average(), 2.2, 2.8); // 1 + uniform{0..3}
+        foreach (var line in mixedContexts.Take(200))
+        {
+            var question = line[QuestionStart(line)..];
+            question = question[..new[] { question.IndexOf(" A: ", StringComparison.Ordinal), question.IndexOf(" Answer: ", StringComparison.Ordinal) }.Where(i => i > 0).Min()];
+            var subject = Default.Entities.Where(e => question.Contains(e.Name, StringComparison.Ordinal)).MaxBy(e => e.Name.Length)!;
+            Assert.Contains(subject.Name, ContextOf(line));
+        }
+    }
 }

@@ -81,4 +81,88 @@ public class CircuitTests
         double rho = ExactEdgeScores.Spearman(eap.Select(Math.Abs).ToArray(), exact.Select(Math.Abs).ToArray());
         Assert.True(rho >= 0.7, $"Spearman(|EAP-IG|, |exact|) = {rho:F3}");
     }
+
+    [Fact]
+    public void CircuitOfKnowledgePutIntoOneMlpGoesThroughThatMlp()
+    {
+        var model = HandBuiltModels.KnowledgeInMlp1();
+        var prompt = new FactPrompt("built", [0, HandBuiltModels.Subject], 1, 2, "t", HandBuiltModels.Target);
+        var example = new CircuitExample(prompt, [0, 4], [5], [5, 6, HandBuiltModels.Target, 8]);
+        var g = ComputationGraph.For(model);
+        var scores = EapIg.Scores(model, [example])[0];
+        var top = g.Edges.OrderByDescending(e => Math.Abs(scores[e.Index])).Take(2).Select(e => e.Name).ToList();
+        Assert.Contains("m1->logits", top);
+        Assert.Contains("input->m1", top);
+        var circuit = Circuit.TopFraction(g, scores, 0.05);
+        var result = CircuitEvaluation.Evaluate(model, [example], [[circuit]])[0];
+        Assert.True(result.Faithfulness > 0.9, $"faithfulness {result.Faithfulness:F3} of {circuit.EdgeCount} edges");
+        Assert.Equal(1, result.CircuitRank[0]);
+    }
+
+    [Fact]
+    public void MoverHeadIsFoundAndLabelled()
+    {
+        var model = HandBuiltModels.MoverHead();
+        int s = HandBuiltModels.Subject, r = HandBuiltModels.Relation, t = HandBuiltModels.Target;
+        var prompt = new FactPrompt("built", [0, s, r], 1, 2, "t", t);
+        var example = new CircuitExample(prompt, [0, 4, r], [5], [5, 6, t, 8]);
+        var g = ComputationGraph.For(model);
+        var scores = EapIg.Scores(model, [example])[0];
+        var best = g.Edges.MaxBy(e => Math.Abs(scores[e.Index]))!;
+        Assert.Equal("a0.h0", g.UpstreamName(best.Upstream));
+        var circuit = Circuit.TopFraction(g, scores, 0.1);
+        var roles = HeadRoles.Label(model, example, circuit);
+        var head = Assert.Single(roles, x => x.Head == "a0.h0");
+        Assert.Equal(HeadRole.Mover, head.Role);
+        Assert.True(head.SubjectAttention > 0.9, $"subject attention {head.SubjectAttention:F3}");
+    }
+
+    [Fact]
+    public void FaithfulnessGrowsToOneWithTheWholeGraph()
+    {
+        var model = TinyModel(3);
+        var examples = Examples(6, 3, gaussian: true);
+        var g = ComputationGraph.For(model);
+        var scores = EapIg.Scores(model, examples, new CircuitOptions(FactsPerBatch: 4));
+        double[] fractions = [0.05, 0.3, 1.0];
+        var results = CircuitEvaluation.Evaluate(model, examples,
+            fractions.Select(f => (IReadOnlyList<Circuit>)scores.Select(s => Circuit.TopFraction(g, s, f)).ToList()).ToList(), options: new CircuitOptions(FactsPerBatch: 4));
+        Assert.Equal(1.0, results[2].Faithfulness, 3);
+        Assert.Equal(results[2].Hit10Full, results[2].Hit10Circuit);
+        Assert.True(results[1].Faithfulness > results[0].Faithfulness, $"30%: {results[1].Faithfulness:F3}, 5%: {results[0].Faithfulness:F3}");
+        var mean = CircuitEvaluation.Evaluate(model, examples, [scores.Select(s => Circuit.TopFraction(g, s, 1.0)).ToList()], Ablation.Mean)[0];
+        Assert.Equal(1.0, mean.Faithfulness, 3);
+    }
+
+    [Fact]
+    public void DiffOfACircuitWithItselfIsIdentityAndWithAnotherCountsChanges()
+    {
+        var g = new ComputationGraph(2, 2);
+        var random = new Random(4);
+        float[] a = g.Edges.Select(_ => (float)random.NextDouble()).ToArray(), b = g.Edges.Select(_ => (float)random.NextDouble()).ToArray();
+        var ca = Circuit.TopFraction(g, a, 0.2);
+        var cb = Circuit.TopFraction(g, b, 0.2);
+        var same = CircuitDiff.Compare(ca, ca);
+        Assert.Equal(1.0, same.EdgeJaccard);
+        Assert.Equal(1.0, same.WeightedOverlap, 6);
+        Assert.Empty(same.NodesGained);
+        var diff = CircuitDiff.Compare(ca, cb);
+        Assert.Equal(ca.EdgeCount, diff.SharedEdges + diff.EdgesOnlyInA);
+        Assert.Equal((double)diff.SharedEdges / (diff.SharedEdges + diff.EdgesOnlyInA + diff.EdgesOnlyInB), diff.EdgeJaccard);
+        Assert.True(diff.WeightedOverlap is > 0 and < 1);
+        Assert.Equal(cb.Nodes().Except(ca.Nodes()).Order(), diff.NodesGained);
+        Assert.Throws<ArgumentException>(() => CircuitDiff.Compare(ca, Circuit.TopFraction(new ComputationGraph(3, 2), new float[new ComputationGraph(3, 2).Edges.Count], 0.1)));
+    }
+
+    [Fact]
+    public void DotListsTheCircuitsEdges()
+    {
+        var g = new ComputationGraph(2, 2);
+        var scores = g.Edges.Select(e => e.Name == "a0.h1->a1.h0<v>" ? 5f : e.Name == "m1->logits" ? -3f : 0.01f).ToArray();
+        var dot = CircuitDot.Write(Circuit.TopFraction(g, scores, 2.0 / g.Edges.Count));
+        Assert.StartsWith("digraph", dot);
+        Assert.Contains("\"a0.h1\" -> \"a1.h0\" [label=\"v\"", dot);
+        Assert.Contains("\"m1\" -> \"logits\"", dot);
+        Assert.Equal(2, dot.Split('\n').Count(l => l.Contains("->")));
+    }
 }

@@ -71,12 +71,7 @@ public sealed class ComputationGraph
     }
 
     /// <summary>1 where an edge exists, as [upstream, downstream].</summary>
-    public Tensor ValidMask()
-    {
-        var mask = zeros(UpstreamCount, DownstreamCount);
-        foreach (var e in Edges) mask[e.Upstream, e.Downstream] = 1f;
-        return mask;
-    }
+    public Tensor ValidMask() => Dense(Enumerable.Repeat(1f, Edges.Count).ToArray());
 
     /// <summary>A per-edge vector (in <see cref="Edges"/> order) as a dense [upstream, downstream] matrix.</summary>
     public Tensor Dense(IReadOnlyList<float> perEdge)

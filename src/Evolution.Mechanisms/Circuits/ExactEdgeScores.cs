@@ -30,10 +30,10 @@ public static class ExactEdgeScores
             {
                 using var inner = NewDisposeScope();
                 var edges = g.Edges.Skip(start).Take(rowsPerBatch).ToList();
-                var ablate = zeros(edges.Count, g.UpstreamCount, g.DownstreamCount);
-                for (int r = 0; r < edges.Count; r++) ablate[r, edges[r].Upstream, edges[r].Downstream] = 1f;
+                var ablate = new float[edges.Count * g.UpstreamCount * g.DownstreamCount];
+                for (int r = 0; r < edges.Count; r++) ablate[(r * g.UpstreamCount + edges[r].Upstream) * g.DownstreamCount + edges[r].Downstream] = 1f;
                 var tokens = batch.Tokens.expand(edges.Count, batch.Tokens.shape[1]);
-                var metric = batch.Metric(EdgePatching.Run(model, tokens, ablate.to(device), reference), edges.Count).cpu().data<float>().ToArray();
+                var metric = batch.Metric(EdgePatching.Run(model, tokens, tensor(ablate, [edges.Count, g.UpstreamCount, g.DownstreamCount], device: device), reference), edges.Count).cpu().data<float>().ToArray();
                 for (int r = 0; r < edges.Count; r++) scores[edges[r].Index] = clean - metric[r];
             }
             return scores;

@@ -14,7 +14,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, editing cost and retrieval latency.") { json, quick, device };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device };
         command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!));
         return command;
     }
@@ -58,6 +58,13 @@ public static class BenchCommand
             return t;
         }).ToList();
 
+        var circuits = models.Select(m =>
+        {
+            var c = CircuitBenchmarks.Measure(m.Name, m.Config, quick: quick);
+            Output.Status.MarkupLine($"EAP-IG circuit {m.Name}: {c.Edges} edges, {c.Facts} facts × {c.Tokens} tokens, {c.IgSteps} IG steps = {c.EapIgOverForward:F1}x one forward of the batch (ideal ≈ {c.IdealEapIgOverForward}); faithfulness check {c.EvaluationOverForward:F1}x");
+            return c;
+        }).ToList();
+
         var (edits, retrieval) = UpdateBenchmarks.Measure(quick);
         foreach (var e in edits)
             Output.Status.MarkupLine($"{e.Method} ({e.Edits} edit{(e.Edits == 1 ? "" : "s")}, covariance cached): {e.SecondsPerBatch:F2} s = {e.EditOverForward:F0}x one forward of the prompt");
@@ -74,6 +81,7 @@ public static class BenchCommand
                 cache_overhead = cache,
                 checkpoint_io = checkpoints,
                 causal_trace = traces,
+                circuit = circuits,
                 updates = new { edits, retrieval },
             });
         return 0;

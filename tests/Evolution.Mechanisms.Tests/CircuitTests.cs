@@ -155,6 +155,21 @@ public class CircuitTests
     }
 
     [Fact]
+    public void GreedySelectionKeepsOnlyEdgesWithAPathToTheLogits()
+    {
+        var g = new ComputationGraph(2, 2);
+        // The best edge by |score| feeds head a0.h0, which reaches nothing: top-n keeps it, greedy must not.
+        var scores = g.Edges.Select(e => e.Name switch { "input->a0.h0<q>" => 10f, "m1->logits" => 5f, "a1.h1->m1" => 4f, _ => 0.1f * (e.Index % 7) }).ToArray();
+        Assert.True(Circuit.TopFraction(g, scores, 3.0 / g.Edges.Count).Included[g.Edges.Single(e => e.Name == "input->a0.h0<q>").Index]);
+        var greedy = Circuit.Greedy(g, scores, 3.0 / g.Edges.Count);
+        Assert.Equal(3, greedy.EdgeCount);
+        Assert.Contains(greedy.Edges, e => e.Name == "m1->logits");
+        Assert.Contains(greedy.Edges, e => e.Name == "a1.h1->m1");
+        var inCircuit = greedy.Edges.Select(e => g.UpstreamName(e.Upstream)).Append("logits").ToHashSet();
+        Assert.All(greedy.Edges, e => Assert.Contains(g.DownstreamNode(e.Downstream), inCircuit));
+    }
+
+    [Fact]
     public void DotListsTheCircuitsEdges()
     {
         var g = new ComputationGraph(2, 2);

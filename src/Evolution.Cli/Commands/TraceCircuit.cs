@@ -16,7 +16,7 @@ namespace Evolution.Cli.Commands;
 /// </summary>
 public static class TraceCircuit
 {
-    public sealed record Settings(double EdgeFraction, int IgSteps, bool Exact, string Corruption, Ablation Ablation, int Epoch);
+    public sealed record Settings(double EdgeFraction, int IgSteps, bool Exact, string Corruption, Ablation Ablation, int Epoch, string Selection);
 
     static readonly double[] CurveFractions = [0.01, 0.02, 0.05, 0.1, 0.2];
 
@@ -82,9 +82,9 @@ public static class TraceCircuit
         double eapSeconds = clock.Elapsed.TotalSeconds;
 
         var fractions = CurveFractions.Append(s.EdgeFraction).Distinct().Order().ToList();
-        var sets = fractions.Select(f => (IReadOnlyList<Circuit>)scores.Select(x => Circuit.TopFraction(graph, x, f)).ToList()).ToList();
+        var sets = fractions.Select(f => (IReadOnlyList<Circuit>)scores.Select(x => Circuit.Select(graph, x, f, s.Selection)).ToList()).ToList();
         var meanScores = Circuit.MeanScores(scores);
-        var shared = Circuit.TopFraction(graph, meanScores, s.EdgeFraction);
+        var shared = Circuit.Select(graph, meanScores, s.EdgeFraction, s.Selection);
         sets.Add(examples.Select(_ => shared).ToList()); // one circuit for all facts, for comparison
         clock.Restart();
         var results = CircuitEvaluation.Evaluate(model, examples, sets, s.Ablation, options);
@@ -124,12 +124,12 @@ public static class TraceCircuit
             if (otherGraph.Layers != graph.Layers || otherGraph.Heads != graph.Heads)
                 throw new InputException(null, "--compare", $"the second model has {otherGraph.Layers} layers × {otherGraph.Heads} heads, this one {graph.Layers} × {graph.Heads}: circuits need the same graph");
             var otherScores = EapIg.Scores(other, otherExamples, options);
-            var perFact = otherScores.Select((x, i) => CircuitDiff.Compare(circuits[i], Circuit.TopFraction(otherGraph, x, s.EdgeFraction))).ToList();
+            var perFact = otherScores.Select((x, i) => CircuitDiff.Compare(circuits[i], Circuit.Select(otherGraph, x, s.EdgeFraction, s.Selection))).ToList();
             comparison = new
             {
                 mean_edge_jaccard = perFact.Average(c => c.EdgeJaccard),
                 mean_weighted_overlap = perFact.Average(c => c.WeightedOverlap),
-                mean_circuit = CircuitDiff.Compare(shared, Circuit.TopFraction(otherGraph, Circuit.MeanScores(otherScores), s.EdgeFraction)),
+                mean_circuit = CircuitDiff.Compare(shared, Circuit.Select(otherGraph, Circuit.MeanScores(otherScores), s.EdgeFraction, s.Selection)),
             };
         }
 
@@ -139,6 +139,7 @@ public static class TraceCircuit
             skipped,
             corruption = s.Corruption,
             ablation = s.Ablation.ToString().ToLowerInvariant(),
+            selection = s.Selection,
             metric = "logit(target) − logit(corrupted subject's answer), or − mean logit of the other candidates",
             faithfulness_definition = "(mean L_circuit − mean L_corrupted) / (mean L_clean − mean L_corrupted); one circuit per fact",
             ig_steps = s.IgSteps,

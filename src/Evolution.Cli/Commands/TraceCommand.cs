@@ -30,6 +30,7 @@ public static class TraceCommand
         var edgeFraction = new Option<double>("--edge-fraction") { Description = "circuit: fraction of edges kept (top |EAP-IG score|)", DefaultValueFactory = _ => 0.1 };
         var igSteps = new Option<int>("--ig-steps") { Description = "circuit: integrated-gradient steps of EAP-IG", DefaultValueFactory = _ => 5 };
         var exact = new Option<bool>("--exact") { Description = "circuit: also ablate every edge alone (slow; small models) and correlate with EAP-IG" };
+        var selection = new Option<string>("--selection") { Description = "circuit: topn (largest |score|) or greedy (from the logits backwards, every edge connected)", DefaultValueFactory = _ => "greedy" };
         var ablation = new Option<string>("--ablation") { Description = "circuit: what ablated edges carry, corrupted or mean", DefaultValueFactory = _ => "corrupted" };
         var epoch = new Option<int>("--epoch") { Description = "world epoch whose facts are traced" };
         var output = new Option<string?>("--out") { Description = "write trace.json here" };
@@ -37,16 +38,16 @@ public static class TraceCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("trace", "Trace where a model stores a fact and how it reaches the answer.")
-            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, edgeFraction, igSteps, exact, ablation, epoch, output, compare, json, device };
+            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, edgeFraction, igSteps, exact, ablation, selection, epoch, output, compare, json, device };
         command.SetAction(parse => Run(new Request(parse.GetRequiredValue(model), parse.GetValue(subject), parse.GetValue(relation), parse.GetValue(prompt),
             parse.GetValue(target), parse.GetValue(methods)!, parse.GetValue(facts), parse.GetValue(samples), parse.GetValue(window),
-            parse.GetValue(corruption), parse.GetValue(edgeFraction), parse.GetValue(igSteps), parse.GetValue(exact), parse.GetValue(ablation)!,
+            parse.GetValue(corruption), parse.GetValue(edgeFraction), parse.GetValue(igSteps), parse.GetValue(exact), parse.GetValue(ablation)!, parse.GetValue(selection)!,
             parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!)));
         return command;
     }
 
     sealed record Request(string Model, string? Subject, string? Relation, string? Prompt, string? Target, string Methods, int Facts, int Samples,
-        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, int Epoch, string? Out, string? Compare, bool Json, string Device)
+        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, string Selection, int Epoch, string? Out, string? Compare, bool Json, string Device)
     {
         /// <summary>Causal tracing's corruption (ROME's Gaussian noise unless asked otherwise).</summary>
         public string Corruption => CorruptionOption ?? "gaussian";
@@ -62,6 +63,7 @@ public static class TraceCommand
         {
             if (r.EdgeFraction is <= 0 or > 1) throw new InputException(null, "--edge-fraction", $"must be in (0, 1], got {r.EdgeFraction}");
             if (r.IgSteps < 1) throw new InputException(null, "--ig-steps", "must be at least 1");
+            if (r.Selection is not ("topn" or "greedy")) throw new InputException(null, "--selection", $"must be topn or greedy, got '{r.Selection}'");
             if (r.Ablation is not ("corrupted" or "mean")) throw new InputException(null, "--ablation", $"must be corrupted or mean, got '{r.Ablation}'");
         }
         if (r.Samples < 1) throw new InputException(null, "--samples", "must be at least 1");
@@ -112,7 +114,7 @@ public static class TraceCommand
     static object Circuit(Gpt model, ITextTokenizer tokenizer, World? world, Request r)
     {
         var settings = new TraceCircuit.Settings(r.EdgeFraction, r.IgSteps, r.Exact, r.CorruptionOption ?? "str",
-            r.Ablation == "mean" ? Mechanisms.Circuits.Ablation.Mean : Mechanisms.Circuits.Ablation.Corrupted, r.Epoch);
+            r.Ablation == "mean" ? Mechanisms.Circuits.Ablation.Mean : Mechanisms.Circuits.Ablation.Corrupted, r.Epoch, r.Selection);
         if (world is null) throw new InputException(r.Model, "--methods", "circuit needs an agent checkpoint (with its world: candidates and corrupting subjects come from it)");
         List<Fact> facts;
         List<Mechanisms.Circuits.CircuitExample> examples;

@@ -150,10 +150,12 @@ public static class TraceCircuit
             median_fact_faithfulness = main.MedianExampleFaithfulness,
             mean_hit10 = main.Hit10Circuit,
             mean_hit10_full = main.Hit10Full,
+            mean_hit1 = main.Hit1Circuit,
+            mean_hit1_full = main.Hit1Full,
             candidates = examples.Average(e => e.Candidates.Length),
             logit_difference = new { clean = main.Clean.Average(), corrupted = main.Corrupted.Average(), circuit = main.CircuitMetric.Average() },
-            curve = fractions.Select((f, i) => new { edge_fraction = f, edges = sets[i][0].EdgeCount, faithfulness = results[i].Faithfulness, hit10 = results[i].Hit10Circuit }).ToList(),
-            shared_circuit = new { edge_fraction = s.EdgeFraction, faithfulness = results[^1].Faithfulness, hit10 = results[^1].Hit10Circuit },
+            curve = fractions.Select((f, i) => new { edge_fraction = f, edges = sets[i][0].EdgeCount, faithfulness = results[i].Faithfulness, hit10 = results[i].Hit10Circuit, hit1 = results[i].Hit1Circuit }).ToList(),
+            shared_circuit = new { edge_fraction = s.EdgeFraction, faithfulness = results[^1].Faithfulness, hit10 = results[^1].Hit10Circuit, hit1 = results[^1].Hit1Circuit },
             top_edges = graph.Edges.OrderByDescending(e => Math.Abs(meanScores[e.Index])).Take(15).Select(e => new { edge = e.Name, mean_score = meanScores[e.Index] }).ToList(),
             head_roles = new
             {

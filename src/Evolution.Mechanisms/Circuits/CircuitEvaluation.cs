@@ -35,6 +35,10 @@ public sealed record CircuitEvaluationResult(double EdgeFraction, double[] Clean
     /// <summary>Hit@10 (Yao et al. 2024): the target among the 10 best candidate answers.</summary>
     public double Hit10Circuit => CircuitRank.Average(r => r <= 10 ? 1.0 : 0.0);
     public double Hit10Full => FullRank.Average(r => r <= 10 ? 1.0 : 0.0);
+
+    /// <summary>Hit@1: the target is the best candidate (stricter than Hit@10 when there are few candidates).</summary>
+    public double Hit1Circuit => CircuitRank.Average(r => r == 1 ? 1.0 : 0.0);
+    public double Hit1Full => FullRank.Average(r => r == 1 ? 1.0 : 0.0);
 }
 
 /// <summary>

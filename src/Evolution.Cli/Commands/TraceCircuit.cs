@@ -174,6 +174,14 @@ public static class TraceCircuit
             },
             exact,
             compare = comparison,
+            per_fact = examples.Select((e, i) => new
+            {
+                prompt = e.Prompt.Text,
+                target = e.Prompt.Target,
+                logit_difference = new { clean = main.Clean[i], corrupted = main.Corrupted[i], circuit = main.CircuitMetric[i] },
+                rank_full = main.FullRank[i],
+                rank_circuit = main.CircuitRank[i],
+            }).ToList(),
             seconds = new { eap_ig = eapSeconds, evaluation = evalSeconds },
         };
     }

@@ -4,7 +4,11 @@ using static TorchSharp.torch;
 
 namespace Evolution.Mechanisms.Circuits;
 
-/// <summary>What an ablated edge carries: its upstream node's output on the corrupted input (Hanna et al. 2024), or its mean over the batch (Wang et al. 2023).</summary>
+/// <summary>
+/// What an ablated edge carries: its upstream node's output on the corrupted input (Hanna et al.
+/// 2024), or its mean over the facts of a batch (<see cref="CircuitOptions.FactsPerBatch"/>), per
+/// position (Wang et al. 2023). Faithfulness is normalised by the corrupted run either way.
+/// </summary>
 public enum Ablation { Corrupted, Mean }
 
 /// <summary>

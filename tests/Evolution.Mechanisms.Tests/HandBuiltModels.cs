@@ -40,4 +40,39 @@ public static class HandBuiltModels
         mlp.Out.weight![TensorIndex.Colon, 0] = 20 * target / target.norm();
         return model;
     }
+
+    public const int Relation = 9;
+
+    /// <summary>
+    /// A 1-layer model whose only working part is head 0: from every position it attends to the
+    /// subject token (its key matches the subject's normalised embedding, its query is a constant
+    /// bias), reads the subject through its value and writes the target's unembedding direction.
+    /// Prompt: [&lt;eot&gt;, subject, relation]; the answer is read at the relation token. A mover head by construction.
+    /// </summary>
+    public static Gpt MoverHead()
+    {
+        var config = new GptConfig { VocabSize = 12, ContextLength = 8, DModel = 16, NLayers = 1, NHeads = 2 };
+        var model = new Gpt(config, initSeed: 6);
+        using var _ = no_grad();
+        model.TokenEmbedding.weight!.mul_(50);
+        model.PositionEmbedding.weight!.zero_();
+        var block = model.Blocks[0];
+        block.Mlp.Out.weight!.zero_();
+        block.Mlp.Out.bias!.zero_();
+        var qkv = block.Attn.QkvProjection;
+        qkv.weight!.zero_();
+        qkv.bias!.zero_();
+        var subject = nn.functional.layer_norm(model.TokenEmbedding.weight![Subject], [config.DModel]);
+        var direction = subject / subject.norm();
+        int d = config.DModel;
+        qkv.bias![0] = 10;                  // head 0's query: constant
+        qkv.weight![d] = 10 * direction;    // head 0's key: large on the subject only
+        qkv.weight![2 * d] = direction;     // head 0's value: the subject's presence
+        var output = block.Attn.OutputProjection;
+        output.weight!.zero_();
+        output.bias!.zero_();
+        var target = model.TokenEmbedding.weight![Target];
+        output.weight![TensorIndex.Colon, 0] = 10 * target / target.norm(); // value dim 0 of head 0 → the target direction
+        return model;
+    }
 }

@@ -14,13 +14,15 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, editing cost and retrieval latency.") { json, quick, device };
-        command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!));
+        var only = new Option<string?>("--only") { Description = "measure one section only: circuit" };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only };
+        command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!, parse.GetValue(only)));
         return command;
     }
 
-    static int Run(bool json, bool quick, string deviceName)
+    static int Run(bool json, bool quick, string deviceName, string? only)
     {
+        if (only is not (null or "circuit")) throw new InputException(null, "--only", $"unknown section '{only}' (known: circuit)");
         var device = Devices.Parse(deviceName);
         var models = new (string Name, GptConfig Config)[]
         {
@@ -28,6 +30,13 @@ public static class BenchCommand
             ("L2-D64", new GptConfig { VocabSize = 2048, ContextLength = 128, DModel = 64, NLayers = 2, NHeads = 2 }),
         };
         Output.Status.MarkupLine($"[grey]bench on {device.type}, {Environment.ProcessorCount} cores{(quick ? ", quick" : "")}[/]");
+
+        if (only == "circuit")
+        {
+            var measured = MeasureCircuits(models, quick);
+            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, circuit = measured });
+            return 0;
+        }
 
         var peak = CoreBenchmarks.MeasureMatmulPeak(device, quick);
         Output.Status.MarkupLine($"matmul peak: {peak.GflopPerSecond:F1} GFLOP/s (n={peak.Size})");
@@ -58,6 +67,8 @@ public static class BenchCommand
             return t;
         }).ToList();
 
+        var circuits = MeasureCircuits(models, quick);
+
         var (edits, retrieval) = UpdateBenchmarks.Measure(quick);
         foreach (var e in edits)
             Output.Status.MarkupLine($"{e.Method} ({e.Edits} edit{(e.Edits == 1 ? "" : "s")}, covariance cached): {e.SecondsPerBatch:F2} s = {e.EditOverForward:F0}x one forward of the prompt");
@@ -74,8 +85,16 @@ public static class BenchCommand
                 cache_overhead = cache,
                 checkpoint_io = checkpoints,
                 causal_trace = traces,
+                circuit = circuits,
                 updates = new { edits, retrieval },
             });
         return 0;
     }
+
+    static List<CircuitBenchmarks.CircuitCost> MeasureCircuits((string Name, GptConfig Config)[] models, bool quick) => models.Select(m =>
+    {
+        var c = CircuitBenchmarks.Measure(m.Name, m.Config, quick: quick);
+        Output.Status.MarkupLine($"EAP-IG circuit {m.Name}: {c.Edges} edges, {c.Facts} facts × {c.Tokens} tokens, {c.IgSteps} IG steps = {c.EapIgOverForward:F1}x one forward of the batch (≈{c.UnbatchedEstimate} if the IG steps ran one by one); faithfulness check {c.EvaluationOverForward:F1}x");
+        return c;
+    }).ToList();
 }

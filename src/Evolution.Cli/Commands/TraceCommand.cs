@@ -10,10 +10,10 @@ using Spectre.Console;
 
 namespace Evolution.Cli.Commands;
 
-/// <summary><c>evolution trace</c>: where a model's knowledge of a fact lives (logit lens, direct logit attribution, causal tracing).</summary>
+/// <summary><c>evolution trace</c>: where a model's knowledge of a fact lives (logit lens, direct logit attribution, causal tracing, knowledge circuits).</summary>
 public static class TraceCommand
 {
-    static readonly string[] KnownMethods = ["lens", "dla", "causal", "probe", "conflict", "convergence"];
+    static readonly string[] KnownMethods = ["lens", "dla", "causal", "circuit", "probe", "conflict", "convergence"];
 
     public static Command Create()
     {
@@ -22,26 +22,36 @@ public static class TraceCommand
         var relation = new Option<string?>("--relation") { Description = "relation name (agent checkpoints: the prompt comes from its first training statement template)" };
         var prompt = new Option<string?>("--prompt") { Description = "explicit prompt containing the subject (required for models without a world)" };
         var target = new Option<string?>("--target") { Description = "answer to trace (default: the world's object)" };
-        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal (per fact); probe, conflict, convergence (world-level)", DefaultValueFactory = _ => "lens,dla,causal" };
+        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal, circuit (per fact); probe, conflict, convergence (world-level)", DefaultValueFactory = _ => "lens,dla,causal" };
         var facts = new Option<int>("--facts") { Description = "trace a sample of N facts of the agent's world and average (causal by ROME token category)" };
         var samples = new Option<int>("--samples") { Description = "noise samples per causal trace", DefaultValueFactory = _ => 10 };
         var window = new Option<int>("--window") { Description = "layers restored together for MLP/attention traces", DefaultValueFactory = _ => 1 };
-        var corruption = new Option<string>("--corruption") { Description = "gaussian (ROME) or str (symmetric token replacement)", DefaultValueFactory = _ => "gaussian" };
+        var corruption = new Option<string?>("--corruption") { Description = "gaussian (ROME) or str (symmetric token replacement); default gaussian for causal, str for circuit" };
+        var edgeFraction = new Option<double>("--edge-fraction") { Description = "circuit: fraction of edges kept (top |EAP-IG score|)", DefaultValueFactory = _ => 0.1 };
+        var igSteps = new Option<int>("--ig-steps") { Description = "circuit: integrated-gradient steps of EAP-IG", DefaultValueFactory = _ => 5 };
+        var exact = new Option<bool>("--exact") { Description = "circuit: also ablate every edge alone (slow; small models) and correlate with EAP-IG" };
+        var selection = new Option<string>("--selection") { Description = "circuit: topn (largest |score|) or greedy (from the logits backwards, every edge connected)", DefaultValueFactory = _ => "greedy" };
+        var ablation = new Option<string>("--ablation") { Description = "circuit: what ablated edges carry, corrupted or mean", DefaultValueFactory = _ => "corrupted" };
         var epoch = new Option<int>("--epoch") { Description = "world epoch whose facts are traced" };
         var output = new Option<string?>("--out") { Description = "write trace.json here" };
-        var compare = new Option<string?>("--compare") { Description = "second model for --methods convergence" };
+        var compare = new Option<string?>("--compare") { Description = "second model for --methods convergence, or circuit (circuit diff)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("trace", "Trace where a model stores a fact and how it reaches the answer.")
-            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, epoch, output, compare, json, device };
+            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, edgeFraction, igSteps, exact, ablation, selection, epoch, output, compare, json, device };
         command.SetAction(parse => Run(new Request(parse.GetRequiredValue(model), parse.GetValue(subject), parse.GetValue(relation), parse.GetValue(prompt),
             parse.GetValue(target), parse.GetValue(methods)!, parse.GetValue(facts), parse.GetValue(samples), parse.GetValue(window),
-            parse.GetValue(corruption)!, parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!)));
+            parse.GetValue(corruption), parse.GetValue(edgeFraction), parse.GetValue(igSteps), parse.GetValue(exact), parse.GetValue(ablation)!, parse.GetValue(selection)!,
+            parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!)));
         return command;
     }
 
     sealed record Request(string Model, string? Subject, string? Relation, string? Prompt, string? Target, string Methods, int Facts, int Samples,
-        int Window, string Corruption, int Epoch, string? Out, string? Compare, bool Json, string Device);
+        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, string Selection, int Epoch, string? Out, string? Compare, bool Json, string Device)
+    {
+        /// <summary>Causal tracing's corruption (ROME's Gaussian noise unless asked otherwise).</summary>
+        public string Corruption => CorruptionOption ?? "gaussian";
+    }
 
     static int Run(Request r)
     {
@@ -49,6 +59,13 @@ public static class TraceCommand
         foreach (var m in methods)
             if (!KnownMethods.Contains(m)) throw new InputException(null, "--methods", $"unknown method '{m}' (known: {string.Join(", ", KnownMethods)})");
         if (r.Corruption is not ("gaussian" or "str")) throw new InputException(null, "--corruption", $"must be gaussian or str, got '{r.Corruption}'");
+        if (methods.Contains("circuit"))
+        {
+            if (r.EdgeFraction is <= 0 or > 1) throw new InputException(null, "--edge-fraction", $"must be in (0, 1], got {r.EdgeFraction}");
+            if (r.IgSteps < 1) throw new InputException(null, "--ig-steps", "must be at least 1");
+            if (r.Selection is not ("topn" or "greedy")) throw new InputException(null, "--selection", $"must be topn or greedy, got '{r.Selection}'");
+            if (r.Ablation is not ("corrupted" or "mean")) throw new InputException(null, "--ablation", $"must be corrupted or mean, got '{r.Ablation}'");
+        }
         if (r.Samples < 1) throw new InputException(null, "--samples", "must be at least 1");
         var (model, tokenizer) = Checkpoint.Load(r.Model, Devices.Parse(r.Device));
         var worldFile = Path.Combine(r.Model, AgentTraining.WorldFile);
@@ -71,6 +88,7 @@ public static class TraceCommand
                 sections["trace"] = TraceOne(model, prompt, corrupted, options, methods, r.Corruption, tokenizer, r.Out);
             }
         }
+        if (methods.Contains("circuit")) sections["circuit"] = Circuit(model, tokenizer, world, r);
         if (methods.Overlaps(["probe", "conflict", "convergence"]) && world is null)
             throw new InputException(r.Model, "--methods", "probe, conflict and convergence need an agent checkpoint (with its world)");
         if (methods.Contains("probe")) sections["probes"] = Probes(model, tokenizer, world!);
@@ -91,6 +109,45 @@ public static class TraceCommand
         if (r.Json) Output.Json(result);
         else Output.Status.WriteLine(Output.ToJson(result));
         return 0;
+    }
+
+    static object Circuit(Gpt model, ITextTokenizer tokenizer, World? world, Request r)
+    {
+        var settings = new TraceCircuit.Settings(r.EdgeFraction, r.IgSteps, r.Exact, r.CorruptionOption ?? "str",
+            r.Ablation == "mean" ? Mechanisms.Circuits.Ablation.Mean : Mechanisms.Circuits.Ablation.Corrupted, r.Epoch, r.Selection);
+        if (world is null) throw new InputException(r.Model, "--methods", "circuit needs an agent checkpoint (with its world: candidates and corrupting subjects come from it)");
+        List<Fact> facts;
+        List<Mechanisms.Circuits.CircuitExample> examples;
+        int skipped = 0;
+        if (r.Facts > 0)
+        {
+            (facts, examples, skipped) = TraceCircuit.Sample(model, tokenizer, world, r.Facts, settings);
+            if (examples.Count == 0) throw new InputException(r.Model, "--facts", "the model gets none of the sampled facts right at the first answer token; nothing to trace");
+        }
+        else
+        {
+            if (r.Subject is null || r.Relation is null) throw new InputException(null, r.Subject is null ? "--subject" : "--relation", "required for a circuit of one fact (or use --facts N)");
+            var entity = world.FindByName(r.Subject) ?? throw new InputException(null, "--subject", $"no entity named '{r.Subject}' in this agent's world");
+            var relation = world.Relations.FirstOrDefault(x => x.Name == r.Relation && x.SubjectType == entity.Type)
+                ?? throw new InputException(null, "--relation", $"no relation '{r.Relation}' for a {entity.Type}");
+            var fact = new Fact(entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, r.Epoch));
+            var example = TraceCircuit.Example(tokenizer, world, fact, settings.Corruption, r.Epoch)
+                ?? throw new InputException(null, "--corruption", $"no other {entity.Type} has as many tokens as '{entity.Name}' for symmetric replacement; use --corruption gaussian");
+            (facts, examples) = ([fact], [example]);
+        }
+        Func<IReadOnlyList<Mechanisms.Circuits.CircuitExample>, (Gpt, IReadOnlyList<Mechanisms.Circuits.CircuitExample>)>? compare = null;
+        if (r.Compare is not null)
+            compare = _ =>
+            {
+                var (other, otherTokenizer) = Checkpoint.Load(r.Compare, Devices.Parse(r.Device));
+                var otherExamples = facts.Select(f => TraceCircuit.Example(otherTokenizer, world, f, settings.Corruption, r.Epoch)
+                    ?? throw new InputException(r.Compare, "--compare", $"fact {world[f.Subject].Name} / {f.Relation} cannot be corrupted alike in the second model's tokens")).ToList();
+                foreach (var (a, b) in examples.Zip(otherExamples))
+                    if (a.Prompt.Tokens.Length != b.Prompt.Tokens.Length)
+                        throw new InputException(r.Compare, "--compare", $"\"{a.Prompt.Text}\" tokenises differently in the second model: compare agents of the same world");
+                return (other, otherExamples);
+            };
+        return TraceCircuit.Run(model, examples, skipped, settings, r.Out, compare);
     }
 
     static (FactPrompt Prompt, int[]? Corrupted) SingleFact(ITextTokenizer tokenizer, World? world, Request r)

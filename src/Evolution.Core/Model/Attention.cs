@@ -10,6 +10,9 @@ namespace Evolution.Core.Model;
 /// Hook points (TransformerLens names): hook_q, hook_k, hook_v, hook_z [batch, pos, head, d_head];
 /// hook_attn_scores, hook_pattern [batch, head, query, key]; hook_result [batch, pos, head, d_model]
 /// (each head's write to the residual stream, computed only when asked for).
+/// <see cref="ForwardSplit"/> takes a separate (normalised) input per head and per q/k/v, as
+/// TransformerLens' <c>use_split_qkv_input</c>, so each head's query, key and value can be
+/// patched alone (edge-level circuits; Hanna et al. 2024).
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
@@ -51,7 +54,26 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     {
         long batch = x.shape[0], pos = x.shape[1];
         var qkv = c_attn.forward(x).view(batch, pos, 3, nHeads, dHead);
-        Tensor q = qkv.select(2, 0), k = qkv.select(2, 1), v = qkv.select(2, 2); // [b, p, h, d_head]
+        return Attend(qkv.select(2, 0), qkv.select(2, 1), qkv.select(2, 2), hooks); // each [b, p, h, d_head]
+    }
+
+    /// <summary>
+    /// Attention from per-head inputs [batch, pos, head, d_model] (already LayerNormed): head h's
+    /// query is qInput[:, :, h]·W_Q[h] + b_Q[h], and likewise for keys and values. With every head
+    /// given the same input this equals <see cref="Forward(Tensor, HookContext?)"/>.
+    /// </summary>
+    public Tensor ForwardSplit(Tensor qInput, Tensor kInput, Tensor vInput, HookContext? hooks)
+    {
+        // c_attn.weight is [3·d_model, d_model]: rows (which, head, d_head) → [3, head, d_head, d_model].
+        var w = c_attn.weight!.view(3, nHeads, dHead, dModel);
+        var b = c_attn.bias!.view(3, nHeads, dHead);
+        Tensor Project(Tensor input, int which) => einsum("bphm,hdm->bphd", input, w[which]) + b[which];
+        return Attend(Project(qInput, 0), Project(kInput, 1), Project(vInput, 2), hooks);
+    }
+
+    Tensor Attend(Tensor q, Tensor k, Tensor v, HookContext? hooks)
+    {
+        long batch = q.shape[0], pos = q.shape[1];
         if (hooks is not null)
         {
             q = hooks.Apply(hookQ, q);
@@ -65,7 +87,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         {
             // softmax(q·kᵀ/√d_head + causal mask)·v, spelled out so scores and pattern can be hooked.
             var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(dHead);
-            using var future = ones(pos, pos, dtype: ScalarType.Bool, device: x.device).triu(1);
+            using var future = ones(pos, pos, dtype: ScalarType.Bool, device: q.device).triu(1);
             scores = hooks.Apply(hookScores, scores.masked_fill(future, float.NegativeInfinity));
             var pattern = hooks.Apply(hookPattern, scores.softmax(-1));
             z = pattern.matmul(v);

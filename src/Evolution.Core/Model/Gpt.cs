@@ -44,9 +44,19 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     /// <summary>Unembedding W_U as [vocab, d_model] (tied to W_E unless configured otherwise).</summary>
     public Tensor Unembedding => (lm_head?.weight ?? wte.weight)!;
 
-    /// <summary>Every hook point name, in forward order.</summary>
+    /// <summary>Every hook point name, in forward order (without the optional split inputs, see <see cref="SplitInputHookNames"/>).</summary>
     public IReadOnlyList<string> HookNames => hookNames ??= ListHookNames(Config);
     IReadOnlyList<string>? hookNames;
+    HashSet<string>? hookNameSet;
+
+    /// <summary>
+    /// The optional split-input hook points of layer <paramref name="layer"/> (see <see cref="Block"/>):
+    /// hooking or caching any of them switches that block to per-head q/k/v inputs. Like
+    /// TransformerLens' use_split_qkv_input they are off unless asked for by name, so a cache of
+    /// "everything" does not include them.
+    /// </summary>
+    public static IReadOnlyList<string> SplitInputHookNames(int layer) =>
+        [$"blocks.{layer}.hook_q_input", $"blocks.{layer}.hook_k_input", $"blocks.{layer}.hook_v_input", $"blocks.{layer}.hook_mlp_in"];
 
     /// <summary>Plain forward: logits [batch, pos, vocab], no hooks.</summary>
     public override Tensor forward(Tensor tokens) => Run(tokens, null);
@@ -73,10 +83,11 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         return normalized.matmul(Unembedding.t());
     }
 
-    /// <summary>Forward that records the activations whose names pass <paramref name="names"/> (all when null).</summary>
+    /// <summary>Forward that records the activations whose names pass <paramref name="names"/> (all of <see cref="HookNames"/> when null).</summary>
     public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? names = null, bool detach = true)
     {
-        var context = new HookContext(cacheFilter: names ?? (_ => true), detachCache: detach);
+        hookNameSet ??= HookNames.ToHashSet();
+        var context = new HookContext(cacheFilter: names ?? hookNameSet.Contains, detachCache: detach);
         return (Run(tokens, context), context.Cache);
     }
 

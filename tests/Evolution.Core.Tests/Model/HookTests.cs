@@ -80,6 +80,49 @@ public class HookTests
     }
 
     [Fact]
+    public void SplitInputsHookedAsIdentityGiveThePlainForward()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        var plain = model.forward(tokens);
+        var names = Enumerable.Range(0, Tiny.NLayers).SelectMany(Gpt.SplitInputHookNames).ToList();
+        var split = model.RunWithHooks(tokens, names.Select(n => Hook.Replace(n, a => a.clone())).ToArray());
+        Assert.True(allclose(plain, split, 1e-5, 1e-5), $"max difference {(plain - split).abs().max().item<float>()}");
+        var (_, cache) = model.RunWithCache(tokens, names.Contains);
+        using (cache)
+        {
+            Assert.Equal([3L, 10, Tiny.NHeads, Tiny.DModel], cache["blocks.1.hook_q_input"].shape);
+            Assert.Equal([3L, 10, Tiny.DModel], cache["blocks.1.hook_mlp_in"].shape);
+        }
+        var (_, all) = model.RunWithCache(tokens);
+        using (all) Assert.DoesNotContain("blocks.0.hook_q_input", all.Names); // a cache of everything stays on the plain path
+    }
+
+    [Fact]
+    public void EditingOneHeadsQueryInputChangesOnlyThatHead()
+    {
+        var (model, tokens) = TinyModel();
+        using var _ = no_grad();
+        model.Blocks[1].Attn.QkvProjection.weight!.mul_(20); // at init q·k ≈ 0 and the pattern ignores the query
+        Tensor Results(params Hook[] hooks)
+        {
+            var context = new HookContext(hooks, cacheFilter: n => n == "blocks.1.attn.hook_result");
+            model.Run(tokens, context);
+            return context.Cache["blocks.1.attn.hook_result"];
+        }
+        var clean = Results(Hook.Replace("blocks.1.hook_q_input", a => a.clone()));
+        var edited = Results(Hook.Replace("blocks.1.hook_q_input", a =>
+        {
+            var copy = a.clone();
+            copy[TensorIndex.Colon, TensorIndex.Colon, 1] += 3 * randn_like(copy[TensorIndex.Colon, TensorIndex.Colon, 1]);
+            return copy;
+        }));
+        var change = (edited - clean).abs();
+        Assert.True(change[TensorIndex.Colon, TensorIndex.Colon, 0].max().item<float>() < 1e-6, "head 0 must not change");
+        Assert.True(change[TensorIndex.Colon, TensorIndex.Colon, 1].max().item<float>() > 1e-3, "head 1 must change");
+    }
+
+    [Fact]
     public void ReplacingWithItselfChangesNothingAndZerosChangeTheOutput()
     {
         var (model, tokens) = TinyModel();

@@ -8,14 +8,16 @@ namespace Evolution.Updates;
 /// <param name="Layer">MLP whose output projection is rewritten (ROME picks it by causal tracing; GPT-2 XL: 17 of 48).
 /// Default 0: on the default 4-layer agent, layer 0 gave the best reliability over the world's 46 changes (0.61 vs 0.24 at layer 1).</param>
 /// <param name="ContextPrefixes">Random prefixes the key is averaged over (ROME: 10, plus the bare prompt).</param>
-/// <param name="Steps">Gradient steps for v* (ROME: 20).</param>
+/// <param name="Steps">Gradient steps for v* (ROME: 20; 30 here, see <paramref name="WeightDecay"/>).</param>
 /// <param name="LearningRate">Adam step size for v* (ROME: 0.5).</param>
 /// <param name="KlFactor">Weight of the essence-drift KL term on "{subject} is a" (ROME: 0.0625).</param>
-/// <param name="WeightDecay">Penalty on ‖δ‖²/‖v‖² (ROME GPT-2 XL: 0.5).</param>
+/// <param name="WeightDecay">Penalty on ‖δ‖²/‖v‖² (ROME GPT-2 XL: 0.5). Default 0.1: our small agents need a larger δ
+/// relative to ‖v‖ than GPT-2 XL; on the default agent over 50 changes, 0.5 with 20 steps gave reliability 0.54 /
+/// generalisation 0.34 / locality 0.95, 0.1 with 30 steps 0.94 / 0.73 / 0.90, 0.05 0.90 / 0.77 / 0.84.</param>
 /// <param name="ClampNormFactor">‖δ‖ ≤ factor·‖v‖ (ROME: 4).</param>
 /// <param name="CovarianceRegularizer">Ridge added to C before solving, relative to its mean diagonal.</param>
-public sealed record RomeHyperParams(int Layer = 0, int ContextPrefixes = 10, int Steps = 20, double LearningRate = 0.5, double KlFactor = 0.0625,
-    double WeightDecay = 0.5, double ClampNormFactor = 4, double CovarianceRegularizer = 1e-3);
+public sealed record RomeHyperParams(int Layer = 0, int ContextPrefixes = 10, int Steps = 30, double LearningRate = 0.5, double KlFactor = 0.0625,
+    double WeightDecay = 0.1, double ClampNormFactor = 4, double CovarianceRegularizer = 1e-3);
 
 /// <summary>
 /// ROME (Meng et al. 2022, "Locating and Editing Factual Associations in GPT", §3): treat the MLP

@@ -37,6 +37,11 @@ public sealed class AgentActor : ReceiveActor
             ThrowIfArmed();
             Sender.Tell(new SnapshotTaken(m.Key, home.Name, runtime.Residuals(m.Texts)));
         });
+        Receive<TraceCircuits>(m =>
+        {
+            ThrowIfArmed();
+            Sender.Tell(new CircuitsTraced(m.Key, home.Name, runtime.Circuits(m.Facts, m.Epoch, m.EdgeFraction)));
+        });
         Receive<FailNextMessage>(m =>
         {
             home.PendingFault = m.Reason;
@@ -56,7 +61,7 @@ public sealed class AgentActor : ReceiveActor
         home.Restarts++;
         // Deliver the failed request again to the rebuilt agent, with its original sender; a request
         // that keeps failing is answered with the failure, so the moderator stops instead of waiting.
-        if (message is AskAgent or LearnNews or TakeSnapshot)
+        if (message is AskAgent or LearnNews or TakeSnapshot or TraceCircuits)
         {
             if (home.CountFailure(message) < MaxAttempts) Self.Tell(message, Sender);
             else Sender.Tell(new Status.Failure(new AgentFaultException($"agent {home.Name} failed {MaxAttempts} times on {message.GetType().Name}: {reason.Message}")));

@@ -4,7 +4,9 @@ using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Core.Worlds;
+using Evolution.Agents.Protocols;
 using Evolution.Mechanisms;
+using Evolution.Mechanisms.Circuits;
 using Evolution.Updates;
 
 namespace Evolution.Agents;
@@ -100,6 +102,10 @@ public sealed class AgentRuntime : IDisposable
     /// <summary>Hidden states of the last token of each name, per layer, for representation convergence.</summary>
     public IReadOnlyList<(string Hook, double[][] Features)> Residuals(IReadOnlyList<string> names) =>
         LinearProbes.EntityResiduals(Model, Tokenizer, names);
+
+    /// <summary>The agent's EAP-IG circuit for each fact's object at <paramref name="epoch"/> (null where no corruption partner exists).</summary>
+    public IReadOnlyList<Circuit?> Circuits(IReadOnlyList<FactRef> facts, int epoch, double edgeFraction) =>
+        FactCircuits.For(Model, Tokenizer, World, facts.Select(f => new Fact(f.Subject, f.Relation, World.ObjectOf(f.Subject, f.Relation, epoch))).ToList(), epoch, edgeFraction);
 
     long Edit(IKnowledgeEditor editor, IReadOnlyList<NewsItem> news)
     {

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Evolution.Agents.Recording;
 using Evolution.Mechanisms;
+using Evolution.Mechanisms.Circuits;
 
 namespace Evolution.Agents;
 
@@ -25,7 +26,36 @@ public static class ConvergenceTracer
             }
         return traces;
     }
+
+    /// <summary>
+    /// Circuit similarity of the same fact across agents (Yao et al. 2024's circuit view of where a fact lives):
+    /// edge Jaccard and weighted overlap of every pair of agents' EAP-IG circuits, per fact. Pairs whose graphs
+    /// differ in shape (agents of other sizes) or where a circuit is missing are skipped.
+    /// </summary>
+    public static IReadOnlyList<TraceEvent> CompareCircuits(int step, IReadOnlyList<Protocols.FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits)
+    {
+        var traces = new List<TraceEvent>();
+        for (int a = 0; a < circuits.Count; a++)
+            for (int b = a + 1; b < circuits.Count; b++)
+                for (int f = 0; f < facts.Count; f++)
+                {
+                    if (circuits[a].Circuits[f] is not { } ca || circuits[b].Circuits[f] is not { } cb) continue;
+                    if (ca.Graph.Layers != cb.Graph.Layers || ca.Graph.Heads != cb.Graph.Heads) continue;
+                    var diff = CircuitDiff.Compare(ca, cb);
+                    traces.Add(new TraceEvent
+                    {
+                        Id = $"{step}/circuit/{circuits[a].Agent}/{circuits[b].Agent}/{facts[f]}", Step = step, Kind = "circuit",
+                        AgentA = circuits[a].Agent, AgentB = circuits[b].Agent, Fact = facts[f].ToString(),
+                        EdgeJaccard = diff.EdgeJaccard, WeightedOverlap = diff.WeightedOverlap,
+                    });
+                }
+        return traces;
+    }
 }
+
+/// <summary>Asks the tracer to compare agents' circuits of the same facts.</summary>
+public sealed record CompareCircuits(int Step, IReadOnlyList<Protocols.FactRef> Facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> Circuits);
+public sealed record CircuitsCompared(IReadOnlyList<TraceEvent> Traces);
 
 /// <summary>Asks the tracer to compare agents' snapshots.</summary>
 public sealed record CompareRepresentations(int Step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> Snapshots, int K);
@@ -39,5 +69,6 @@ public sealed class TracerActor : ReceiveActor
     public TracerActor()
     {
         Receive<CompareRepresentations>(m => Sender.Tell(new RepresentationsCompared(ConvergenceTracer.Compare(m.Step, m.Snapshots, m.K))));
+        Receive<CompareCircuits>(m => Sender.Tell(new CircuitsCompared(ConvergenceTracer.CompareCircuits(m.Step, m.Facts, m.Circuits))));
     }
 }

@@ -1,5 +1,6 @@
 using Evolution.Agents.Protocols;
 using Evolution.Agents.Recording;
+using Evolution.Mechanisms.Circuits;
 
 namespace Evolution.Agents;
 
@@ -28,6 +29,14 @@ public sealed class DirectAgentGroup(IReadOnlyList<AgentRuntime> runtimes) : IAg
 
     public Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k) =>
         Task.FromResult(ConvergenceTracer.Compare(step, snapshots, k));
+
+    public Task<IReadOnlyList<Circuit?>> Circuits(string agent, string key, IReadOnlyList<FactRef> facts, int epoch, double edgeFraction)
+    {
+        lock (byName[agent]) return Task.FromResult(byName[agent].Circuits(facts, epoch, edgeFraction));
+    }
+
+    public Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits) =>
+        Task.FromResult(ConvergenceTracer.CompareCircuits(step, facts, circuits));
 }
 
 /// <summary>Writes events straight into a run database (no recorder actor).</summary>

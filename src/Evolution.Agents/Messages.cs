@@ -15,6 +15,10 @@ public sealed record NewsLearned(string Key, UpdateOutcome Outcome);
 public sealed record TakeSnapshot(string Key, IReadOnlyList<string> Texts);
 public sealed record SnapshotTaken(string Key, string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers);
 
+/// <summary>The agent's knowledge circuit for each fact (for circuit similarity across agents).</summary>
+public sealed record TraceCircuits(string Key, IReadOnlyList<Protocols.FactRef> Facts, int Epoch, double EdgeFraction);
+public sealed record CircuitsTraced(string Key, string Agent, IReadOnlyList<Mechanisms.Circuits.Circuit?> Circuits);
+
 /// <summary>Fault injection: the agent throws while handling its next message (tests and drills of supervision).</summary>
 public sealed record FailNextMessage(string Reason);
 public sealed record FaultArmed;

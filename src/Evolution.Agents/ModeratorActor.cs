@@ -1,3 +1,4 @@
+using Evolution.Mechanisms.Circuits;
 using Akka.Actor;
 using Evolution.Agents.Protocols;
 using Evolution.Agents.Recording;
@@ -75,6 +76,12 @@ public sealed class ActorAgentGroup(IReadOnlyDictionary<string, IActorRef> agent
 
     public async Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k) =>
         (await tracer.Ask<RepresentationsCompared>(new CompareRepresentations(step, snapshots, k), timeout)).Traces;
+
+    public async Task<IReadOnlyList<Circuit?>> Circuits(string agent, string key, IReadOnlyList<FactRef> facts, int epoch, double edgeFraction) =>
+        (await agents[agent].Ask<CircuitsTraced>(new TraceCircuits(key, facts, epoch, edgeFraction), timeout)).Circuits;
+
+    public async Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits) =>
+        (await tracer.Ask<CircuitsCompared>(new CompareCircuits(step, facts, circuits), timeout)).Traces;
 }
 
 /// <summary>Events go to the recorder actor (the single writer); lookups read the database.</summary>

@@ -19,11 +19,15 @@ public sealed record ConformityMetrics(string Group, int Facts, double AloneAccu
 
 public sealed record ConvergenceMetrics(int Layer, string Hook, double LinearCka, double MutualKnn);
 
+/// <summary>Circuit similarity of one fact across agents: mean over agent pairs of edge Jaccard and weighted overlap.</summary>
+public sealed record CircuitSimilarityMetrics(string Fact, int Pairs, double EdgeJaccard, double WeightedOverlap);
+
 public sealed record UpdateMetrics(string Agent, string Channel, bool Applied, int Facts, long Bytes);
 
 public sealed record StepMetrics(int Step, string Protocol, IReadOnlyDictionary<string, double>? AccuracyByAgent = null, double? MeanAccuracy = null,
     double? MajorityAccuracy = null, IReadOnlyList<DebateMetrics>? Debates = null, IReadOnlyList<ConformityMetrics>? ConformityByAgent = null,
-    IReadOnlyList<ConformityMetrics>? ConformityByTraits = null, IReadOnlyList<UpdateMetrics>? Updates = null, IReadOnlyList<ConvergenceMetrics>? Convergence = null);
+    IReadOnlyList<ConformityMetrics>? ConformityByTraits = null, IReadOnlyList<UpdateMetrics>? Updates = null, IReadOnlyList<ConvergenceMetrics>? Convergence = null,
+    IReadOnlyList<CircuitSimilarityMetrics>? CircuitSimilarity = null);
 
 public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, string Update, double KeepOwnAbove);
 
@@ -51,8 +55,11 @@ public static class RunMetrics
                 QuizStep => Quiz(step, events),
                 DebateStep => new StepMetrics(step.Index, step.Protocol, Debates: events.GroupBy(e => e.Condition).Select(Debate).ToList()),
                 ConformityStep => Conformity(step, events, scenario),
-                ConvergenceStep => new StepMetrics(step.Index, step.Protocol, Convergence: traces.Where(t => t.Step == step.Index).GroupBy(t => t.Layer).OrderBy(g => g.Key)
-                    .Select(g => new ConvergenceMetrics(g.Key, g.First().Hook, R(g.Average(t => t.LinearCka)), R(g.Average(t => t.MutualKnn)))).ToList()),
+                ConvergenceStep => new StepMetrics(step.Index, step.Protocol,
+                    Convergence: traces.Where(t => t.Step == step.Index && t.Kind == "convergence").GroupBy(t => t.Layer).OrderBy(g => g.Key)
+                        .Select(g => new ConvergenceMetrics(g.Key, g.First().Hook, R(g.Average(t => t.LinearCka)), R(g.Average(t => t.MutualKnn)))).ToList(),
+                    CircuitSimilarity: traces.Where(t => t.Step == step.Index && t.Kind == "circuit").GroupBy(t => t.Fact).OrderBy(g => g.Key, StringComparer.Ordinal)
+                        .Select(g => new CircuitSimilarityMetrics(g.Key, g.Count(), R(g.Average(t => t.EdgeJaccard)), R(g.Average(t => t.WeightedOverlap)))).ToList()),
                 _ => new StepMetrics(step.Index, step.Protocol, Updates: updates.Where(u => u.Step == step.Index)
                     .Select(u => new UpdateMetrics(u.Agent, u.Channel, u.Applied, u.Facts.Count, u.Bytes)).ToList()),
             });

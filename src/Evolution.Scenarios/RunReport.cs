@@ -63,6 +63,9 @@ public static class RunReport
                 Table("Updates", ["agent", "channel", "applied", "facts", "bytes stored"], updates.Select(u => new object?[] { u.Agent, u.Channel, u.Applied ? "yes" : "no", u.Facts, u.Bytes }));
             if (step.Convergence is { Count: > 0 } layers)
                 Table("Representation convergence (mean over agent pairs)", ["layer", "hook", "linear CKA", "mutual k-NN"], layers.Select(l => new object?[] { l.Layer, l.Hook, l.LinearCka, l.MutualKnn }));
+            if (step.CircuitSimilarity is { Count: > 0 } circuits)
+                Table($"Circuit similarity of the same fact across agents (EAP-IG circuits; mean edge Jaccard {F(circuits.Average(c => c.EdgeJaccard))})",
+                    ["fact", "agent pairs", "edge Jaccard", "weighted overlap"], circuits.Select(c => new object?[] { c.Fact, c.Pairs, c.EdgeJaccard, c.WeightedOverlap }));
         }
         if (summary.MemorizationRatioByChannel.Count > 0)
             Table("Memorization ratio p(old)/(p(old)+p(new)) on changed facts, by update channel of the agents told the news", ["channel", "ratio"],

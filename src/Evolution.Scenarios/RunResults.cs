@@ -87,6 +87,11 @@ public static class RunResults
                 Row(s.Step, s.Protocol, l.Hook, null, "", "linear_cka", l.LinearCka);
                 Row(s.Step, s.Protocol, l.Hook, null, "", "mutual_knn", l.MutualKnn);
             }
+            foreach (var c in s.CircuitSimilarity ?? [])
+            {
+                Row(s.Step, s.Protocol, c.Fact, null, "", "circuit_edge_jaccard", c.EdgeJaccard);
+                Row(s.Step, s.Protocol, c.Fact, null, "", "circuit_weighted_overlap", c.WeightedOverlap);
+            }
         }
         foreach (var (step, round, agent, answers, answerSeconds, updateSeconds) in Costs(db))
         {

@@ -31,7 +31,7 @@ public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile
 ///   - debate: { facts: news, rounds: 3, topology: all-to-all, strategies: [debate, reflect], group_sizes: [1, 3] }
 ///   - consolidate: {}
 ///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true }
-///   - convergence: { probes: 40 }
+///   - convergence: { probes: 40, circuit_facts: 5, edge_fraction: 0.1 }
 /// </code>
 /// </summary>
 public sealed record Scenario(string Name, int Seed, string Path, string Text, string WorldPath, WorldSpec WorldSpec, IReadOnlyList<ScenarioAgent> Agents,
@@ -165,7 +165,11 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     int probes = o.Int("probes", 40);
                     if (probes < 3 || probes > worldSpec.EntityCounts.Sum()) throw o.Invalid("probes", $"must be between 3 and the world's {worldSpec.EntityCounts.Sum()} entities, got {probes}");
                     if ((participants?.Count ?? names.Count) < 2) throw o.Invalid("agents", "convergence compares at least two agents");
-                    step = new ConvergenceStep(index, probes, o.Int("k", 10));
+                    int circuitFacts = o.Int("circuit_facts", 0);
+                    if (circuitFacts < 0) throw o.Invalid("circuit_facts", $"must not be negative, got {circuitFacts}");
+                    double edgeFraction = o.Double("edge_fraction", 0.1);
+                    if (edgeFraction is <= 0 or > 1) throw o.Invalid("edge_fraction", $"must be in (0, 1], got {edgeFraction}");
+                    step = new ConvergenceStep(index, probes, o.Int("k", 10), circuitFacts, edgeFraction);
                     break;
             }
             o.RejectUnknownKeys();

@@ -99,6 +99,45 @@ public class AgentActorTests(TinyGroup group) : TestKit
     }
 }
 
+/// <summary>Circuit similarity across agents, through the convergence protocol as a run calls it.</summary>
+[Collection(TinyGroupCollection.Name)]
+public class CircuitSimilarityTests(TinyGroup group)
+{
+    [Fact]
+    public async Task TwoCopiesOfOneAgentShareEveryCircuitAndAgentsOfOtherSeedsShareLess()
+    {
+        using var ada = group.Runtime("ada", 1);
+        using var twin = group.Runtime("twin", 1);
+        using var bo = group.Runtime("bo", 2);
+        var sink = new ListSink();
+        var context = new ProtocolContext(new DirectAgentGroup([ada, twin, bo]), sink, TinyGroup.World(), 5, new Dictionary<string, AgentProfile>());
+        await Convergence.Run(context, new ConvergenceStep(0, Probes: 10, K: 3, CircuitFacts: 4, EdgeFraction: 0.1));
+
+        var circuits = sink.Events.OfType<TraceEvent>().Where(t => t.Kind == "circuit").ToList();
+        int traced = circuits.Select(t => t.Fact).Distinct().Count();
+        Assert.InRange(traced, 3, 4); // a fact whose subject has no same-length partner has no token-swap corruption
+        Assert.Equal(3 * traced, circuits.Count); // every pair of agents on every traced fact
+        Assert.All(circuits.Where(t => t.AgentB == "twin"), t => Assert.True(t.AgentA == "ada" && t.EdgeJaccard == 1 && Math.Abs(t.WeightedOverlap - 1) < 1e-9, $"{t.Fact}: {t.EdgeJaccard}"));
+        var acrossSeeds = circuits.Where(t => t.AgentB == "bo").ToList();
+        Assert.All(acrossSeeds, t => Assert.InRange(t.EdgeJaccard, 0, 1));
+        Assert.True(acrossSeeds.Average(t => t.EdgeJaccard) < 0.95, "independently trained agents should not have identical circuits");
+        Assert.True(acrossSeeds.Average(t => t.EdgeJaccard) > 0.0, "agents trained on the same world share some of a fact's circuit");
+        // The representation part of the step is still there.
+        Assert.Contains(sink.Events.OfType<TraceEvent>(), t => t.Kind == "convergence");
+    }
+}
+
+/// <summary>A sink that keeps every event in memory.</summary>
+sealed class ListSink : IEventSink
+{
+    public List<object> Events { get; } = [];
+    public void Record(object e) { lock (Events) Events.Add(e); }
+    public Task Flush() => Task.CompletedTask;
+    public AnswerEvent? Recorded(string id) => null;
+    public bool StepDone(int step) => false;
+    public IReadOnlyList<AnswerEvent> AnswersOf(int step) => [];
+}
+
 /// <summary>A sink that keeps nothing (for tests of single agents).</summary>
 sealed class NullSink : IEventSink
 {

@@ -1,4 +1,5 @@
 using Evolution.Agents.Recording;
+using Evolution.Mechanisms.Circuits;
 
 namespace Evolution.Agents.Protocols;
 
@@ -11,6 +12,10 @@ public interface IAgentGroup
     Task<IReadOnlyList<(string Hook, double[][] Features)>> Snapshot(string agent, string key, IReadOnlyList<string> texts);
     /// <summary>Pairwise representation similarity per layer (the tracer's job).</summary>
     Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k);
+    /// <summary>An agent's knowledge circuit for each fact.</summary>
+    Task<IReadOnlyList<Circuit?>> Circuits(string agent, string key, IReadOnlyList<FactRef> facts, int epoch, double edgeFraction);
+    /// <summary>Pairwise circuit similarity per fact (the tracer's job).</summary>
+    Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits);
 }
 
 /// <summary>Where events go (the recorder) and where a resumed run finds the ones already written.</summary>

@@ -56,8 +56,12 @@ public sealed record ConsolidateStep(int Index) : ProtocolStep(Index)
     public override string Protocol => "consolidate";
 }
 
-/// <summary>Representation convergence across agents: linear CKA and mutual k-NN per layer on entity names (Huh et al. 2024).</summary>
-public sealed record ConvergenceStep(int Index, int Probes, int K = 10) : ProtocolStep(Index)
+/// <summary>
+/// Representation convergence across agents: linear CKA and mutual k-NN per layer on entity names (Huh et al. 2024);
+/// with <paramref name="CircuitFacts"/> above 0, also circuit similarity: each agent's EAP-IG circuit of the same sampled
+/// facts (<paramref name="EdgeFraction"/> of the edges), compared pairwise by edge Jaccard and weighted overlap.
+/// </summary>
+public sealed record ConvergenceStep(int Index, int Probes, int K = 10, int CircuitFacts = 0, double EdgeFraction = 0.1) : ProtocolStep(Index)
 {
     public override string Protocol => "convergence";
 }

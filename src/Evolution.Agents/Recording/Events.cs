@@ -63,6 +63,10 @@ public sealed class TraceEvent
     public string AgentB { get; set; } = "";
     public double LinearCka { get; set; }
     public double MutualKnn { get; set; }
+    /// <summary>Kind "circuit": the fact ("subject:relation") whose circuits were compared, and how much they share.</summary>
+    public string Fact { get; set; } = "";
+    public double EdgeJaccard { get; set; }
+    public double WeightedOverlap { get; set; }
 }
 
 /// <summary>A step that finished: everything it recorded is in the database.</summary>

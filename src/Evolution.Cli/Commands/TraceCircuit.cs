@@ -20,29 +20,6 @@ public static class TraceCircuit
 
     static readonly double[] CurveFractions = [0.01, 0.02, 0.05, 0.1, 0.2];
 
-    /// <summary>One fact as a circuit example: symmetric replacement by another subject of the same type and token length, or Gaussian noise.</summary>
-    public static CircuitExample? Example(ITextTokenizer tokenizer, World world, Fact fact, string corruption, int epoch)
-    {
-        var relation = RelationCatalogue.Get(fact.Relation);
-        var subject = world[fact.Subject];
-        var template = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
-        var prompt = FactPrompt.Build(tokenizer, template.Prompt(subject.Name), subject.Name, world[fact.Object].Name);
-        var candidates = world.CandidateAnswers(relation.ObjectType).Select(a => tokenizer.Encode(a)[0]).Distinct().ToArray();
-        var others = candidates.Where(c => c != prompt.TargetToken).ToArray();
-        if (corruption == "gaussian") return new CircuitExample(prompt, null, others, candidates);
-        // Prefer a replacement whose own answer differs at the first token: the metric is then target − that answer (Hanna et al.).
-        (int[] Tokens, int Answer)? fallback = null;
-        foreach (var other in world.OfType(subject.Type).Where(e => e.Id != subject.Id))
-        {
-            var replaced = FactPrompt.Build(tokenizer, prompt.Text.Replace(subject.Name, other.Name), other.Name, prompt.Target);
-            if (replaced.Tokens.Length != prompt.Tokens.Length || replaced.SubjectStart != prompt.SubjectStart || replaced.SubjectEnd != prompt.SubjectEnd) continue;
-            int answer = tokenizer.Encode(" " + world[world.ObjectOf(other.Id, relation.Name, epoch)].Name)[0];
-            if (answer != prompt.TargetToken) return new CircuitExample(prompt, replaced.Tokens, [answer], candidates);
-            fallback ??= (replaced.Tokens, answer);
-        }
-        return fallback is { } f ? new CircuitExample(prompt, f.Tokens, others, candidates) : null;
-    }
-
     /// <summary>The first <paramref name="count"/> sampled facts the model answers right (first token, as ROME traces only known facts).</summary>
     public static (List<Fact> Facts, List<CircuitExample> Examples, int Skipped) Sample(Gpt model, ITextTokenizer tokenizer, World world, int count, Settings s)
     {
@@ -55,7 +32,7 @@ public static class TraceCircuit
         foreach (var fact in facts)
         {
             if (examples.Count >= count) break;
-            var example = Example(tokenizer, world, fact, s.Corruption, s.Epoch);
+            var example = FactCircuits.Example(tokenizer, world, fact, s.Corruption, s.Epoch);
             if (example is null || LogitLens.Run(model, example.Prompt)[^1].Rank != 1) { skipped++; continue; }
             chosen.Add(fact);
             examples.Add(example);

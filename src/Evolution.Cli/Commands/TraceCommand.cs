@@ -6,6 +6,7 @@ using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Core.Worlds;
 using Evolution.Mechanisms;
+using Evolution.Mechanisms.Circuits;
 using Spectre.Console;
 
 namespace Evolution.Cli.Commands;
@@ -131,7 +132,7 @@ public static class TraceCommand
             var relation = world.Relations.FirstOrDefault(x => x.Name == r.Relation && x.SubjectType == entity.Type)
                 ?? throw new InputException(null, "--relation", $"no relation '{r.Relation}' for a {entity.Type}");
             var fact = new Fact(entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, r.Epoch));
-            var example = TraceCircuit.Example(tokenizer, world, fact, settings.Corruption, r.Epoch)
+            var example = FactCircuits.Example(tokenizer, world, fact, settings.Corruption, r.Epoch)
                 ?? throw new InputException(null, "--corruption", $"no other {entity.Type} has as many tokens as '{entity.Name}' for symmetric replacement; use --corruption gaussian");
             (facts, examples) = ([fact], [example]);
         }
@@ -140,7 +141,7 @@ public static class TraceCommand
             compare = _ =>
             {
                 var (other, otherTokenizer) = Checkpoint.Load(r.Compare, Devices.Parse(r.Device));
-                var otherExamples = facts.Select(f => TraceCircuit.Example(otherTokenizer, world, f, settings.Corruption, r.Epoch)
+                var otherExamples = facts.Select(f => FactCircuits.Example(otherTokenizer, world, f, settings.Corruption, r.Epoch)
                     ?? throw new InputException(r.Compare, "--compare", $"fact {world[f.Subject].Name} / {f.Relation} cannot be corrupted alike in the second model's tokens")).ToList();
                 foreach (var (a, b) in examples.Zip(otherExamples))
                     if (a.Prompt.Tokens.Length != b.Prompt.Tokens.Length)

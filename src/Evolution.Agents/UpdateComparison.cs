@@ -79,6 +79,8 @@ public sealed class UpdateComparison
     readonly ComparisonOptions options;
     readonly AgentRuntime weights; // the agent without memory: edits are written through it, and it is the untouched reference
     readonly List<Probe> probes;
+    Action<double, string>? progress;
+    int stage;
 
     /// <summary>Questions and prompts about one change, fixed before any update.</summary>
     sealed record Probe(FactChange Change, NewsItem News, EditRequest Request, string New, string Old, Question Reliability, IReadOnlyList<Question> Paraphrases,
@@ -132,16 +134,20 @@ public sealed class UpdateComparison
             paraphrases, portability, neighbours, [subject, request.Prompt]);
     }
 
-    /// <summary>Runs the methods in order; <paramref name="progress"/> hears what is being done.</summary>
-    public ComparisonResult Run(IReadOnlyList<string> methods, Action<string>? progress = null)
+    /// <summary>How many stages <see cref="Run"/> goes through: one per method, one per curve.</summary>
+    public int Stages(IReadOnlyList<string> methods) => methods.Count + (options.Curves ? methods.Count(CurveMethods.Contains) : 0);
+
+    /// <summary>Runs the methods in order; <paramref name="progress"/> hears the stages done so far (fractional within a stage) and what is being done.</summary>
+    public ComparisonResult Run(IReadOnlyList<string> methods, Action<double, string>? progress = null)
     {
         foreach (var m in methods)
             if (!Methods.Contains(m)) throw new ArgumentException($"unknown method '{m}'");
+        (this.progress, stage) = (progress, 0);
         var rows = new Dictionary<string, MethodScores>();
         var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
         foreach (var method in methods)
         {
-            progress?.Invoke($"{method}: updating and measuring");
+            Report(method, 0, 1);
             rows[method] = method switch
             {
                 "none" => Untouched(),
@@ -150,14 +156,18 @@ public sealed class UpdateComparison
                 "hybrid" => Hybrid(),
                 _ => SingleEdits(method),
             };
+            stage++;
             if (options.Curves && CurveMethods.Contains(method))
             {
-                progress?.Invoke($"{method}: sequential curve");
+                Report($"{method} sequential", 0, 1);
                 curves[method] = method == "rag" ? RagCurve() : EditCurve(method);
+                stage++;
             }
         }
         return new ComparisonResult(probes.Count, rows, curves, HybridSplit);
     }
+
+    void Report(string what, int done, int total) => progress?.Invoke(stage + done / (double)Math.Max(1, total), $"{what}: {done}/{total}");
 
     MethodScores Untouched()
     {
@@ -180,6 +190,7 @@ public sealed class UpdateComparison
             bytes += delta.Bytes;
             try { measured.Add(Measure(weights, [probe], null)); }
             finally { delta.Revert(parts.Model); }
+            Report(method, measured.Count, probes.Count);
         }
         return Measurement.Average(measured).Scores(probes.Count, seconds, bytes);
     }
@@ -251,6 +262,7 @@ public sealed class UpdateComparison
                 var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probe.Request]);
                 delta.Apply(parts.Model);
                 applied.Add(delta);
+                Report($"{method} sequential", applied.Count, probes.Count);
                 if (Checkpoints().Contains(applied.Count)) points.Add(Measure(weights, probes.Take(applied.Count).ToList(), null).Point(applied.Count));
             }
         }
@@ -267,6 +279,7 @@ public sealed class UpdateComparison
         for (int n = 1; n <= probes.Count; n++)
         {
             agent.Learn([probes[n - 1].News]);
+            Report("rag sequential", n, probes.Count);
             if (Checkpoints().Contains(n)) points.Add(Measure(agent, probes.Take(n).ToList(), memory).Point(n));
         }
         return points;

@@ -80,15 +80,8 @@ public static class CompareUpdatesCommand
         using var model = parts.Model;
         var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, changeCount);
 
-        ComparisonResult result = null!;
-        int stages = methods.Count + (curves ? methods.Count(UpdateComparison.CurveMethods.Contains) : 0);
-        Output.WithProgress("compare-updates", stages, report =>
-        {
-            var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves));
-            int done = 0;
-            result = comparison.Run(methods, step => report(done++, step));
-            return 0;
-        });
+        var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves));
+        var result = Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report));
         var document = new
         {
             world = Path.GetFullPath(worldPath!),

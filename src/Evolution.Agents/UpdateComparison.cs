@@ -27,9 +27,9 @@ public sealed record MethodScores
     public double BytesPerUpdate { get; init; }
     /// <summary>Statements put into the prompt (the agent's top_k).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? K { get; init; }
-    /// <summary>Share of questions about a changed fact whose news statement is among the k retrieved.</summary>
+    /// <summary>Share of questions about a changed fact told to the memory whose news statement is among the k retrieved.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? RecallAtK { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? RecallAt5 { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyName("recall_at_5")] public double? RecallAt5 { get; init; }
     /// <summary>Share of those questions answered with the new object when the right statement was retrieved.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? AccuracyWhenRetrieved { get; init; }
     /// <summary>
@@ -236,7 +236,8 @@ public sealed class UpdateComparison
                 }
                 seconds += clock.Elapsed.TotalSeconds;
             }
-            return Measure(agent, probes, memory).Scores(probes.Count, seconds, bytes);
+            // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
+            return Measure(agent, probes, memory, inMemory: p => probes.IndexOf(p) % 2 == 0).Scores(probes.Count, seconds, bytes);
         }
         finally { RevertAll(applied); }
     }
@@ -330,7 +331,7 @@ public sealed class UpdateComparison
     }
 
     /// <summary>The one measurement every channel gets: the agent answers every question about the given changes and their neighbours.</summary>
-    Measurement Measure(AgentRuntime agent, IReadOnlyList<Probe> set, RetrievalMemory? memory)
+    Measurement Measure(AgentRuntime agent, IReadOnlyList<Probe> set, RetrievalMemory? memory, Func<Probe, bool>? inMemory = null)
     {
         var direct = set.SelectMany(p => p.Direct.Select((q, i) => (Probe: p, Question: q, Before: p.DirectBefore[i], IsReliability: i == 0))).ToList();
         var portability = set.SelectMany(p => p.Portability).ToList();
@@ -355,8 +356,9 @@ public sealed class UpdateComparison
             return new Measurement(reliability, generalization, locality, portable, fluency, secondsPerQuery, null, null, null, null, null, null);
 
         // Retrieval: was the news statement among the k the agent read, and did the agent follow it?
-        var read = direct.Zip(directAnswers).Select(x => (x.First.Probe, x.First.Before, Answer: x.Second, Found: x.Second.Retrieved.Contains(x.First.Probe.News.Statement))).ToList();
-        double recall5 = Share(direct.Select(d => memory.Retrieve(d.Question, 5).Contains(d.Probe.News.Statement)));
+        var told = direct.Zip(directAnswers).Where(x => inMemory is null || inMemory(x.First.Probe)).ToList();
+        var read = told.Select(x => (x.First.Probe, x.First.Before, Answer: x.Second, Found: x.Second.Retrieved.Contains(x.First.Probe.News.Statement))).ToList();
+        double recall5 = Share(told.Select(x => memory.Retrieve(x.First.Question, 5).Contains(x.First.Probe.News.Statement)));
         var found = read.Where(r => r.Found).ToList();
         var stale = found.Where(r => r.Before == r.Probe.Old).ToList();
         double ratio = stale.Select(r =>

@@ -34,6 +34,7 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         Assert.Equal(0, result.Methods["none"].BytesStored);
         var rag = result.Methods["rag"];
         Assert.Equal(1.0, rag.RecallAt5);
+        Assert.Equal(1.0, result.Methods["hybrid"].RecallAt5); // over the facts the hybrid told its memory
         Assert.True(rag.RecallAtK >= 0.75, $"recall@{rag.K} {rag.RecallAtK}");
         // The memorization ratio is over the questions whose statement was retrieved while the weights still give the old object.
         Assert.NotNull(rag.StaleQuestions);

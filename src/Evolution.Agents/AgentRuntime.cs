@@ -84,11 +84,11 @@ public sealed class AgentRuntime : IDisposable
         if (channel is UpdateChannel.Rag or UpdateChannel.Hybrid)
             foreach (var item in news) bytes += memory!.Add(item);
         if (channel is UpdateChannel.Rome or UpdateChannel.Hybrid)
-            foreach (var item in news) bytes += Edit(RomeEditor(), [item]);
+            foreach (var item in news) bytes += Edit(EditorFor("rome"), [item]);
         if (channel is UpdateChannel.Memit)
-            bytes += Edit(new MemitEditor(new MemitHyperParams(), KeyStatistics(), Corpus()), news);
+            bytes += Edit(EditorFor("memit"), news);
         if (channel is UpdateChannel.FtL)
-            bytes += Edit(new FineTuningEditor(FtLForAgents(Model.Config)), news);
+            bytes += Edit(EditorFor("ft-l"), news);
         return new UpdateOutcome(Name, UpdatePolicy.NameOf(channel), true, bytes, clock.Elapsed.TotalSeconds);
     }
 
@@ -98,6 +98,34 @@ public sealed class AgentRuntime : IDisposable
     /// gave reliability 1.00 and locality 0.70 on the default agent.
     /// </summary>
     public static FineTuningHyperParams FtLForAgents(GptConfig config) => new([config.NLayers - 1], Steps: 25, LearningRate: 5e-3, NormConstraint: 0.02);
+
+    /// <summary>
+    /// Plain fine-tuning of every weight as the comparison harness runs it: FT-L's agent settings (25
+    /// steps, lr 5e-3) without the layer restriction or the norm bound, the baseline FT-L improves on.
+    /// </summary>
+    public static FineTuningHyperParams FtForAgents() => FineTuningHyperParams.Plain() with { LearningRate = 5e-3 };
+
+    /// <summary>The editor an agent writes its weights with, by method name (rome, memit, ft-l, ft); the key statistics are shared.</summary>
+    public IKnowledgeEditor EditorFor(string method) => method switch
+    {
+        "rome" => new RomeEditor(new RomeHyperParams(), KeyStatistics(), Corpus()),
+        "memit" => new MemitEditor(new MemitHyperParams(), KeyStatistics(), Corpus()),
+        "ft-l" => new FineTuningEditor(FtLForAgents(Model.Config)),
+        "ft" => new FineTuningEditor(FtForAgents(), "ft"),
+        _ => throw new ArgumentException($"no editor named '{method}'"),
+    };
+
+    /// <summary>
+    /// Greedy text from a prompt, read as the agent reads a question: with its retrieved statements
+    /// in front ("Context: … prompt") when it retrieves. Used for fluency.
+    /// </summary>
+    public string Generate(string prompt, int maxTokens)
+    {
+        var question = new Question(-1, "", prompt, [""]);
+        bool retrieves = memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
+        var text = WithContext(retrieves ? memory!.Retrieve(question, Profile.Update.TopK) : [], question);
+        return ranker.Generate(text, maxTokens);
+    }
 
     /// <summary>Hidden states of the last token of each name, per layer, for representation convergence.</summary>
     public IReadOnlyList<(string Hook, double[][] Features)> Residuals(IReadOnlyList<string> names) =>
@@ -114,8 +142,6 @@ public sealed class AgentRuntime : IDisposable
         delta.Apply(Model);
         return delta.Bytes;
     }
-
-    RomeEditor RomeEditor() => new(new RomeHyperParams(), KeyStatistics(), Corpus());
 
     // The key covariance comes from the agent's own training corpus, as ROME's comes from the model's pre-training data.
     IReadOnlyList<string> Corpus() => corpus ??= CorpusBuilder.Build(World, Profile.Data, Profile.Training.Seed).Documents;

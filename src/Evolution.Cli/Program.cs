@@ -12,6 +12,7 @@ root.Add(TrainCommand.Create());
 root.Add(AskCommand.Create());
 root.Add(TraceCommand.Create());
 root.Add(EditCommand.Create());
+root.Add(CompareUpdatesCommand.Create());
 root.Add(BenchCommand.Create());
 
 try

@@ -23,7 +23,7 @@ public static class EditCommand
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
-        var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes, topped up with seeded counterfactuals to N, one at a time (averaged)" };
+        var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
         var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
         var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };
@@ -99,17 +99,8 @@ public static class EditCommand
         List<FactChange> edits;
         if (changeCount > 0)
         {
-            // The world's own changes first, then seeded counterfactuals (random new objects for other facts) up to N.
-            edits = world.Changes.Take(changeCount).ToList();
-            var used = edits.Select(c => (c.Subject, c.Relation)).ToHashSet();
-            var random = new Random(Seeds.Mix("counterfactuals", changeCount));
-            var facts = world.FactsAt(knowledgeEpoch).Where(f => !used.Contains((f.Subject, f.Relation))).ToArray();
-            random.Shuffle(facts);
-            foreach (var fact in facts.Take(changeCount - edits.Count))
-            {
-                var options = world.CandidateEntities(RelationCatalogue.Get(fact.Relation).ObjectType).Where(e => e.Id != fact.Object).ToList();
-                edits.Add(new FactChange(knowledgeEpoch + 1, fact.Subject, fact.Relation, fact.Object, options[random.Next(options.Count)].Id));
-            }
+            // The world's own changes at the next epoch first, then seeded counterfactuals up to N.
+            edits = WorldChanges.Select(world, knowledgeEpoch, changeCount);
         }
         else
         {

@@ -25,13 +25,15 @@ public sealed class StatementMemory : IDisposable
     readonly Gpt? model;
     readonly ITextTokenizer? tokenizer;
     readonly List<Statement> loaded = [];
-    readonly Bm25 bm25 = new();
+    Bm25 bm25 = new();
     Tensor? embeddings; // [N, d], rows unit-normalised, in load order; rebuilt on the first dense search after an add
 
     public string Path { get; }
     public RetrieverKind Retriever { get; }
     public int EmbeddingLayer { get; }
     public int Count => loaded.Count;
+    /// <summary>Whether texts can be embedded (the memory has the agent's model).</summary>
+    public bool CanEmbed => model is not null;
 
     /// <param name="model">The agent's model, for dense retrieval (null: BM25 only).</param>
     public StatementMemory(string path, RetrieverKind retriever = RetrieverKind.Hybrid, Gpt? model = null, ITextTokenizer? tokenizer = null)
@@ -47,7 +49,7 @@ public sealed class StatementMemory : IDisposable
         {
             db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
             statements = db.GetCollection<Statement>("statements");
-            foreach (var s in statements.FindAll().OrderBy(s => s.Added).ThenBy(s => s.Id, StringComparer.Ordinal)) Index(s);
+            Reload();
         }
         catch (LiteException e)
         {
@@ -81,6 +83,79 @@ public sealed class StatementMemory : IDisposable
 
     public IReadOnlyList<Statement> All => loaded;
 
+    /// <summary>Bytes held: every statement's text (UTF-8) and embedding (fp32).</summary>
+    public long BytesStored => loaded.Sum(s => System.Text.Encoding.UTF8.GetByteCount(s.Text) + (long)s.Embedding.Length * sizeof(float));
+
+    /// <summary>The statement with this id, or null.</summary>
+    public Statement? Get(string id) => loaded.FirstOrDefault(s => s.Id == id);
+
+    /// <summary>
+    /// Stores the statement, replacing one with the same id (text, embedding and all; an embedding given by
+    /// the caller is kept, a missing one computed); returns true when it replaced one.
+    /// </summary>
+    public bool Upsert(Statement statement)
+    {
+        if (model is not null && statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
+        if (statement.Added == default) statement.Added = DateTime.UtcNow;
+        bool replaced = !statements.Upsert(statement);
+        if (replaced) Reload();
+        else Index(statement);
+        return replaced;
+    }
+
+    /// <summary>Removes the statement with this id; false if there was none.</summary>
+    public bool Delete(string id)
+    {
+        if (!statements.Delete(id)) return false;
+        Reload();
+        return true;
+    }
+
+    /// <summary>Removes every statement.</summary>
+    public void Clear()
+    {
+        statements.DeleteAll();
+        Reload();
+    }
+
+    /// <summary>The top-k statements by cosine similarity between their stored embeddings and <paramref name="vector"/>.</summary>
+    public IReadOnlyList<Retrieved> SearchByVector(ReadOnlySpan<float> vector, int k)
+    {
+        var matrix = Embeddings();
+        if (matrix is null || k <= 0) return [];
+        if (vector.Length != matrix.shape[1]) throw new ArgumentException($"the vector has {vector.Length} dimensions, the memory's embeddings {matrix.shape[1]}");
+        using var scope = NewDisposeScope();
+        var q = tensor(vector.ToArray());
+        q = q / q.norm().clamp_min(1e-12);
+        var similarity = matrix.matmul(q);
+        var (values, indices) = similarity.topk(Math.Min(k, loaded.Count));
+        var v = values.data<float>().ToArray();
+        var ix = indices.data<long>().ToArray();
+        return ix.Select((i, j) => new Retrieved(loaded[(int)i], v[j])).ToList();
+    }
+
+    /// <summary>
+    /// Reciprocal rank fusion of a dense search by <paramref name="vector"/> and a BM25 search by
+    /// <paramref name="keywords"/>, each over a deeper list than k (what <see cref="RetrieverKind.Hybrid"/> does for text).
+    /// </summary>
+    public IReadOnlyList<Retrieved> HybridSearch(ReadOnlySpan<float> vector, string keywords, int k)
+    {
+        int depth = Math.Max(k * 4, 20);
+        return Fuse([SearchByVector(vector, depth), Search(keywords, depth, RetrieverKind.Bm25)], k);
+    }
+
+    static IReadOnlyList<Retrieved> Fuse(IReadOnlyList<IReadOnlyList<Retrieved>> lists, int k)
+    {
+        var fused = new Dictionary<string, (Statement S, double Score)>();
+        foreach (var list in lists)
+            for (int r = 0; r < list.Count; r++)
+            {
+                var s = list[r].Statement;
+                fused[s.Id] = (s, fused.GetValueOrDefault(s.Id).Score + 1.0 / (FusionK + r + 1));
+            }
+        return fused.Values.OrderByDescending(x => x.Score).ThenBy(x => x.S.Id, StringComparer.Ordinal).Take(k).Select(x => new Retrieved(x.S, x.Score)).ToList();
+    }
+
     /// <summary>The top-k statements for the query, best first.</summary>
     public IReadOnlyList<Retrieved> Search(string query, int k, RetrieverKind? kind = null)
     {
@@ -93,30 +168,11 @@ public sealed class StatementMemory : IDisposable
             default:
                 // Reciprocal rank fusion over deeper lists of both retrievers.
                 int depth = Math.Max(k * 4, 20);
-                var fused = new Dictionary<string, (Statement S, double Score)>();
-                foreach (var list in new[] { Search(query, depth, RetrieverKind.Bm25), Dense(query, depth) })
-                    for (int r = 0; r < list.Count; r++)
-                    {
-                        var s = list[r].Statement;
-                        fused[s.Id] = (s, fused.GetValueOrDefault(s.Id).Score + 1.0 / (FusionK + r + 1));
-                    }
-                return fused.Values.OrderByDescending(x => x.Score).ThenBy(x => x.S.Id, StringComparer.Ordinal).Take(k).Select(x => new Retrieved(x.S, x.Score)).ToList();
+                return Fuse([Search(query, depth, RetrieverKind.Bm25), Dense(query, depth)], k);
         }
     }
 
-    IReadOnlyList<Retrieved> Dense(string query, int k)
-    {
-        var matrix = Embeddings();
-        if (matrix is null) return [];
-        using var scope = NewDisposeScope();
-        var q = tensor(Embed([query])[0]);
-        q = q / q.norm().clamp_min(1e-12);
-        var similarity = matrix.matmul(q);
-        var (values, indices) = similarity.topk(Math.Min(k, loaded.Count));
-        var v = values.data<float>().ToArray();
-        var ix = indices.data<long>().ToArray();
-        return ix.Select((i, j) => new Retrieved(loaded[(int)i], v[j])).ToList();
-    }
+    IReadOnlyList<Retrieved> Dense(string query, int k) => loaded.Count == 0 || model is null ? [] : SearchByVector(Embed([query])[0], k);
 
     /// <summary>The text's embedding: the residual stream after the middle block (blocks.{(L−1)/2}.hook_resid_post), mean-pooled over its tokens.</summary>
     public float[][] Embed(IReadOnlyList<string> texts)
@@ -151,6 +207,16 @@ public sealed class StatementMemory : IDisposable
         }
     }
 
+    /// <summary>Rebuilds the in-memory indexes from the database (after a replacement or a deletion; BM25 is append-only).</summary>
+    void Reload()
+    {
+        loaded.Clear();
+        bm25 = new Bm25();
+        embeddings?.Dispose();
+        embeddings = null;
+        foreach (var s in statements.FindAll().OrderBy(s => s.Added).ThenBy(s => s.Id, StringComparer.Ordinal)) Index(s);
+    }
+
     void Index(Statement statement)
     {
         loaded.Add(statement);
@@ -162,8 +228,9 @@ public sealed class StatementMemory : IDisposable
 
     Tensor? Embeddings()
     {
-        if (embeddings is not null || model is null || loaded.Count == 0) return embeddings;
+        if (embeddings is not null || loaded.Count == 0 || loaded[0].Embedding.Length == 0) return embeddings;
         int d = loaded[0].Embedding.Length;
+        if (loaded.Any(s => s.Embedding.Length != d)) throw new InvalidOperationException($"the memory's embeddings differ in length (the first has {d})");
         var all = new float[loaded.Count * d];
         for (int i = 0; i < loaded.Count; i++) loaded[i].Embedding.CopyTo(all, i * d);
         using var raw = tensor(all, [loaded.Count, d]);

@@ -1,0 +1,372 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Evolution.Core.Agents;
+using Evolution.Core.Worlds;
+using Evolution.Updates;
+
+namespace Evolution.Agents;
+
+/// <summary>
+/// One row of the comparison table. Rates are in [0, 1] (NaN when a set is empty, e.g. no two-hop
+/// query through a relation); fluency is ROME's n-gram entropy in bits; costs are wall time and bytes
+/// (fp32 weight deltas, or statement text plus embedding). The retrieval fields are set for channels
+/// that retrieve (rag, hybrid) and left out otherwise.
+/// </summary>
+public sealed record MethodScores
+{
+    public int Updates { get; init; }
+    public double Reliability { get; init; }
+    public double Generalization { get; init; }
+    public double Locality { get; init; }
+    public double Portability { get; init; }
+    public double Fluency { get; init; }
+    public double SecondsPerUpdate { get; init; }
+    public double SecondsPerQuery { get; init; }
+    /// <summary>Bytes the channel keeps to hold all its updates at once (single edits: the sum of their deltas).</summary>
+    public long BytesStored { get; init; }
+    public double BytesPerUpdate { get; init; }
+    /// <summary>Statements put into the prompt (the agent's top_k).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? K { get; init; }
+    /// <summary>Share of questions about a changed fact told to the memory whose news statement is among the k retrieved.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? RecallAtK { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyName("recall_at_5")] public double? RecallAt5 { get; init; }
+    /// <summary>Share of those questions answered with the new object when the right statement was retrieved.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? AccuracyWhenRetrieved { get; init; }
+    /// <summary>
+    /// Mean p_old/(p_old + p_new) (Longpre et al. 2021, probabilities over the candidates as in run metrics) on
+    /// questions whose right statement was retrieved and whose old answer the untouched weights still give:
+    /// 1 means stale weights always win over the context, 0 the context always wins.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? MemorizationRatio { get; init; }
+    /// <summary>How many questions the memorization ratio is over.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? StaleQuestions { get; init; }
+}
+
+/// <summary>Metrics after the first <see cref="Updates"/> updates, all kept, measured over every fact updated so far.</summary>
+public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency);
+
+public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, MethodScores> Methods, IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves,
+    string HybridSplit);
+
+/// <param name="MemoryDirectory">Where each retrieval channel's fresh LiteDB memory is written.</param>
+/// <param name="Curves">Sequential curves for <see cref="UpdateComparison.CurveMethods"/>.</param>
+/// <param name="FluencyTokens">Greedy tokens generated per fluency prompt.</param>
+public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = true, int FluencyTokens = 32);
+
+/// <summary>
+/// The update-channel comparison (issue 4): the same world changes through each channel, measured by one
+/// function with EasyEdit's definitions, every question answered by <see cref="AgentRuntime.Answer"/>, so
+/// the numbers are what agents do in scenarios (retrieval in the prompt for rag and hybrid, plain ranking
+/// for edited weights).
+/// - rome, ft-l, ft: single edits, each applied, measured on its own fact and reverted; averaged over facts.
+/// - memit: one batch of all changes, measured over all.
+/// - rag: every news statement into a fresh memory, then questions answered with retrieval.
+/// - hybrid: news at even positions into memory, at odd positions into the weights by ROME (kept, one
+///   after another); the agent answers everything with retrieval. Alternating keeps both halves alike in
+///   relation mix, so the row shows what combining the channels costs and keeps.
+/// - none: the untouched agent, the reference for locality and fluency.
+/// Locality: neighbourhood facts (same subject or same relation, never a changed fact) keep the untouched
+/// agent's answer (without memory). Fluency: ROME's n-gram entropy of greedy generations from prompts
+/// about the changed subject (its name alone, and the edit prompt). The model is restored exactly.
+/// </summary>
+public sealed class UpdateComparison
+{
+    public static readonly IReadOnlyList<string> Methods = ["none", "rome", "memit", "ft-l", "ft", "rag", "hybrid"];
+    public static readonly IReadOnlyList<string> CurveMethods = ["rome", "ft-l", "rag"];
+    public const string HybridSplit = "news at even positions (0, 2, …) into memory, odd positions into the weights by ROME; answers with retrieval";
+
+    readonly AgentRuntime.Parts parts;
+    readonly ComparisonOptions options;
+    readonly AgentRuntime weights; // the agent without memory: edits are written through it, and it is the untouched reference
+    readonly List<Probe> probes;
+    Action<double, string>? progress;
+    int stage;
+
+    /// <summary>Questions and prompts about one change, fixed before any update.</summary>
+    sealed record Probe(FactChange Change, NewsItem News, EditRequest Request, string New, string Old, Question Reliability, IReadOnlyList<Question> Paraphrases,
+        IReadOnlyList<(Question Question, string Answer)> Portability, IReadOnlyList<(Question Question, string Before)> Neighbours, IReadOnlyList<string> FluencyPrompts)
+    {
+        public IEnumerable<Question> Direct => Paraphrases.Prepend(Reliability);
+        /// <summary>Untouched agent's answers to <see cref="Direct"/>, to tell whether the weights still hold the old fact.</summary>
+        public IReadOnlyList<string> DirectBefore { get; init; } = [];
+    }
+
+    public UpdateComparison(AgentRuntime.Parts parts, IReadOnlyList<FactChange> changes, ComparisonOptions options)
+    {
+        if (changes.Count == 0) throw new ArgumentException("no changes to compare");
+        this.parts = parts with { Profile = parts.Profile with { Update = parts.Profile.Update with { Channel = UpdateChannel.None } } };
+        this.options = options;
+        weights = new AgentRuntime("weights", this.parts, null);
+        var changed = changes.Select(c => (c.Subject, c.Relation)).ToHashSet();
+        probes = changes.Select(c => MakeProbe(c, changed)).ToList();
+        var before = weights.Answer(probes.SelectMany(p => p.Neighbours.Select(n => n.Question).Concat(p.Direct)).Select(q => new AskItem(q, [])).ToList());
+        int i = 0;
+        for (int j = 0; j < probes.Count; j++)
+        {
+            var p = probes[j];
+            var neighbours = p.Neighbours.Select(n => (n.Question, before[i++].Answer)).ToList();
+            var direct = p.Direct.Select(_ => before[i++].Answer).ToList();
+            probes[j] = p with { Neighbours = neighbours, DirectBefore = direct };
+        }
+    }
+
+    Probe MakeProbe(FactChange change, HashSet<(int, string)> changed)
+    {
+        var world = parts.World;
+        int epoch = parts.Profile.Data.Epoch;
+        var relation = RelationCatalogue.Get(change.Relation);
+        var request = EditEvaluation.RequestFor(world, change);
+        string subject = world[change.Subject].Name, newAnswer = " " + request.TargetNew, oldAnswer = " " + world[change.OldObject].Name;
+        // The news sentence completes the edit prompt, so every channel is told the same words.
+        var statement = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery).Render(subject, request.TargetNew);
+        var news = new NewsItem(change.Subject, change.Relation, newAnswer, change.Epoch, statement, request.Prompt);
+        var candidates = world.CandidateAnswers(relation.ObjectType);
+        Question Ask(Query q) => new(q.Subject, q.Relation, q.Prompt, q.Candidates);
+        var paraphrases = EvalSets.ForChange(world, change, heldOut: true).Select(Ask).ToList();
+        var portability = RelationCatalogue.TwoHop.Where(t => t.First == change.Relation).Select(t =>
+        {
+            var end = world.ObjectOf(change.NewObject, t.Second, epoch);
+            return (new Question(change.Subject, t.Name, t.Templates[0].Prompt(subject), world.CandidateAnswers(RelationCatalogue.Get(t.Second).ObjectType)), " " + world[end].Name);
+        }).ToList();
+        var neighbours = EvalSets.NeighborhoodQueries(world, change.Subject, change.Relation, epoch)
+            .Where(q => !changed.Contains((q.Subject, q.Relation))).Select(q => (Ask(q), "")).ToList();
+        return new Probe(change, news, request, newAnswer, oldAnswer, new Question(change.Subject, change.Relation, request.Prompt, candidates),
+            paraphrases, portability, neighbours, [subject, request.Prompt]);
+    }
+
+    /// <summary>How many stages <see cref="Run"/> goes through: one per method, one per curve.</summary>
+    public int Stages(IReadOnlyList<string> methods) => methods.Count + (options.Curves ? methods.Count(CurveMethods.Contains) : 0);
+
+    /// <summary>Runs the methods in order; <paramref name="progress"/> hears the stages done so far (fractional within a stage) and what is being done.</summary>
+    public ComparisonResult Run(IReadOnlyList<string> methods, Action<double, string>? progress = null)
+    {
+        foreach (var m in methods)
+            if (!Methods.Contains(m)) throw new ArgumentException($"unknown method '{m}'");
+        (this.progress, stage) = (progress, 0);
+        var rows = new Dictionary<string, MethodScores>();
+        var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
+        foreach (var method in methods)
+        {
+            Report(method, 0, 1);
+            rows[method] = method switch
+            {
+                "none" => Untouched(),
+                "memit" => Batch(),
+                "rag" => Rag(),
+                "hybrid" => Hybrid(),
+                _ => SingleEdits(method),
+            };
+            stage++;
+            if (options.Curves && CurveMethods.Contains(method))
+            {
+                Report($"{method} sequential", 0, 1);
+                curves[method] = method == "rag" ? RagCurve() : EditCurve(method);
+                stage++;
+            }
+        }
+        return new ComparisonResult(probes.Count, rows, curves, HybridSplit);
+    }
+
+    void Report(string what, int done, int total) => progress?.Invoke(stage + done / (double)Math.Max(1, total), $"{what}: {done}/{total}");
+
+    MethodScores Untouched()
+    {
+        var m = Measure(weights, probes, null);
+        return m.Scores(probes.Count, 0, 0);
+    }
+
+    MethodScores SingleEdits(string method)
+    {
+        var editor = weights.EditorFor(method);
+        var measured = new List<Measurement>();
+        double seconds = 0;
+        long bytes = 0;
+        foreach (var probe in probes)
+        {
+            var clock = Stopwatch.StartNew();
+            using var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probe.Request]);
+            delta.Apply(parts.Model);
+            seconds += clock.Elapsed.TotalSeconds;
+            bytes += delta.Bytes;
+            try { measured.Add(Measure(weights, [probe], null)); }
+            finally { delta.Revert(parts.Model); }
+            Report(method, measured.Count, probes.Count);
+        }
+        return Measurement.Average(measured).Scores(probes.Count, seconds, bytes);
+    }
+
+    MethodScores Batch()
+    {
+        var clock = Stopwatch.StartNew();
+        using var delta = weights.EditorFor("memit").ComputeDelta(parts.Model, parts.Tokenizer, probes.Select(p => p.Request).ToList());
+        delta.Apply(parts.Model);
+        double seconds = clock.Elapsed.TotalSeconds;
+        try { return Measure(weights, probes, null).Scores(probes.Count, seconds, delta.Bytes); }
+        finally { delta.Revert(parts.Model); }
+    }
+
+    MethodScores Rag()
+    {
+        using var memory = FreshMemory("rag");
+        var agent = Retriever(memory, UpdateChannel.Rag);
+        var outcome = agent.Learn(probes.Select(p => p.News).ToList());
+        return Measure(agent, probes, memory).Scores(probes.Count, outcome.Seconds, outcome.BytesStored);
+    }
+
+    MethodScores Hybrid()
+    {
+        using var memory = FreshMemory("hybrid");
+        var agent = Retriever(memory, UpdateChannel.Hybrid);
+        var editor = weights.EditorFor("rome");
+        var applied = new List<WeightDelta>();
+        double seconds = 0;
+        long bytes = 0;
+        try
+        {
+            for (int i = 0; i < probes.Count; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                if (i % 2 == 0) bytes += memory.Add(probes[i].News);
+                else
+                {
+                    var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Request]);
+                    delta.Apply(parts.Model);
+                    applied.Add(delta);
+                    bytes += delta.Bytes;
+                }
+                seconds += clock.Elapsed.TotalSeconds;
+            }
+            // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
+            return Measure(agent, probes, memory, inMemory: p => probes.IndexOf(p) % 2 == 0).Scores(probes.Count, seconds, bytes);
+        }
+        finally { RevertAll(applied); }
+    }
+
+    /// <summary>Metrics after 1, 10, 100, … and all updates: sizes at which each curve is measured.</summary>
+    IReadOnlySet<int> Checkpoints()
+    {
+        var points = new SortedSet<int> { probes.Count };
+        for (int n = 1; n < probes.Count; n *= 10) points.Add(n);
+        return points;
+    }
+
+    /// <summary>Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).</summary>
+    IReadOnlyList<CurvePoint> EditCurve(string method)
+    {
+        var editor = weights.EditorFor(method);
+        var applied = new List<WeightDelta>();
+        var points = new List<CurvePoint>();
+        try
+        {
+            foreach (var probe in probes)
+            {
+                var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probe.Request]);
+                delta.Apply(parts.Model);
+                applied.Add(delta);
+                Report($"{method} sequential", applied.Count, probes.Count);
+                if (Checkpoints().Contains(applied.Count)) points.Add(Measure(weights, probes.Take(applied.Count).ToList(), null).Point(applied.Count));
+            }
+        }
+        finally { RevertAll(applied); }
+        return points;
+    }
+
+    /// <summary>The memory's counterpart: statements added one by one, every question answered with retrieval from all so far.</summary>
+    IReadOnlyList<CurvePoint> RagCurve()
+    {
+        using var memory = FreshMemory("rag-curve");
+        var agent = Retriever(memory, UpdateChannel.Rag);
+        var points = new List<CurvePoint>();
+        for (int n = 1; n <= probes.Count; n++)
+        {
+            agent.Learn([probes[n - 1].News]);
+            Report("rag sequential", n, probes.Count);
+            if (Checkpoints().Contains(n)) points.Add(Measure(agent, probes.Take(n).ToList(), memory).Point(n));
+        }
+        return points;
+    }
+
+    void RevertAll(List<WeightDelta> applied)
+    {
+        for (int i = applied.Count - 1; i >= 0; i--)
+        {
+            applied[i].Revert(parts.Model);
+            applied[i].Dispose();
+        }
+    }
+
+    RetrievalMemory FreshMemory(string name)
+    {
+        Directory.CreateDirectory(options.MemoryDirectory);
+        var path = Path.Combine(options.MemoryDirectory, name + ".db");
+        File.Delete(path);
+        return RetrievalMemory.Open(path, parts);
+    }
+
+    /// <summary>An agent on the shared model that answers with retrieval from <paramref name="memory"/> (not disposed: it would dispose the model).</summary>
+    AgentRuntime Retriever(RetrievalMemory memory, UpdateChannel channel) =>
+        new(channel.ToString().ToLowerInvariant(), parts with { Profile = parts.Profile with { Update = parts.Profile.Update with { Channel = channel } } }, memory);
+
+    /// <summary>Sums over a set of changes, so single-edit measurements can be averaged per edit and sets pooled.</summary>
+    sealed record Measurement(double Reliability, double Generalization, double Locality, double Portability, double Fluency, double SecondsPerQuery,
+        double? RecallAtK, double? RecallAt5, double? AccuracyWhenRetrieved, double? MemorizationRatio, int? StaleQuestions, int? K)
+    {
+        public CurvePoint Point(int n) => new(n, Reliability, Generalization, Locality, Portability, Fluency);
+
+        public MethodScores Scores(int updates, double seconds, long bytes) => new()
+        {
+            Updates = updates, Reliability = Reliability, Generalization = Generalization, Locality = Locality, Portability = Portability,
+            Fluency = Fluency, SecondsPerUpdate = seconds / updates, SecondsPerQuery = SecondsPerQuery, BytesStored = bytes,
+            BytesPerUpdate = bytes / (double)updates, K = K, RecallAtK = RecallAtK, RecallAt5 = RecallAt5,
+            AccuracyWhenRetrieved = AccuracyWhenRetrieved, MemorizationRatio = MemorizationRatio, StaleQuestions = StaleQuestions,
+        };
+
+        /// <summary>EasyEdit's single-edit numbers: each metric averaged over the edits where it is defined.</summary>
+        public static Measurement Average(IReadOnlyList<Measurement> all)
+        {
+            static double Mean(IEnumerable<double> values) => values.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+            return new Measurement(Mean(all.Select(m => m.Reliability)), Mean(all.Select(m => m.Generalization)), Mean(all.Select(m => m.Locality)),
+                Mean(all.Select(m => m.Portability)), Mean(all.Select(m => m.Fluency)), Mean(all.Select(m => m.SecondsPerQuery)), null, null, null, null, null, null);
+        }
+    }
+
+    /// <summary>The one measurement every channel gets: the agent answers every question about the given changes and their neighbours.</summary>
+    Measurement Measure(AgentRuntime agent, IReadOnlyList<Probe> set, RetrievalMemory? memory, Func<Probe, bool>? inMemory = null)
+    {
+        var direct = set.SelectMany(p => p.Direct.Select((q, i) => (Probe: p, Question: q, Before: p.DirectBefore[i], IsReliability: i == 0))).ToList();
+        var portability = set.SelectMany(p => p.Portability).ToList();
+        var neighbours = set.SelectMany(p => p.Neighbours).DistinctBy(n => n.Question.Prompt).ToList();
+        var questions = direct.Select(d => d.Question).Concat(portability.Select(p => p.Question)).Concat(neighbours.Select(n => n.Question)).ToList();
+
+        var clock = Stopwatch.StartNew();
+        var answers = agent.Answer(questions.Select(q => new AskItem(q, [])).ToList());
+        double secondsPerQuery = clock.Elapsed.TotalSeconds / questions.Count;
+        var directAnswers = answers.Take(direct.Count).ToList();
+        var portabilityAnswers = answers.Skip(direct.Count).Take(portability.Count).ToList();
+        var neighbourAnswers = answers.Skip(direct.Count + portability.Count).ToList();
+
+        static double Share(IEnumerable<bool> hits) => hits.Select(h => h ? 1.0 : 0.0).DefaultIfEmpty(double.NaN).Average();
+        double reliability = Share(direct.Zip(directAnswers).Where(x => x.First.IsReliability).Select(x => x.Second.Answer == x.First.Probe.New));
+        double generalization = Share(direct.Zip(directAnswers).Where(x => !x.First.IsReliability).Select(x => x.Second.Answer == x.First.Probe.New));
+        double portable = Share(portability.Zip(portabilityAnswers).Select(x => x.Second.Answer == x.First.Answer));
+        double locality = Share(neighbours.Zip(neighbourAnswers).Select(x => x.Second.Answer == x.First.Before));
+        double fluency = Fluency.Mean(set.SelectMany(p => p.FluencyPrompts).Select(prompt => agent.Generate(prompt, options.FluencyTokens)));
+
+        if (memory is null)
+            return new Measurement(reliability, generalization, locality, portable, fluency, secondsPerQuery, null, null, null, null, null, null);
+
+        // Retrieval: was the news statement among the k the agent read, and did the agent follow it?
+        var told = direct.Zip(directAnswers).Where(x => inMemory is null || inMemory(x.First.Probe)).ToList();
+        var read = told.Select(x => (x.First.Probe, x.First.Before, Answer: x.Second, Found: x.Second.Retrieved.Contains(x.First.Probe.News.Statement))).ToList();
+        double recall5 = Share(told.Select(x => memory.Retrieve(x.First.Question, 5).Contains(x.First.Probe.News.Statement)));
+        var found = read.Where(r => r.Found).ToList();
+        var stale = found.Where(r => r.Before == r.Probe.Old).ToList();
+        double ratio = stale.Select(r =>
+        {
+            double pOld = r.Answer.Distribution[r.Probe.Old], pNew = r.Answer.Distribution[r.Probe.New];
+            return pOld / Math.Max(1e-12, pOld + pNew);
+        }).DefaultIfEmpty(double.NaN).Average();
+        return new Measurement(reliability, generalization, locality, portable, fluency, secondsPerQuery, Share(read.Select(r => r.Found)), recall5,
+            Share(found.Select(r => r.Answer.Answer == r.Probe.New)), ratio, stale.Count, parts.Profile.Update.TopK);
+    }
+}

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using Evolution.Agents;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Checkpoints;
+using Evolution.Core.Worlds;
+using Evolution.Scenarios;
+using Evolution.Updates;
+using Spectre.Console;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary><c>evolution compare-updates</c>: the same world changes through every update channel, one table of EasyEdit's metrics.</summary>
+public static class CompareUpdatesCommand
+{
+    public static Command Create()
+    {
+        var world = new Option<string?>("--world") { Description = "world spec (scenarios/worlds/*.yaml); the agent is trained or loaded from the cache" };
+        var agent = new Option<string?>("--agent") { Description = "agent profile (agents/*.yaml); default profile if absent" };
+        var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml)" };
+        var changes = new Option<int>("--changes") { Description = "how many changes: the world's next epoch, topped up with seeded counterfactuals", DefaultValueFactory = _ => 46 };
+        var methods = new Option<string>("--methods")
+        {
+            Description = $"comma-separated channels: {string.Join(", ", UpdateComparison.Methods)} (none = the untouched agent)",
+            DefaultValueFactory = _ => "rome,memit,ft-l,ft,rag,hybrid",
+        };
+        var noCurves = new Option<bool>("--no-curves") { Description = $"skip the sequential curves ({string.Join(", ", UpdateComparison.CurveMethods)})" };
+        var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
+        var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, FT-L, FT, retrieval and a hybrid, and compare them with one set of metrics.")
+            { world, agent, model, changes, methods, noCurves, output, cache, json, device };
+        command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods)!,
+            !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
+        return command;
+    }
+
+    static int Run(string? worldPath, string? profilePath, string? modelDir, int changeCount, string methodList, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
+    {
+        var methods = methodList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
+        if (methods.Count == 0) throw new InputException(null, "--methods", "names no method");
+        foreach (var m in methods)
+            if (!UpdateComparison.Methods.Contains(m)) throw new InputException(null, "--methods", $"unknown method '{m}' (available: {string.Join(", ", UpdateComparison.Methods)})");
+        if (changeCount < 1) throw new InputException(null, "--changes", $"must be at least 1, got {changeCount}");
+        if (modelDir is not null)
+        {
+            if (worldPath is not null || profilePath is not null) throw new InputException(null, "--model", "takes the world and profile from the checkpoint: leave out --world and --agent");
+            if (!File.Exists(Path.Combine(modelDir, AgentTraining.WorldFile)) || !File.Exists(Path.Combine(modelDir, AgentTraining.ProfileFile)))
+                throw new InputException(modelDir, "--model", $"not an agent checkpoint (needs {AgentTraining.WorldFile} and {AgentTraining.ProfileFile})");
+        }
+        else if (worldPath is null) throw new InputException(null, "--world", "required (or --model DIR)");
+        else if (!File.Exists(worldPath)) throw new InputException(worldPath, "--world", "no such file");
+        if (profilePath is not null && !File.Exists(profilePath)) throw new InputException(profilePath, "--agent", "no such file");
+        var device = Devices.Parse(deviceName);
+
+        // The agent: a checkpoint folder as it is, or trained (or loaded from the cache) from a world and a profile.
+        AgentRuntime.Parts parts = null!;
+        string checkpoint;
+        if (modelDir is not null)
+        {
+            var (loaded, tokenizer) = Checkpoint.Load(modelDir, device);
+            worldPath = Path.Combine(modelDir, AgentTraining.WorldFile);
+            parts = new AgentRuntime.Parts(loaded, tokenizer, World.Generate(WorldSpec.Load(worldPath)), AgentProfile.Load(Path.Combine(modelDir, AgentTraining.ProfileFile)));
+            checkpoint = Path.GetFullPath(modelDir);
+        }
+        else
+        {
+            var spec = worldPath!;
+            TrainedAgent trained = null!;
+            Output.WithProgress("agent", 1.0, report =>
+            {
+                trained = AgentTraining.TrainOrLoad(spec, profilePath, cacheRoot, device,
+                    new Progress(p => report((double)p.Step / p.MaxSteps, $"training step {p.Step}/{p.MaxSteps}")));
+                return 0;
+            });
+            parts = new AgentRuntime.Parts(trained.Model, trained.Tokenizer, trained.World, trained.Profile);
+            checkpoint = trained.Checkpoint;
+        }
+        using var model = parts.Model;
+        var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, changeCount);
+
+        var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves));
+        var result = Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report));
+        var document = new
+        {
+            world = Path.GetFullPath(worldPath!),
+            agent = checkpoint,
+            changes = result.Changes,
+            hybrid_split = result.HybridSplit,
+            methods = result.Methods,
+            curves = result.Curves,
+        };
+        var text = Output.ToJson(document);
+        Directory.CreateDirectory(outDir);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.json"), text);
+        ComparisonReport.Write(result, outDir);
+
+        if (json) Console.Out.WriteLine(text);
+        else
+        {
+            var table = new Table().AddColumns("method", "reliability", "generalization", "locality", "portability", "fluency", "s/update", "s/query", "bytes/update", "recall@k", "acc|retrieved", "mem. ratio");
+            foreach (var (method, s) in result.Methods)
+                table.AddRow(method, F(s.Reliability), F(s.Generalization), F(s.Locality), F(s.Portability), F(s.Fluency), F(s.SecondsPerUpdate), F(s.SecondsPerQuery),
+                    s.BytesPerUpdate.ToString("F0"), F(s.RecallAtK), F(s.AccuracyWhenRetrieved), F(s.MemorizationRatio));
+            Output.Status.Write(table);
+            Output.Status.MarkupLine($"written to {Markup.Escape(Path.GetFullPath(outDir))} (compare.json, compare.md, compare.csv, plots/)");
+        }
+        return 0;
+    }
+
+    static string F(double? v) => v is double x ? (double.IsNaN(x) ? "n/a" : x.ToString(Math.Abs(x) < 0.01 && x != 0 ? "G3" : "F3")) : "";
+
+    /// <summary>Reports on the calling thread, so the bar does not race it.</summary>
+    sealed class Progress(Action<Core.Training.TrainingProgress> report) : IProgress<Core.Training.TrainingProgress>
+    {
+        public void Report(Core.Training.TrainingProgress value) => report(value);
+    }
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text;
+using Evolution.Agents;
+using ScottPlot;
+
+namespace Evolution.Scenarios;
+
+/// <summary>The update comparison as files: a method × metric table (Markdown and CSV) and ScottPlot PNGs (bars per metric, sequential curves).</summary>
+public static class ComparisonReport
+{
+    /// <summary>The table's columns, in order: EasyEdit's rates, fluency, costs, then the retrieval-only ones.</summary>
+    public static IReadOnlyList<(string Name, double? Value)> Row(MethodScores s) =>
+    [
+        ("reliability", s.Reliability), ("generalization", s.Generalization), ("locality", s.Locality), ("portability", s.Portability),
+        ("fluency", s.Fluency), ("seconds_per_update", s.SecondsPerUpdate), ("seconds_per_query", s.SecondsPerQuery),
+        ("bytes_stored", s.BytesStored), ("bytes_per_update", s.BytesPerUpdate), ("recall_at_k", s.RecallAtK), ("recall_at_5", s.RecallAt5),
+        ("accuracy_when_retrieved", s.AccuracyWhenRetrieved), ("memorization_ratio", s.MemorizationRatio),
+    ];
+
+    static string Format(double? v) => v switch
+    {
+        null => "",
+        double x when double.IsNaN(x) => "n/a",
+        double x when Math.Abs(x) >= 1000 => x.ToString("F0", CultureInfo.InvariantCulture),
+        double x when x != 0 && Math.Abs(x) < 0.01 => x.ToString("G3", CultureInfo.InvariantCulture),
+        double x => x.ToString("F3", CultureInfo.InvariantCulture),
+    };
+
+    public static string Markdown(ComparisonResult result)
+    {
+        var columns = Row(result.Methods.Values.First()).Select(c => c.Name).ToList();
+        var text = new StringBuilder();
+        text.AppendLine($"# Update channels compared ({result.Changes} changes)").AppendLine();
+        text.AppendLine($"| method | {string.Join(" | ", columns)} |");
+        text.AppendLine($"| --- |{string.Concat(columns.Select(_ => " ---: |"))}");
+        foreach (var (method, scores) in result.Methods)
+            text.AppendLine($"| {method} | {string.Join(" | ", Row(scores).Select(c => Format(c.Value)))} |");
+        text.AppendLine().AppendLine($"hybrid split: {result.HybridSplit}. Fluency: bi/tri-gram entropy in bits (ROME). Retrieval columns are empty for channels that do not retrieve.");
+        foreach (var (method, curve) in result.Curves)
+        {
+            text.AppendLine().AppendLine($"## Sequential: {method}").AppendLine();
+            text.AppendLine("| updates | reliability | generalization | locality | portability | fluency |").AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var p in curve)
+                text.AppendLine($"| {p.Updates} | {Format(p.Reliability)} | {Format(p.Generalization)} | {Format(p.Locality)} | {Format(p.Portability)} | {Format(p.Fluency)} |");
+        }
+        return text.ToString();
+    }
+
+    public static string Csv(ComparisonResult result)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("method," + string.Join(",", Row(result.Methods.Values.First()).Select(c => c.Name)));
+        foreach (var (method, scores) in result.Methods)
+            text.AppendLine(method + "," + string.Join(",", Row(scores).Select(c => c.Value is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")));
+        return text.ToString();
+    }
+
+    /// <summary>Writes compare.md, compare.csv and plots/*.png into <paramref name="directory"/>; returns the files written.</summary>
+    public static IReadOnlyList<string> Write(ComparisonResult result, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var files = new List<string>();
+        void Text(string name, string content)
+        {
+            Core.AtomicFile.WriteAllText(Path.Combine(directory, name), content);
+            files.Add(name);
+        }
+        Text("compare.md", Markdown(result));
+        Text("compare.csv", Csv(result));
+        var plots = Path.Combine(directory, "plots");
+        Directory.CreateDirectory(plots);
+
+        var methods = result.Methods.Keys.ToList();
+        string[] rates = ["reliability", "generalization", "locality", "portability"];
+        var bars = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int m = 0; m < methods.Count; m++)
+        {
+            var row = Row(result.Methods[methods[m]]).ToDictionary(c => c.Name, c => c.Value ?? double.NaN);
+            var series = rates.Select((r, i) => new Bar
+            {
+                Position = i * (methods.Count + 1) + m, Value = double.IsNaN(row[r]) ? 0 : row[r], FillColor = palette.GetColor(m),
+            }).ToList();
+            bars.Add.Bars(series).LegendText = methods[m];
+        }
+        bars.Axes.Bottom.SetTicks(rates.Select((_, i) => i * (methods.Count + 1) + (methods.Count - 1) / 2.0).ToArray(), rates);
+        Finish(bars, "metric", "score", $"Update channels, {result.Changes} changes");
+        files.Add(Save(bars, plots, "metrics.png"));
+
+        foreach (var metric in result.Curves.Count == 0 ? [] : new[] { "reliability", "generalization", "locality", "fluency" })
+        {
+            var plot = new Plot();
+            foreach (var (method, curve) in result.Curves)
+            {
+                var ys = curve.Select(p => metric switch
+                {
+                    "reliability" => p.Reliability, "generalization" => p.Generalization, "locality" => p.Locality, _ => p.Fluency,
+                }).ToArray();
+                var line = plot.Add.Scatter(curve.Select(p => Math.Log10(p.Updates)).ToArray(), ys);
+                line.LegendText = method;
+                line.LineWidth = 2;
+            }
+            Finish(plot, "updates kept (log10)", metric == "fluency" ? "n-gram entropy (bits)" : metric, $"Sequential updates: {metric}", unitRange: metric != "fluency");
+            files.Add(Save(plot, plots, $"sequential-{metric}.png"));
+        }
+        return files;
+    }
+
+    static void Finish(Plot plot, string x, string y, string title, bool unitRange = true)
+    {
+        plot.XLabel(x);
+        plot.YLabel(y);
+        plot.Title(title, size: 13);
+        if (unitRange) plot.Axes.SetLimitsY(-0.02, 1.02);
+        plot.ShowLegend(Alignment.LowerRight);
+    }
+
+    static string Save(Plot plot, string directory, string file)
+    {
+        Core.AtomicFile.Write(Path.Combine(directory, file), temp => plot.SavePng(temp, 720, 420));
+        return Path.Combine("plots", file);
+    }
+}

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Evolution.Core.Evaluation;
 using Microsoft.Extensions.AI;
 
 namespace Evolution.Agents;
@@ -8,19 +7,17 @@ namespace Evolution.Agents;
 /// An agent's model behind <see cref="IChatClient"/> (Microsoft.Extensions.AI), so Semantic Kernel and
 /// other .NET AI code can call it like any chat model. The last user message is the question; it is
 /// put in the agent's own format ("Q: … A:", with retrieved statements as "Context: …" when the agent
-/// has a memory) and answered by greedy decoding up to the end of the sentence.
+/// retrieves from its memory, <see cref="AgentRuntime.Generate"/>) and answered by greedy decoding up to the end of the sentence.
 /// </summary>
-public sealed class AgentChatClient(AgentRuntime agent, IStatementMemory? memory = null, int maxTokens = 12) : IChatClient
+public sealed class AgentChatClient(AgentRuntime agent, int maxTokens = 12) : IChatClient
 {
     public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var question = messages.LastOrDefault(m => m.Role == ChatRole.User)?.Text
             ?? throw new ArgumentException("the conversation has no user message to answer");
         var prompt = question.TrimEnd().EndsWith("A:", StringComparison.Ordinal) ? question.TrimEnd() : $"Q: {question.Trim()} A:";
-        if (memory?.Retrieve(new Question(-1, "", prompt, []), agent.Profile.Update.TopK) is { Count: > 0 } statements)
-            prompt = $"Context: {string.Join(" ", statements)} {prompt}";
         string answer;
-        lock (agent) answer = new CandidateRanker(agent.Model, agent.Tokenizer).Generate(prompt, options?.MaxOutputTokens ?? maxTokens, stopAt: ".");
+        lock (agent) answer = agent.Generate(prompt, options?.MaxOutputTokens ?? maxTokens, stopAt: ".");
         answer = answer.Split(" Q:", 2)[0].Trim();
         return Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, answer)) { ModelId = agent.Name });
     }

@@ -54,8 +54,7 @@ public sealed class AgentRuntime : IDisposable
     public IReadOnlyList<AgentAnswer> Answer(IReadOnlyList<AskItem> items)
     {
         var clock = Stopwatch.StartNew();
-        bool retrieves = memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
-        var retrieved = items.Select(i => retrieves ? memory!.Retrieve(i.Question, Profile.Update.TopK) : (IReadOnlyList<string>)[]).ToList();
+        var retrieved = items.Select(i => Retrieve(i.Question)).ToList();
         var own = Distributions(items.Select((item, i) => (WithContext(retrieved[i], item.Question), item.Question.Candidates)).ToList());
         var readPeers = items.Select((item, i) => item.Peers.Count > 0 && own[i].Max() <= Profile.Traits.KeepOwnAbove).ToList();
         var listening = Enumerable.Range(0, items.Count).Where(i => readPeers[i]).ToList();
@@ -119,13 +118,16 @@ public sealed class AgentRuntime : IDisposable
     /// Greedy text from a prompt, read as the agent reads a question: with its retrieved statements
     /// in front ("Context: … prompt") when it retrieves. Used for fluency.
     /// </summary>
-    public string Generate(string prompt, int maxTokens)
+    public string Generate(string prompt, int maxTokens, string? stopAt = null)
     {
         var question = new Question(-1, "", prompt, [""]);
-        bool retrieves = memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
-        var text = WithContext(retrieves ? memory!.Retrieve(question, Profile.Update.TopK) : [], question);
-        return ranker.Generate(text, maxTokens);
+        var text = WithContext(Retrieve(question), question);
+        return ranker.Generate(text, maxTokens, stopAt);
     }
+
+    bool Retrieves => memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
+
+    IReadOnlyList<string> Retrieve(Question question) => Retrieves ? memory!.Retrieve(question, Profile.Update.TopK) : [];
 
     /// <summary>Hidden states of the last token of each name, per layer, for representation convergence.</summary>
     public IReadOnlyList<(string Hook, double[][] Features)> Residuals(IReadOnlyList<string> names) =>

@@ -213,6 +213,9 @@ public sealed class UpdateComparison
         return Measure(agent, probes, memory).Scores(probes.Count, outcome.Seconds, outcome.BytesStored);
     }
 
+    /// <summary>The hybrid channel's split (<see cref="HybridSplit"/>): news at even positions goes to memory, the rest to ROME.</summary>
+    static bool ToMemory(int index) => index % 2 == 0;
+
     MethodScores Hybrid()
     {
         using var memory = FreshMemory("hybrid");
@@ -226,7 +229,7 @@ public sealed class UpdateComparison
             for (int i = 0; i < probes.Count; i++)
             {
                 var clock = Stopwatch.StartNew();
-                if (i % 2 == 0) bytes += memory.Add(probes[i].News);
+                if (ToMemory(i)) bytes += memory.Add(probes[i].News);
                 else
                 {
                     var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Request]);
@@ -237,23 +240,17 @@ public sealed class UpdateComparison
                 seconds += clock.Elapsed.TotalSeconds;
             }
             // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
-            return Measure(agent, probes, memory, inMemory: p => probes.IndexOf(p) % 2 == 0).Scores(probes.Count, seconds, bytes);
+            var told = probes.Where((_, i) => ToMemory(i)).ToHashSet();
+            return Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes);
         }
         finally { RevertAll(applied); }
-    }
-
-    /// <summary>Metrics after 1, 10, 100, … and all updates: sizes at which each curve is measured.</summary>
-    IReadOnlySet<int> Checkpoints()
-    {
-        var points = new SortedSet<int> { probes.Count };
-        for (int n = 1; n < probes.Count; n *= 10) points.Add(n);
-        return points;
     }
 
     /// <summary>Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).</summary>
     IReadOnlyList<CurvePoint> EditCurve(string method)
     {
         var editor = weights.EditorFor(method);
+        var sizes = EditEvaluation.CurveSizes(probes.Count);
         var applied = new List<WeightDelta>();
         var points = new List<CurvePoint>();
         try
@@ -264,7 +261,7 @@ public sealed class UpdateComparison
                 delta.Apply(parts.Model);
                 applied.Add(delta);
                 Report($"{method} sequential", applied.Count, probes.Count);
-                if (Checkpoints().Contains(applied.Count)) points.Add(Measure(weights, probes.Take(applied.Count).ToList(), null).Point(applied.Count));
+                if (sizes.Contains(applied.Count)) points.Add(Measure(weights, probes.Take(applied.Count).ToList(), null).Point(applied.Count));
             }
         }
         finally { RevertAll(applied); }
@@ -276,12 +273,13 @@ public sealed class UpdateComparison
     {
         using var memory = FreshMemory("rag-curve");
         var agent = Retriever(memory, UpdateChannel.Rag);
+        var sizes = EditEvaluation.CurveSizes(probes.Count);
         var points = new List<CurvePoint>();
         for (int n = 1; n <= probes.Count; n++)
         {
             agent.Learn([probes[n - 1].News]);
             Report("rag sequential", n, probes.Count);
-            if (Checkpoints().Contains(n)) points.Add(Measure(agent, probes.Take(n).ToList(), memory).Point(n));
+            if (sizes.Contains(n)) points.Add(Measure(agent, probes.Take(n).ToList(), memory).Point(n));
         }
         return points;
     }

@@ -70,8 +70,7 @@ public static class EditEvaluation
     {
         var ranker = new CandidateRanker(model, tokenizer);
         var (neighbours, before) = Neighbours(ranker, world, changes, knowledgeEpoch);
-        var checkpoints = new SortedSet<int> { changes.Count };
-        for (int n = 1; n < changes.Count; n *= 10) checkpoints.Add(n);
+        var checkpoints = CurveSizes(changes.Count);
 
         var applied = new List<WeightDelta>();
         var points = new List<SequentialPoint>();
@@ -96,6 +95,14 @@ public static class EditEvaluation
             }
         }
         return points;
+    }
+
+    /// <summary>Where sequential curves are measured: after 1, 10, 100, … and all <paramref name="updates"/>.</summary>
+    public static IReadOnlySet<int> CurveSizes(int updates)
+    {
+        var sizes = new SortedSet<int> { updates };
+        for (int n = 1; n < updates; n *= 10) sizes.Add(n);
+        return sizes;
     }
 
     /// <summary>The edit request for a world change: the first training statement prompt of the relation.</summary>

@@ -1,6 +1,7 @@
 using Evolution.Core.Agents;
 using Evolution.Core.Evaluation;
 using Evolution.Core.Worlds;
+using Evolution.Updates.Retrieval;
 using static TorchSharp.torch;
 
 namespace Evolution.Updates.Tests;
@@ -22,6 +23,17 @@ public sealed class TinyAgent : IDisposable
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(root.FullName, "Evolution.sln"))) root = root.Parent!;
         Agent = AgentTraining.TrainOrLoad(Path.Combine(root.FullName, "scenarios", "worlds", "tiny.yaml"), profile, Cache, CPU);
+    }
+
+    /// <summary>One statement per fact of the tiny world at epoch 1, rendered with a training statement template.</summary>
+    public List<Statement> EpochOneStatements()
+    {
+        var world = Agent.World;
+        return world.FactsAt(1).Select(f =>
+        {
+            var template = world.TrainingTemplates(RelationCatalogue.Get(f.Relation)).First(t => t.Kind == TemplateKind.Statement);
+            return new Statement { Id = $"{f.Subject}:{f.Relation}", Text = template.Render(world[f.Subject].Name, world[f.Object].Name), Subject = f.Subject, Relation = f.Relation, Object = world[f.Object].Name, Epoch = 1 };
+        }).ToList();
     }
 
     public void Dispose() => Directory.Delete(Cache, recursive: true);

@@ -8,17 +8,6 @@ public class RetrievalTests(TinyAgent tiny) : IDisposable
 {
     readonly string directory = Directory.CreateTempSubdirectory("evolution-memory").FullName;
 
-    /// <summary>One statement per fact of the tiny world at epoch 1, rendered with a training statement template.</summary>
-    List<Statement> Statements()
-    {
-        var world = tiny.Agent.World;
-        return world.FactsAt(1).Select(f =>
-        {
-            var template = world.TrainingTemplates(RelationCatalogue.Get(f.Relation)).First(t => t.Kind == TemplateKind.Statement);
-            return new Statement { Id = $"{f.Subject}:{f.Relation}", Text = template.Render(world[f.Subject].Name, world[f.Object].Name), Subject = f.Subject, Relation = f.Relation, Object = world[f.Object].Name, Epoch = 1 };
-        }).ToList();
-    }
-
     [Fact]
     public void Bm25PutsTheStatementAboutTheQueriedFactFirst()
     {
@@ -36,7 +25,7 @@ public class RetrievalTests(TinyAgent tiny) : IDisposable
     {
         var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
         var path = Path.Combine(directory, "memory.db");
-        var statements = Statements();
+        var statements = tiny.EpochOneStatements();
         float[] firstEmbedding;
         using (var memory = new StatementMemory(path, RetrieverKind.Hybrid, model, tokenizer))
         {

@@ -11,16 +11,6 @@ public class VectorDataTests(TinyAgent tiny) : IDisposable
 {
     readonly string directory = Directory.CreateTempSubdirectory("evolution-vectordata").FullName;
 
-    List<Statement> Statements()
-    {
-        var world = tiny.Agent.World;
-        return world.FactsAt(1).Select(f =>
-        {
-            var template = world.TrainingTemplates(RelationCatalogue.Get(f.Relation)).First(t => t.Kind == TemplateKind.Statement);
-            return new Statement { Id = $"{f.Subject}:{f.Relation}", Text = template.Render(world[f.Subject].Name, world[f.Object].Name), Subject = f.Subject, Relation = f.Relation, Object = world[f.Object].Name, Epoch = 1 };
-        }).ToList();
-    }
-
     VectorStoreCollection<string, Statement> Open(string path) =>
         new StatementCollection(new StatementMemory(path, RetrieverKind.Hybrid, tiny.Agent.Model, tiny.Agent.Tokenizer), ownsMemory: true);
 
@@ -28,7 +18,7 @@ public class VectorDataTests(TinyAgent tiny) : IDisposable
     public async Task UpsertSearchAndReopenThroughTheVectorDataAbstractions()
     {
         var (world, path) = (tiny.Agent.World, Path.Combine(directory, "memory.db"));
-        var statements = Statements();
+        var statements = tiny.EpochOneStatements();
         var changes = world.Changes.Where(c => c.Epoch == 1).ToList();
         using (var collection = Open(path))
         {

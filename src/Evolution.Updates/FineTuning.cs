@@ -1,5 +1,6 @@
 using Evolution.Core.Model;
 using Evolution.Core.Text;
+using Evolution.Core.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -63,19 +64,22 @@ public sealed class FineTuningEditor(FineTuningHyperParams hyperParams, string n
         try
         {
             model.eval(); // no dropout in our models, but keep edits deterministic for any model
-            using var optimizer = optim.Adam(names.Select(n => all[n]), hyperParams.LearningRate);
+            using var optimizer = AdamW.Adam(names.Select(n => all[n]), hyperParams.LearningRate);
             for (int step = 0; step < hyperParams.Steps; step++)
             {
                 using var scope = NewDisposeScope();
                 var logits = model.forward(inputTensor);
                 var loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), labelTensor.reshape(-1), ignore_index: -100);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 if (hyperParams.NormConstraint is double epsilon)
                     using (no_grad())
+                    using (var bound = epsilon.ToScalar())
+                    using (var negativeBound = (-epsilon).ToScalar())
+                    using (var one = 1.0.ToScalar())
                         foreach (var n in names)
-                            all[n].copy_(torch.max(torch.min(all[n], original[n] + epsilon), original[n] - epsilon));
+                            all[n].copy_(torch.max(torch.min(all[n], original[n].add(bound, one)), original[n].add(negativeBound, one)));
             }
         }
         finally

@@ -58,7 +58,7 @@ public sealed class Trainer
         for (; step < options.MaxSteps && !cancel.IsCancellationRequested; step++)
         {
             double lr = LearningRateSchedule.At(step, options);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            optimizer.LearningRate = lr;
 
             using (var scope = NewDisposeScope())
             {
@@ -68,10 +68,10 @@ public sealed class Trainer
                 var target = batch.narrow(1, 1, window - 1);
                 var logits = model.forward(input);
                 var lossTensor = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), target.reshape(-1));
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 lossTensor.backward();
                 ClipGradientNorm(parameters, options.GradientClip);
-                optimizer.step();
+                optimizer.Step();
                 if (step % 10 == 0 || step == options.MaxSteps - 1) loss = lossTensor.item<float>();
             }
             tokens += (long)options.BatchSize * (window - 1);
@@ -99,22 +99,23 @@ public sealed class Trainer
     {
         using var _ = no_grad();
         var grads = parameters.Where(p => p.grad is not null).Select(p => p.grad!).ToArray();
+        // Explicit Scalars, kept alive until the ops that read them are done (see AdamW for why).
+        using var epsilon = 1e-6.ToScalar();
+        using var one = 1.0.ToScalar();
+        using var bound = maxNorm.ToScalar();
         using var total = stack(grads.Select(g => g.norm()).ToArray()).norm();
-        using var scale = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+        using var scale = total.add(epsilon, one).reciprocal_().mul_(bound).clamp_max_(one);
         foreach (var g in grads) g.mul_(scale);
     }
 
     /// <summary>AdamW with decoupled weight decay on matrices only (not on biases and LayerNorm gains).</summary>
-    optim.Optimizer CreateOptimizer()
+    AdamW CreateOptimizer()
     {
         var decay = new List<TorchSharp.Modules.Parameter>();
         var noDecay = new List<TorchSharp.Modules.Parameter>();
         foreach (var (_, p) in model.named_parameters())
             (p.dim() >= 2 ? decay : noDecay).Add(p);
-        return optim.AdamW([
-            new TorchSharp.Modules.AdamW.ParamGroup(decay, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay, false, false),
-            new TorchSharp.Modules.AdamW.ParamGroup(noDecay, options.LearningRate, options.Beta1, options.Beta2, 1e-8, 0.0, false, false),
-        ]);
+        return new AdamW([new AdamW.Group(decay, options.WeightDecay), new AdamW.Group(noDecay)], options.LearningRate, options.Beta1, options.Beta2);
     }
 
     /// <summary>Endless stream of packed windows over shuffled documents.</summary>

@@ -61,6 +61,14 @@ public static class CorpusBuilder
             distractorRandom.Shuffle(order);
             return string.Join(" ", order);
         }
+        // The query kind of a context line, like the distractors, has its own generator (a mix without statement queries is unchanged).
+        var queryKindRandom = new Random(Seeds.Mix(seed, "context-statement-queries"));
+        Template ContextQuery(Relation relation, Template question)
+        {
+            if (mix.ContextStatementShare <= 0 || queryKindRandom.NextDouble() >= mix.ContextStatementShare) return question;
+            var pool = world.TrainingTemplates(relation).Where(t => t.Kind == TemplateKind.Statement && t.IsQuery).ToList();
+            return pool.Count == 0 ? question : pool[queryKindRandom.Next(pool.Count)];
+        }
         string Name(int id) => world[id].Name;
         string Statement(Relation relation, int subject, int obj)
         {
@@ -109,7 +117,7 @@ public static class CorpusBuilder
                 bool disagree = random.NextDouble() < mix.ContextDisagreeShare;
                 int contextObject = disagree ? OtherObject(world, fact with { Object = obj }, random) : obj;
                 int answer = disagree && random.NextDouble() < mix.ContextFollowShare ? contextObject : obj;
-                var question = Question(relation);
+                var question = ContextQuery(relation, Question(relation));
                 var context = Statement(relation, fact.Subject, contextObject);
                 if (mix.ContextDistractors > 0) context = WithDistractors(context, fact);
                 documents.Add($"Context: {context} {question.Render(Name(fact.Subject), Name(answer))}");

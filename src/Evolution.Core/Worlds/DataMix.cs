@@ -34,6 +34,13 @@ public sealed record DataMix
     /// </summary>
     public int ContextDistractors { get; init; }
     /// <summary>
+    /// Share of context lines whose query is a statement to complete ("Context: … Kemtaro Drassil was born in
+    /// Ostravel.") instead of a question. Retrieval puts its context in front of whatever prompt is asked,
+    /// statement completions included; an agent that only ever read contexts before questions does not use
+    /// them before a statement (on the default agent, 0.14 accuracy on retrieved changed facts, issue 4).
+    /// </summary>
+    public double ContextStatementShare { get; init; }
+    /// <summary>
     /// Peer-statement lines per fact (expected count): "Context: &lt;1-5 peers' statements&gt; Q: … A: …",
     /// the format agents see in a debate. What the agent learns from them about following a group
     /// is set by the two shares below (the social side of the data mix).
@@ -64,6 +71,7 @@ public sealed record DataMix
             ContextDisagreeShare = yaml.Double("context_disagree_share", d.ContextDisagreeShare),
             ContextFollowShare = yaml.Double("context_follow_share", d.ContextFollowShare),
             ContextDistractors = yaml.Int("context_distractors", d.ContextDistractors),
+            ContextStatementShare = yaml.Double("context_statement_share", d.ContextStatementShare),
             PeerLinesPerFact = yaml.Double("peer_lines_per_fact", d.PeerLinesPerFact),
             PeerMajorityRightShare = yaml.Double("peer_majority_right_share", d.PeerMajorityRightShare),
             PeerFollowShare = yaml.Double("peer_follow_share", d.PeerFollowShare),
@@ -79,6 +87,7 @@ public sealed record DataMix
         Share("reverse_share", mix.ReverseShare);
         Share("context_disagree_share", mix.ContextDisagreeShare);
         Share("context_follow_share", mix.ContextFollowShare);
+        Share("context_statement_share", mix.ContextStatementShare);
         Share("misinformation_share", mix.MisinformationShare);
         Share("peer_majority_right_share", mix.PeerMajorityRightShare);
         Share("peer_follow_share", mix.PeerFollowShare);

@@ -127,4 +127,34 @@ public class CorpusAndEvalTests
             Assert.Contains(subject.Name, ContextOf(line));
         }
     }
+
+    [Fact]
+    public void StatementQueriesReplaceOnlyTheQuestionsOfContextLines()
+    {
+        var plain = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1 }, seed: 4).Documents;
+        var mixed = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1, ContextStatementShare = 0.5 }, seed: 4).Documents;
+        Assert.Equal(plain.Where(d => !d.StartsWith("Context:")), mixed.Where(d => !d.StartsWith("Context:")));
+
+        static bool HasQuestion(string line) => line.Contains(" Q: ", StringComparison.Ordinal) || line.Contains(" Question: ", StringComparison.Ordinal);
+        var plainContexts = plain.Where(d => d.StartsWith("Context:")).ToList();
+        var mixedContexts = mixed.Where(d => d.StartsWith("Context:")).ToList();
+        Assert.All(plainContexts, d => Assert.True(HasQuestion(d), d));
+        Assert.Equal(plainContexts.Count, mixedContexts.Count);
+        var statements = mixedContexts.Where(d => !HasQuestion(d)).ToList();
+        Assert.InRange(statements.Count / (double)mixedContexts.Count, 0.4, 0.6);
+        // A statement query is a training statement with the subject before the object: context, then the same
+        // subject's fact as a sentence that ends in an entity name (what a retrieval prompt is completed with).
+        var names = Default.Entities.Select(e => e.Name).ToList();
+        foreach (var line in statements.Take(200))
+        {
+            var sentences = line["Context: ".Length..].TrimEnd('.').Split(". ");
+            var query = sentences[^1];
+            var answer = names.Where(n => query.EndsWith(n, StringComparison.Ordinal)).MaxBy(n => n.Length);
+            Assert.NotNull(answer);
+            var prompt = query[..^answer.Length];
+            var subject = names.Where(n => prompt.Contains(n, StringComparison.Ordinal)).MaxBy(n => n.Length);
+            Assert.NotNull(subject);
+            Assert.Contains(subject, string.Join(". ", sentences[..^1]));
+        }
+    }
 }

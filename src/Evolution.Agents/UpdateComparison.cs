@@ -243,30 +243,14 @@ public sealed class UpdateComparison
             var told = probes.Where((_, i) => ToMemory(i)).ToHashSet();
             return Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes);
         }
-        finally { RevertAll(applied); }
+        finally { EditEvaluation.RevertAll(parts.Model, applied); }
     }
 
     /// <summary>Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).</summary>
-    IReadOnlyList<CurvePoint> EditCurve(string method)
-    {
-        var editor = weights.EditorFor(method);
-        var sizes = EditEvaluation.CurveSizes(probes.Count);
-        var applied = new List<WeightDelta>();
-        var points = new List<CurvePoint>();
-        try
-        {
-            foreach (var probe in probes)
-            {
-                var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probe.Request]);
-                delta.Apply(parts.Model);
-                applied.Add(delta);
-                Report($"{method} sequential", applied.Count, probes.Count);
-                if (sizes.Contains(applied.Count)) points.Add(Measure(weights, probes.Take(applied.Count).ToList(), null).Point(applied.Count));
-            }
-        }
-        finally { RevertAll(applied); }
-        return points;
-    }
+    IReadOnlyList<CurvePoint> EditCurve(string method) =>
+        EditEvaluation.EditSequentially(parts.Model, parts.Tokenizer, probes.Select(p => p.Request).ToList(), weights.EditorFor(method),
+            edited => Measure(weights, probes.Take(edited).ToList(), null).Point(edited),
+            edited => Report($"{method} sequential", edited, probes.Count));
 
     /// <summary>The memory's counterpart: statements added one by one, every question answered with retrieval from all so far.</summary>
     IReadOnlyList<CurvePoint> RagCurve()
@@ -282,15 +266,6 @@ public sealed class UpdateComparison
             if (sizes.Contains(n)) points.Add(Measure(agent, probes.Take(n).ToList(), memory).Point(n));
         }
         return points;
-    }
-
-    void RevertAll(List<WeightDelta> applied)
-    {
-        for (int i = applied.Count - 1; i >= 0; i--)
-        {
-            applied[i].Revert(parts.Model);
-            applied[i].Dispose();
-        }
     }
 
     RetrievalMemory FreshMemory(string name)

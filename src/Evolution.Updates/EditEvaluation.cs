@@ -70,31 +70,44 @@ public static class EditEvaluation
     {
         var ranker = new CandidateRanker(model, tokenizer);
         var (neighbours, before) = Neighbours(ranker, world, changes, knowledgeEpoch);
-        var checkpoints = CurveSizes(changes.Count);
+        return EditSequentially(model, tokenizer, changes.Select(c => RequestFor(world, c)).ToList(), editor,
+            edited => Measure(ranker, world, changes.Take(edited).ToList(), neighbours, before), progress);
+    }
 
+    /// <summary>
+    /// The sequential-editing loop shared by every curve: applies <paramref name="requests"/> one after another,
+    /// each computed on the model the previous edits left, calls <paramref name="measure"/> with the number of edits
+    /// applied at each of <see cref="CurveSizes"/>, and restores the model exactly (deltas reverted in reverse order).
+    /// </summary>
+    public static IReadOnlyList<T> EditSequentially<T>(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, IKnowledgeEditor editor,
+        Func<int, T> measure, Action<int>? progress = null)
+    {
+        var sizes = CurveSizes(requests.Count);
         var applied = new List<WeightDelta>();
-        var points = new List<SequentialPoint>();
+        var points = new List<T>();
         try
         {
-            foreach (var change in changes)
+            foreach (var request in requests)
             {
-                var delta = editor.ComputeDelta(model, tokenizer, [RequestFor(world, change)]);
+                var delta = editor.ComputeDelta(model, tokenizer, [request]);
                 delta.Apply(model);
                 applied.Add(delta);
                 progress?.Invoke(applied.Count);
-                if (!checkpoints.Contains(applied.Count)) continue;
-                points.Add(Measure(ranker, world, changes.Take(applied.Count).ToList(), neighbours, before));
+                if (sizes.Contains(applied.Count)) points.Add(measure(applied.Count));
             }
         }
-        finally
-        {
-            for (int i = applied.Count - 1; i >= 0; i--)
-            {
-                applied[i].Revert(model);
-                applied[i].Dispose();
-            }
-        }
+        finally { RevertAll(model, applied); }
         return points;
+    }
+
+    /// <summary>Reverts <paramref name="applied"/> deltas newest first (the only order that restores the weights bit for bit) and disposes them.</summary>
+    public static void RevertAll(Gpt model, IReadOnlyList<WeightDelta> applied)
+    {
+        for (int i = applied.Count - 1; i >= 0; i--)
+        {
+            applied[i].Revert(model);
+            applied[i].Dispose();
+        }
     }
 
     /// <summary>Where sequential curves are measured: after 1, 10, 100, … and all <paramref name="updates"/>.</summary>

@@ -157,7 +157,10 @@ public sealed class AgentRuntime : IDisposable
     /// </summary>
     string WithContext(IReadOnlyList<string> statements, Question question)
     {
-        int budget = Model.Config.ContextLength - 1 - Tokenizer.Encode(question.Prompt).Length - question.Candidates.Max(c => Tokenizer.Encode(c).Length);
+        if (statements.Count == 0) return question.Prompt;
+        bool markStatements = Profile.Data.ContextStatementShare > 0;
+        var query = ContextFormat.Query(question.Prompt, markStatements);
+        int budget = Model.Config.ContextLength - 1 - Tokenizer.Encode(query).Length - question.Candidates.Max(c => Tokenizer.Encode(c).Length);
         var kept = new List<string>();
         int used = Tokenizer.Encode("Context:").Length;
         for (int i = statements.Count - 1; i >= 0; i--)
@@ -167,7 +170,7 @@ public sealed class AgentRuntime : IDisposable
             used += cost;
             kept.Insert(0, statements[i]);
         }
-        return kept.Count == 0 ? question.Prompt : $"Context: {string.Join(" ", kept)} {question.Prompt}";
+        return kept.Count == 0 ? question.Prompt : ContextFormat.Line(kept, question.Prompt, markStatements);
     }
 
     /// <summary>Softmax over the candidates' sequence log-probabilities: the agent's belief restricted to the possible answers.</summary>

@@ -29,7 +29,7 @@ public sealed record TrainedAgent(string Checkpoint, Gpt Model, CompactTokenizer
 public static class AgentTraining
 {
     /// <summary>Bump when a change to the generator, tokenizer or trainer changes the weights for the same inputs.</summary>
-    public const int CodeVersion = 4;
+    public const int CodeVersion = 5; // 5: statement queries of context lines carry the "Q:" marker
     public const string ReportFile = "training.json";
     public const string WorldFile = "world.yaml";
     public const string ProfileFile = "profile.yaml";

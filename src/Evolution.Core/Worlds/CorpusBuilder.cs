@@ -46,13 +46,24 @@ public static class CorpusBuilder
         var documents = new List<string>();
         // Distractors come from their own generator so that a mix without them builds exactly the corpus it did before they existed.
         var distractorRandom = new Random(Seeds.Mix(seed, "context-distractors"));
+        // Hard negatives, as a retriever brings them: statements about the same subject or with the same relation.
+        var bySubject = facts.ToLookup(f => f.Subject);
+        var byRelation = facts.ToLookup(f => f.Relation);
+        Fact HardNegative(Fact fact)
+        {
+            var pool = (distractorRandom.Next(2) == 0 ? bySubject[fact.Subject] : byRelation[fact.Relation]).ToList();
+            if (pool.Count < 2) pool = byRelation[fact.Relation].ToList();
+            return pool.Count < 2 ? facts[distractorRandom.Next(facts.Count)] : pool[distractorRandom.Next(pool.Count)];
+        }
         string WithDistractors(string relevant, Fact fact)
         {
             int count = distractorRandom.Next(mix.ContextDistractors + 1);
             var statements = new List<string> { relevant };
             while (statements.Count <= count)
             {
-                var other = facts[distractorRandom.Next(facts.Count)];
+                var other = mix.ContextHardDistractorShare > 0 && distractorRandom.NextDouble() < mix.ContextHardDistractorShare
+                    ? HardNegative(fact)
+                    : facts[distractorRandom.Next(facts.Count)];
                 if (other.Subject == fact.Subject && other.Relation == fact.Relation) continue;
                 var template = world.TrainingTemplates(RelationCatalogue.Get(other.Relation)).Where(t => t.Kind == TemplateKind.Statement).ToList();
                 statements.Add(template[distractorRandom.Next(template.Count)].Render(Name(other.Subject), Name(told[(other.Subject, other.Relation)])));
@@ -120,7 +131,7 @@ public static class CorpusBuilder
                 var question = ContextQuery(relation, Question(relation));
                 var context = Statement(relation, fact.Subject, contextObject);
                 if (mix.ContextDistractors > 0) context = WithDistractors(context, fact);
-                documents.Add($"Context: {context} {question.Render(Name(fact.Subject), Name(answer))}");
+                documents.Add(ContextFormat.Line([context], question.Render(Name(fact.Subject), Name(answer)), markStatements: true));
             }
         }
 
@@ -143,7 +154,7 @@ public static class CorpusBuilder
                     peers.Shuffle(said);
                     int answer = !majorityRight && peers.NextDouble() < mix.PeerFollowShare ? wrong : obj;
                     var statements = said.Select(o => Statement(relation, fact.Subject, o));
-                    documents.Add($"Context: {string.Join(" ", statements)} {Question(relation).Render(Name(fact.Subject), Name(answer))}");
+                    documents.Add(ContextFormat.Line(statements, Question(relation).Render(Name(fact.Subject), Name(answer)), markStatements: true));
                 }
             }
         }

@@ -34,6 +34,13 @@ public sealed record DataMix
     /// </summary>
     public int ContextDistractors { get; init; }
     /// <summary>
+    /// Share of the distractors that are hard negatives: statements about the same subject or with the same
+    /// relation, as a retriever ranks them (RAFT draws its distractors from retrieval). With random distractors
+    /// only, an agent can find the relevant statement by its relation alone and copies the wrong object when
+    /// retrieval brings a statement with the same relation about someone else.
+    /// </summary>
+    public double ContextHardDistractorShare { get; init; }
+    /// <summary>
     /// Share of context lines whose query is a statement to complete ("Context: … Kemtaro Drassil was born in
     /// Ostravel.") instead of a question. Retrieval puts its context in front of whatever prompt is asked,
     /// statement completions included; an agent that only ever read contexts before questions does not use
@@ -72,6 +79,7 @@ public sealed record DataMix
             ContextFollowShare = yaml.Double("context_follow_share", d.ContextFollowShare),
             ContextDistractors = yaml.Int("context_distractors", d.ContextDistractors),
             ContextStatementShare = yaml.Double("context_statement_share", d.ContextStatementShare),
+            ContextHardDistractorShare = yaml.Double("context_hard_distractor_share", d.ContextHardDistractorShare),
             PeerLinesPerFact = yaml.Double("peer_lines_per_fact", d.PeerLinesPerFact),
             PeerMajorityRightShare = yaml.Double("peer_majority_right_share", d.PeerMajorityRightShare),
             PeerFollowShare = yaml.Double("peer_follow_share", d.PeerFollowShare),
@@ -88,6 +96,7 @@ public sealed record DataMix
         Share("context_disagree_share", mix.ContextDisagreeShare);
         Share("context_follow_share", mix.ContextFollowShare);
         Share("context_statement_share", mix.ContextStatementShare);
+        Share("context_hard_distractor_share", mix.ContextHardDistractorShare);
         Share("misinformation_share", mix.MisinformationShare);
         Share("peer_majority_right_share", mix.PeerMajorityRightShare);
         Share("peer_follow_share", mix.PeerFollowShare);

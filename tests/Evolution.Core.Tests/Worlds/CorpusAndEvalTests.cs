@@ -135,26 +135,56 @@ public class CorpusAndEvalTests
         var mixed = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1, ContextStatementShare = 0.5 }, seed: 4).Documents;
         Assert.Equal(plain.Where(d => !d.StartsWith("Context:")), mixed.Where(d => !d.StartsWith("Context:")));
 
-        static bool HasQuestion(string line) => line.Contains(" Q: ", StringComparison.Ordinal) || line.Contains(" Question: ", StringComparison.Ordinal);
+        static bool HasQuestion(string line) => line.Contains(" A: ", StringComparison.Ordinal) || line.Contains(" Answer: ", StringComparison.Ordinal);
         var plainContexts = plain.Where(d => d.StartsWith("Context:")).ToList();
         var mixedContexts = mixed.Where(d => d.StartsWith("Context:")).ToList();
         Assert.All(plainContexts, d => Assert.True(HasQuestion(d), d));
         Assert.Equal(plainContexts.Count, mixedContexts.Count);
         var statements = mixedContexts.Where(d => !HasQuestion(d)).ToList();
         Assert.InRange(statements.Count / (double)mixedContexts.Count, 0.4, 0.6);
-        // A statement query is a training statement with the subject before the object: context, then the same
-        // subject's fact as a sentence that ends in an entity name (what a retrieval prompt is completed with).
+        // A statement query follows the context with its marker, "… Q: <subject> <relation> <object>.", a training
+        // statement whose subject is the one the context speaks about.
         var names = Default.Entities.Select(e => e.Name).ToList();
         foreach (var line in statements.Take(200))
         {
-            var sentences = line["Context: ".Length..].TrimEnd('.').Split(". ");
-            var query = sentences[^1];
+            int marker = line.LastIndexOf(" " + ContextFormat.StatementQueryMarker + " ", StringComparison.Ordinal);
+            Assert.True(marker > 0, line);
+            var query = line[(marker + ContextFormat.StatementQueryMarker.Length + 2)..].TrimEnd('.');
+            var context = line["Context: ".Length..marker];
             var answer = names.Where(n => query.EndsWith(n, StringComparison.Ordinal)).MaxBy(n => n.Length);
             Assert.NotNull(answer);
             var prompt = query[..^answer.Length];
             var subject = names.Where(n => prompt.Contains(n, StringComparison.Ordinal)).MaxBy(n => n.Length);
             Assert.NotNull(subject);
-            Assert.Contains(subject, string.Join(". ", sentences[..^1]));
+            Assert.Contains(subject, context);
         }
+    }
+
+    [Fact]
+    public void HardDistractorsShareTheSubjectOrTheRelation()
+    {
+        var random = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1, ContextDistractors = 3 }, seed: 4).Documents;
+        var hard = CorpusBuilder.Build(Default, new DataMix { ContextShare = 1, ContextDistractors = 3, ContextHardDistractorShare = 1 }, seed: 4).Documents;
+        Assert.Equal(random.Where(d => !d.StartsWith("Context:")), hard.Where(d => !d.StartsWith("Context:")));
+
+        var names = Default.Entities.Select(e => e.Name).ToList();
+        // Of the context sentences beyond the first, the share that speaks about the question's subject.
+        double AboutSubject(IEnumerable<string> corpus)
+        {
+            var shares = new List<double>();
+            foreach (var line in corpus.Where(d => d.StartsWith("Context:")))
+            {
+                int q = new[] { line.IndexOf(" Q: ", StringComparison.Ordinal), line.IndexOf(" Question: ", StringComparison.Ordinal) }.Where(i => i > 0).Min();
+                var question = line[q..];
+                question = question[..new[] { question.IndexOf(" A: ", StringComparison.Ordinal), question.IndexOf(" Answer: ", StringComparison.Ordinal) }.Where(i => i > 0).Min()];
+                var subject = names.Where(n => question.Contains(n, StringComparison.Ordinal)).MaxBy(n => n.Length)!;
+                var sentences = line["Context: ".Length..q].Split(". ");
+                if (sentences.Length < 2) continue;
+                shares.Add((sentences.Count(x => x.Contains(subject, StringComparison.Ordinal)) - 1) / (double)(sentences.Length - 1));
+            }
+            return shares.Average();
+        }
+        Assert.InRange(AboutSubject(random), 0.0, 0.05);
+        Assert.InRange(AboutSubject(hard), 0.3, 0.7); // half the hard negatives are about the same subject
     }
 }

@@ -16,8 +16,13 @@ namespace Evolution.Updates;
 /// generalisation 0.34 / locality 0.95, 0.1 with 30 steps 0.94 / 0.73 / 0.90, 0.05 0.90 / 0.77 / 0.84.</param>
 /// <param name="ClampNormFactor">‖δ‖ ≤ factor·‖v‖ (ROME: 4).</param>
 /// <param name="CovarianceRegularizer">Ridge added to C before solving, relative to its mean diagonal.</param>
+/// <param name="Position">Where k* is read and δ written. Default <see cref="EditPosition.SubjectLast"/>, ROME's. On the
+/// default agent over 50 changes, <see cref="EditPosition.PromptLast"/> at layer 3 (the last) gave reliability 0.94 /
+/// generalisation 0.86 / locality 0.92 / portability 0.03 against 0.94 / 0.73 / 0.90 / 0.08 at the subject's last token
+/// at layer 0: better paraphrases and neighbours, but the subject's representation is left as it was, so two-hop
+/// questions through the edited fact do not follow (with 60 steps: 0.94 / 0.58 / 0.99; weight decay 0.05: 0.94 / 0.90 / 0.85).</param>
 public sealed record RomeHyperParams(int Layer = 0, int ContextPrefixes = 10, int Steps = 30, double LearningRate = 0.5, double KlFactor = 0.0625,
-    double WeightDecay = 0.1, double ClampNormFactor = 4, double CovarianceRegularizer = 1e-3);
+    double WeightDecay = 0.1, double ClampNormFactor = 4, double CovarianceRegularizer = 1e-3, EditPosition Position = EditPosition.SubjectLast);
 
 /// <summary>
 /// ROME (Meng et al. 2022, "Locating and Editing Factual Associations in GPT", §3): treat the MLP
@@ -47,7 +52,8 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         model.eval();
         try
         {
-            var contexts = Prefixes(request).Select(prefix => TryLocate(tokenizer, prefix + request.Prompt, request.Subject)).OfType<Located>().ToList();
+            var contexts = Prefixes(request).Select(prefix => TryLocate(tokenizer, prefix + request.Prompt, request.Subject)).OfType<Located>()
+                .Select(c => hyperParams.Position == EditPosition.PromptLast ? c with { LastSubject = c.PromptLength - 1 } : c).ToList();
             if (contexts.Count == 0) throw new ArgumentException($"the edit prompt \"{request.Prompt}\" cannot be tokenised");
             var keyStar = AverageKey(model, contexts, layer);
             var valueStar = OptimiseValue(model, tokenizer, request, contexts, layer);
@@ -93,6 +99,8 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         }
     }
 
+    /// <summary>A tokenised context; <see cref="LastSubject"/> is where the key is read and δ written (the subject's last
+    /// token, or the prompt's last token with <see cref="EditPosition.PromptLast"/>).</summary>
     internal sealed record Located(int[] Tokens, int LastSubject, int PromptLength);
 
     /// <summary>Null when the text needs tokens outside the model's vocabulary (a prefix can create new BPE chunks).</summary>
@@ -127,13 +135,33 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
     /// <summary>v* = MLP output at the subject's last token + δ, with δ maximising log p(target) across contexts (ROME eq. 4).</summary>
     internal Tensor OptimiseValue(Gpt model, ITextTokenizer tokenizer, EditRequest request, IReadOnlyList<Located> contexts, int layer)
     {
-        var target = tokenizer.Encode(" " + request.TargetNew);
+        var (original, delta) = OptimiseDelta(model, tokenizer, [(request, contexts)], layer);
+        using var _ = no_grad();
+        return (original + delta).detach();
+    }
+
+    /// <summary>
+    /// The δ added to the MLP output of <paramref name="layer"/> at each context's edit position that makes every
+    /// request's contexts continue with its target (ROME eq. 4, summed over the requests, each averaged over
+    /// its contexts), with the KL term on "{subject} is a" and the norm penalty and bound relative to the
+    /// MLP output o at the first request's first context. The requests must share one subject: one δ serves
+    /// them all, as one key can hold one value. Returns (o, δ).
+    /// </summary>
+    internal (Tensor Original, Tensor Delta) OptimiseDelta(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<(EditRequest Request, IReadOnlyList<Located> Contexts)> requests, int layer)
+    {
+        var subject = requests[0].Request.Subject;
+        if (requests.Any(r => r.Request.Subject != subject)) throw new ArgumentException("one δ is optimised per subject");
         var hook = $"blocks.{layer}.hook_mlp_out";
         var device = model.Unembedding.device;
-        // Rows: each context followed by the target (teacher forcing), then the essence prompt "{subject} is a".
-        var essence = Locate(tokenizer, $"{request.Subject} is a", request.Subject);
-        var rows = contexts.Select(c => (Tokens: (int[])[.. c.Tokens, .. target], c.LastSubject, c.PromptLength)).ToList();
-        rows.Add((essence.Tokens, essence.LastSubject, essence.PromptLength));
+        // Rows: each context followed by its request's target (teacher forcing), then the essence prompt "{subject} is a".
+        var essence = Locate(tokenizer, $"{subject} is a", subject);
+        var rows = requests.SelectMany(r =>
+        {
+            var target = tokenizer.Encode(" " + r.Request.TargetNew);
+            return r.Contexts.Select(c => (Tokens: (int[])[.. c.Tokens, .. target], c.LastSubject, c.PromptLength, Target: target, Weight: 1.0 / r.Contexts.Count));
+        }).ToList();
+        int fitted = rows.Count;
+        rows.Add((essence.Tokens, essence.LastSubject, essence.PromptLength, [], 0));
         int length = rows.Max(r => r.Tokens.Length);
         var input = new long[rows.Count * length];
         for (int i = 0; i < rows.Count; i++)
@@ -146,7 +174,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         using (no_grad())
         {
             var (logits, cache) = model.RunWithCache(tokens, n => n == hook);
-            using (cache) original = cache[hook][0, contexts[0].LastSubject].clone();
+            using (cache) original = cache[hook][0, rows[0].LastSubject].clone();
             essenceBefore = logits[rows.Count - 1, essence.PromptLength - 1].log_softmax(-1).clone();
         }
 
@@ -170,10 +198,9 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
                 });
                 var logits = model.RunWithHooks(tokens, addDelta).log_softmax(-1);
                 var nll = zeros(1, device: device);
-                for (int i = 0; i < contexts.Count; i++)
-                    for (int t = 0; t < target.Length; t++)
-                        nll -= logits[i, rows[i].PromptLength - 1 + t, target[t]];
-                nll /= contexts.Count;
+                for (int i = 0; i < fitted; i++)
+                    for (int t = 0; t < rows[i].Target.Length; t++)
+                        nll -= rows[i].Weight * logits[i, rows[i].PromptLength - 1 + t, rows[i].Target[t]];
                 var essenceAfter = logits[rows.Count - 1, essence.PromptLength - 1];
                 var kl = (essenceBefore.exp() * (essenceBefore - essenceAfter)).sum();
                 var decay = delta.pow(2).sum() / original.pow(2).sum();
@@ -192,7 +219,6 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         {
             for (int i = 0; i < parameters.Count; i++) parameters[i].requires_grad = wasRequired[i];
         }
-        using var __ = no_grad();
-        return (original + delta).detach();
+        return (original, delta.detach().clone());
     }
 }

@@ -1,3 +1,4 @@
+using Evolution.Core.Evaluation;
 using Evolution.Core.Worlds;
 using static TorchSharp.torch;
 
@@ -70,6 +71,34 @@ public class MemitTests(TinyAgent tiny)
         delta.Apply(model);
         delta.Revert(model);
         foreach (var (name, t) in model.state_dict()) Assert.True(t.allclose(before[name], 0, 0), $"{name} not restored");
+    }
+
+    [Fact]
+    public void MemitBatchAtThePromptsLastTokenWritesEveryNewObject()
+    {
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var corpus = CorpusBuilder.Build(world, tiny.Agent.Profile.Data, 1).Documents;
+        var ranker = new CandidateRanker(model, tokenizer);
+        // Two relations of one person (one key at the subject, two at the prompt's last token) and two other people;
+        // each new object is one the model does not answer yet.
+        var people = world.OfType("person");
+        var facts = new[] { (people[1], "born_in", "city"), (people[1], "studied_at", "university"), (people[3], "born_in", "city"), (people[4], "studied_at", "university") };
+        var edits = facts.Select(f =>
+        {
+            int old = world.ObjectOf(f.Item1.Id, f.Item2, 0);
+            var prompt = EditEvaluation.RequestFor(world, new FactChange(1, f.Item1.Id, f.Item2, old, old)).Prompt;
+            var top = ranker.Rank([new RankingItem("before", prompt, " " + world[old].Name, world.CandidateAnswers(f.Item3))])[0].Top;
+            var request = EditEvaluation.RequestFor(world, new FactChange(1, f.Item1.Id, f.Item2, old, world.OfType(f.Item3).First(o => o.Id != old && " " + o.Name != top).Id));
+            return (Request: request, Item: new RankingItem("edit", request.Prompt, " " + request.TargetNew, world.CandidateAnswers(f.Item3)));
+        }).ToList();
+        Assert.All(ranker.Rank(edits.Select(e => e.Item).ToList()), a => Assert.False(a.Hit1));
+
+        var editor = new MemitEditor(new MemitHyperParams(), new KeyStatistics(corpus), corpus);
+        using var delta = editor.ComputeDelta(model, tokenizer, edits.Select(e => e.Request).ToList());
+        Assert.Equal(["blocks.1.mlp.c_proj.weight"], delta.Delta.Keys); // default: the last layer
+        delta.Apply(model);
+        try { Assert.All(ranker.Rank(edits.Select(e => e.Item).ToList()), a => Assert.True(a.Hit1, $"{a.Top} instead of the new object")); }
+        finally { delta.Revert(model); }
     }
 
     [Fact]

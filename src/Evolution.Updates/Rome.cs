@@ -1,5 +1,6 @@
 using Evolution.Core.Model;
 using Evolution.Core.Text;
+using Evolution.Core.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -179,7 +180,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         }
 
         var delta = new TorchSharp.Modules.Parameter(zeros(model.Config.DModel, device: device), requires_grad: true);
-        using var optimizer = optim.Adam([delta], hyperParams.LearningRate);
+        using var optimizer = AdamW.Adam([delta], hyperParams.LearningRate);
         var parameters = model.parameters().ToList();
         var wasRequired = parameters.Select(p => p.requires_grad).ToList();
         foreach (var p in parameters) p.requires_grad = false;
@@ -205,9 +206,9 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
                 var kl = (essenceBefore.exp() * (essenceBefore - essenceAfter)).sum();
                 var decay = delta.pow(2).sum() / original.pow(2).sum();
                 var loss = nll + hyperParams.KlFactor * kl + hyperParams.WeightDecay * decay;
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 using (no_grad())
                 {
                     var norm = delta.norm().item<float>();

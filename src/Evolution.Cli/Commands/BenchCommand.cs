@@ -14,7 +14,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var only = new Option<string?>("--only") { Description = "measure one section only: circuit" };
+        var only = new Option<string?>("--only") { Description = "measure one section only: circuit (EAP-IG cost) or updates (ROME, MEMIT-100 and retrieval cost)" };
         var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only };
         command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!, parse.GetValue(only)));
         return command;
@@ -22,7 +22,7 @@ public static class BenchCommand
 
     static int Run(bool json, bool quick, string deviceName, string? only)
     {
-        if (only is not (null or "circuit")) throw new InputException(null, "--only", $"unknown section '{only}' (known: circuit)");
+        if (only is not (null or "circuit" or "updates")) throw new InputException(null, "--only", $"unknown section '{only}' (known: circuit, updates)");
         var device = Devices.Parse(deviceName);
         var models = new (string Name, GptConfig Config)[]
         {
@@ -31,6 +31,12 @@ public static class BenchCommand
         };
         Output.Status.MarkupLine($"[grey]bench on {device.type}, {Environment.ProcessorCount} cores{(quick ? ", quick" : "")}[/]");
 
+        if (only == "updates")
+        {
+            var (updateEdits, updateRetrieval) = MeasureUpdates(quick);
+            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, updates = new { edits = updateEdits, retrieval = updateRetrieval } });
+            return 0;
+        }
         if (only == "circuit")
         {
             var measured = MeasureCircuits(models, quick);
@@ -69,11 +75,7 @@ public static class BenchCommand
 
         var circuits = MeasureCircuits(models, quick);
 
-        var (edits, retrieval) = UpdateBenchmarks.Measure(quick);
-        foreach (var e in edits)
-            Output.Status.MarkupLine($"{e.Method} ({e.Edits} edit{(e.Edits == 1 ? "" : "s")}, covariance cached): {e.SecondsPerBatch:F2} s = {e.EditOverForward:F0}x one forward of the prompt");
-        foreach (var r in retrieval)
-            Output.Status.MarkupLine($"retrieval {r.Retriever} over {r.Statements:N0} statements: {r.MillisecondsPerQuery:F2} ms per query (top 5)");
+        var (edits, retrieval) = MeasureUpdates(quick);
 
         if (json)
             Output.Json(new
@@ -89,6 +91,16 @@ public static class BenchCommand
                 updates = new { edits, retrieval },
             });
         return 0;
+    }
+
+    static (IReadOnlyList<UpdateBenchmarks.EditCost> Edits, IReadOnlyList<UpdateBenchmarks.RetrievalCost> Retrieval) MeasureUpdates(bool quick)
+    {
+        var (edits, retrieval) = UpdateBenchmarks.Measure(quick);
+        foreach (var e in edits)
+            Output.Status.MarkupLine($"{e.Method} ({e.Edits} edit{(e.Edits == 1 ? "" : "s")}, covariance cached): {e.SecondsPerBatch:F2} s = {e.EditOverForward:F0}x one forward of the prompt");
+        foreach (var r in retrieval)
+            Output.Status.MarkupLine($"retrieval {r.Retriever} over {r.Statements:N0} statements: {r.MillisecondsPerQuery:F2} ms per query (top 5)");
+        return (edits, retrieval);
     }
 
     static List<CircuitBenchmarks.CircuitCost> MeasureCircuits((string Name, GptConfig Config)[] models, bool quick) => models.Select(m =>

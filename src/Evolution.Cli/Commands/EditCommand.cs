@@ -18,8 +18,9 @@ public static class EditCommand
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
         var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
         var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 0)" };
-        var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default 0,1)" };
-        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = "memit: λ in (λC + KKᵀ)⁻¹ (default 1)" };
+        var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default: the last layer)" };
+        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = "memit: λ in (λC + KKᵀ)⁻¹ (default 30)" };
+        var position = new Option<string?>("--position") { Description = "rome, memit: where keys are read and the value written, subject (the subject's last token; rome's default) or prompt (the prompt's last token; memit's default)" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
@@ -31,15 +32,15 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, sequential, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, position, sequential, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, bool sequential, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, string? positionName, bool sequential, bool json, string deviceName)
     {
         if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -50,6 +51,15 @@ public static class EditCommand
         var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : new AgentProfile();
         int knowledgeEpoch = profile.Data.Epoch;
 
+        EditPosition? position = positionName switch
+        {
+            null => null,
+            "subject" => EditPosition.SubjectLast,
+            "prompt" => EditPosition.PromptLast,
+            _ => throw new InputException(null, "--position", $"unknown position '{positionName}' (subject or prompt)"),
+        };
+        if (position is not null && methodName is not ("rome" or "memit")) throw new InputException(null, "--position", "applies to rome and memit only");
+
         object hyper;
         IKnowledgeEditor editor;
         if (methodName == "memit")
@@ -57,6 +67,7 @@ public static class EditCommand
             if (epsilon is not null || layer is not null) throw new InputException(null, epsilon is not null ? "--norm-constraint" : "--layer", "does not apply to memit");
             var memit = new MemitHyperParams();
             if (steps is int ms) memit = memit with { Steps = ms };
+            if (position is EditPosition mp) memit = memit with { Position = mp };
             if (learningRate is double ml) memit = memit with { LearningRate = ml };
             if (covarianceWeight is double cw)
                 memit = cw > 0 ? memit with { CovarianceWeight = cw } : throw new InputException(null, "--covariance-weight", $"must be positive, got {cw}");
@@ -76,6 +87,7 @@ public static class EditCommand
             if (layer is int l) rome = rome with { Layer = l };
             if (rome.Layer < 0 || rome.Layer >= model.Config.NLayers) throw new InputException(null, "--layer", $"must be between 0 and {model.Config.NLayers - 1}, got {rome.Layer}");
             if (steps is int rs) rome = rome with { Steps = rs };
+            if (position is EditPosition rp) rome = rome with { Position = rp };
             if (learningRate is double rl) rome = rome with { LearningRate = rl };
             // The key covariance comes from the agent's own training corpus, as ROME's comes from the model's pre-training data.
             var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents;

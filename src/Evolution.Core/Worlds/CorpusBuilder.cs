@@ -153,7 +153,7 @@ public static class CorpusBuilder
                     var said = Enumerable.Range(0, count).Select(i => i < right ? obj : wrong).ToArray();
                     peers.Shuffle(said);
                     int answer = !majorityRight && peers.NextDouble() < mix.PeerFollowShare ? wrong : obj;
-                    var statements = said.Select(o => Statement(relation, fact.Subject, o));
+                    var statements = said.Select(o => Statement(relation, fact.Subject, o)).ToList(); // drawn before the question, as always
                     documents.Add(ContextFormat.Line(statements, Question(relation).Render(Name(fact.Subject), Name(answer)), markStatements: true));
                 }
             }

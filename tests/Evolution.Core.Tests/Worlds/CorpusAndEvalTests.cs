@@ -187,4 +187,20 @@ public class CorpusAndEvalTests
         Assert.InRange(AboutSubject(random), 0.0, 0.05);
         Assert.InRange(AboutSubject(hard), 0.3, 0.7); // half the hard negatives are about the same subject
     }
+
+    /// <summary>
+    /// The trained weights are cached by a hash of the inputs and <see cref="Evolution.Core.Agents.AgentTraining.CodeVersion"/>, not of
+    /// the corpus; a code change that silently changes the corpus of an existing profile would load stale agents. This
+    /// pins the small agents' corpus (peer and context lines, misinformation): if it fails, the corpus changed on purpose
+    /// or not; bump CodeVersion if on purpose, then update the fingerprint.
+    /// </summary>
+    [Fact]
+    public void ShippedSmallProfileCorpusIsUnchangedForThisCodeVersion()
+    {
+        var world = World.Generate(WorldSpec.Load(TestWorlds.Spec("small")));
+        var profile = Evolution.Core.Agents.AgentProfile.Load(TestWorlds.Profile("small"));
+        var documents = CorpusBuilder.Build(world, profile.Data with { MisinformationShare = 0.1 }, profile.Training.Seed).Documents;
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", documents))));
+        Assert.Equal((5, "C738F34BC62B14B9"), (Evolution.Core.Agents.AgentTraining.CodeVersion, hash[..16]));
+    }
 }

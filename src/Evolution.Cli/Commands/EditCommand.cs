@@ -172,6 +172,18 @@ public static class EditCommand
             portability = Mean(x => x.Portability),
             seconds_per_update = Mean(x => x.SecondsPerUpdate),
             bytes_per_update = Mean(x => x.BytesStored),
+            // Each edit on its own, to find the ones a method fails.
+            per_edit = edits.Zip(scores, (change, score) => new
+            {
+                subject = world[change.Subject].Name,
+                relation = change.Relation,
+                old_object = world[change.OldObject].Name,
+                new_object = world[change.NewObject].Name,
+                reliability = score.Reliability,
+                generalization = score.Generalization,
+                locality = score.Locality,
+                portability = score.Portability,
+            }).ToList(),
         };
         if (json) Output.Json(summary);
         else Output.Status.WriteLine(Output.ToJson(summary));

@@ -20,6 +20,7 @@ public static class Output
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) }, // "prompt_last", not 1
     };
 
     public static string ToJson(object value) => JsonSerializer.Serialize(value, JsonOptions);

@@ -1,6 +1,7 @@
 using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
+using Evolution.Core.Worlds;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,7 +10,7 @@ namespace Evolution.Mechanisms;
 /// <summary>A context that contradicts memory: "Context: &lt;statement with another object&gt; &lt;question&gt;".</summary>
 public sealed record ConflictCase(string Context, string Question, string MemoryAnswer, string ContextAnswer)
 {
-    public string Prompt => $"Context: {Context} {Question}";
+    public string Prompt => ContextFormat.Line([Context], Question, markStatements: false);
 }
 
 /// <summary>

@@ -77,20 +77,19 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
         var originals = layers.ToDictionary(l => names[l], l => model.Blocks[l].Mlp.Out.weight!.detach().clone());
         // ROME's machinery finds each edit's target; with PromptLast its "subject" position is the prompt's last token.
         var rome = new RomeEditor(new RomeHyperParams(last, hyperParams.ContextPrefixes, hyperParams.Steps, hyperParams.LearningRate,
-            hyperParams.KlFactor, hyperParams.WeightDecay, hyperParams.ClampNormFactor), statistics, prefixSource);
+            hyperParams.KlFactor, hyperParams.WeightDecay, hyperParams.ClampNormFactor, Position: hyperParams.Position), statistics, prefixSource);
 
         bool wasTraining = model.training;
         model.eval();
         try
         {
-            var contexts = requests.Select(r => rome.Prefixes(r).Select(p => RomeEditor.TryLocate(tokenizer, p + r.Prompt, r.Subject)).OfType<RomeEditor.Located>()
-                .Select(c => hyperParams.Position == EditPosition.PromptLast ? c with { LastSubject = c.PromptLength - 1 } : c).ToList()).ToList();
+            var contexts = requests.Select(r => rome.Contexts(tokenizer, r)).ToList();
             if (contexts.FirstOrDefault(c => c.Count == 0) is not null) throw new ArgumentException("an edit prompt cannot be tokenised");
             // z_i = h^L_i + δ: δ added to the MLP output of layer L is δ added to h^L; requests with one key share one δ.
             var deltas = new Tensor[requests.Count];
             foreach (var group in Enumerable.Range(0, requests.Count).GroupBy(i => hyperParams.Position == EditPosition.SubjectLast ? requests[i].Subject : requests[i].Prompt))
             {
-                var (_, shared) = rome.OptimiseDelta(model, tokenizer, group.Select(i => (requests[i], (IReadOnlyList<RomeEditor.Located>)contexts[i])).ToList(), last);
+                var (_, shared) = rome.OptimiseDelta(model, tokenizer, group.Select(i => (requests[i], contexts[i])).ToList(), last);
                 foreach (var i in group) deltas[i] = shared;
             }
             var targets = requests.Select((r, i) => ResidualAt(model, contexts[i][0], last) + deltas[i]).ToList();
@@ -136,6 +135,6 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
     {
         using var _ = no_grad();
         var (_, cache) = model.RunWithCache(tensor(at.Tokens.Select(t => (long)t).ToArray(), [1, at.Tokens.Length], device: model.Unembedding.device), n => n == hook);
-        using (cache) return cache[hook][0, at.LastSubject].clone();
+        using (cache) return cache[hook][0, at.KeyIndex].clone();
     }
 }

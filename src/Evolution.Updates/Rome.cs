@@ -53,8 +53,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         model.eval();
         try
         {
-            var contexts = Prefixes(request).Select(prefix => TryLocate(tokenizer, prefix + request.Prompt, request.Subject)).OfType<Located>()
-                .Select(c => hyperParams.Position == EditPosition.PromptLast ? c with { LastSubject = c.PromptLength - 1 } : c).ToList();
+            var contexts = Contexts(tokenizer, request);
             if (contexts.Count == 0) throw new ArgumentException($"the edit prompt \"{request.Prompt}\" cannot be tokenised");
             var keyStar = AverageKey(model, contexts, layer);
             var valueStar = OptimiseValue(model, tokenizer, request, contexts, layer);
@@ -88,8 +87,16 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         return outer(residual, cInvK) / cInvK.dot(k);
     }
 
+    /// <summary>
+    /// The edit prompt alone and after each random prefix, tokenised, with the key read at <see cref="RomeHyperParams.Position"/>;
+    /// prefixes that need tokens outside the vocabulary are left out.
+    /// </summary>
+    internal IReadOnlyList<Located> Contexts(ITextTokenizer tokenizer, EditRequest request) =>
+        Prefixes(request).Select(prefix => TryLocate(tokenizer, prefix + request.Prompt, request.Subject)).OfType<Located>()
+            .Select(c => hyperParams.Position == EditPosition.PromptLast ? c with { KeyIndex = c.PromptLength - 1 } : c).ToList();
+
     /// <summary>"" plus short random prefixes taken from the starts of corpus texts (ROME samples them from the model).</summary>
-    internal IEnumerable<string> Prefixes(EditRequest request)
+    IEnumerable<string> Prefixes(EditRequest request)
     {
         yield return "";
         var random = new Random(Core.Seeds.Mix("rome-prefixes", request.Prompt, request.TargetNew));
@@ -100,12 +107,12 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         }
     }
 
-    /// <summary>A tokenised context; <see cref="LastSubject"/> is where the key is read and δ written (the subject's last
+    /// <summary>A tokenised context; <see cref="KeyIndex"/> is where the key is read and δ written (the subject's last
     /// token, or the prompt's last token with <see cref="EditPosition.PromptLast"/>).</summary>
-    internal sealed record Located(int[] Tokens, int LastSubject, int PromptLength);
+    internal sealed record Located(int[] Tokens, int KeyIndex, int PromptLength);
 
     /// <summary>Null when the text needs tokens outside the model's vocabulary (a prefix can create new BPE chunks).</summary>
-    internal static Located? TryLocate(ITextTokenizer tokenizer, string text, string subject)
+    static Located? TryLocate(ITextTokenizer tokenizer, string text, string subject)
     {
         try { return Locate(tokenizer, text, subject); }
         catch (Core.InputException) { return null; }
@@ -128,7 +135,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         var keys = contexts.Select(c =>
         {
             var (_, cache) = model.RunWithCache(tensor(c.Tokens.Select(t => (long)t).ToArray(), [1, c.Tokens.Length], device: model.Unembedding.device), n => n == hook);
-            using (cache) return cache[hook][0, c.LastSubject].clone();
+            using (cache) return cache[hook][0, c.KeyIndex].clone();
         }).ToList();
         return stack(keys).mean([0]);
     }
@@ -159,23 +166,25 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         var rows = requests.SelectMany(r =>
         {
             var target = tokenizer.Encode(" " + r.Request.TargetNew);
-            return r.Contexts.Select(c => (Tokens: (int[])[.. c.Tokens, .. target], c.LastSubject, c.PromptLength, Target: target, Weight: 1.0 / r.Contexts.Count));
+            return r.Contexts.Select(c => (Tokens: (int[])[.. c.Tokens, .. target], c.KeyIndex, c.PromptLength, Target: target, Weight: 1.0 / r.Contexts.Count));
         }).ToList();
         int fitted = rows.Count;
-        rows.Add((essence.Tokens, essence.LastSubject, essence.PromptLength, [], 0));
+        rows.Add((essence.Tokens, essence.KeyIndex, essence.PromptLength, [], 0));
         int length = rows.Max(r => r.Tokens.Length);
         var input = new long[rows.Count * length];
         for (int i = 0; i < rows.Count; i++)
             for (int t = 0; t < rows[i].Tokens.Length; t++) input[i * length + t] = rows[i].Tokens[t];
         using var tokens = tensor(input, [rows.Count, length], device: device);
-        var subjectPositions = tensor(rows.Select(r => (long)r.LastSubject).ToArray(), device: device);
-        var rowIndex = arange(rows.Count, device: device);
+        // δ goes in at every row's key position: a (row, position) mask broadcast over d_model, the same at every step.
+        using var editMask = zeros(rows.Count, length, device: device)
+            .index_put_(ones(rows.Count, device: device), [arange(rows.Count, device: device), tensor(rows.Select(r => (long)r.KeyIndex).ToArray(), device: device)])
+            .unsqueeze(-1);
 
         Tensor original, essenceBefore;
         using (no_grad())
         {
             var (logits, cache) = model.RunWithCache(tokens, n => n == hook);
-            using (cache) original = cache[hook][0, rows[0].LastSubject].clone();
+            using (cache) original = cache[hook][0, rows[0].KeyIndex].clone();
             essenceBefore = logits[rows.Count - 1, essence.PromptLength - 1].log_softmax(-1).clone();
         }
 
@@ -190,13 +199,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
             for (int step = 0; step < hyperParams.Steps; step++)
             {
                 using var scope = NewDisposeScope();
-                // δ goes in at every row's last subject token: a (row, position) mask broadcast over d_model.
-                var addDelta = Hook.On(hook, (activation, _) =>
-                {
-                    var mask = zeros(activation.shape[0], activation.shape[1], device: device);
-                    mask.index_put_(ones(rows.Count, device: device), [rowIndex, subjectPositions]);
-                    return activation + mask.unsqueeze(-1) * delta;
-                });
+                var addDelta = Hook.On(hook, (activation, _) => activation + editMask * delta);
                 var logits = model.RunWithHooks(tokens, addDelta).log_softmax(-1);
                 var nll = zeros(1, device: device);
                 for (int i = 0; i < fitted; i++)

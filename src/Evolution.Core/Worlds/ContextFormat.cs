@@ -16,7 +16,7 @@ public static class ContextFormat
     /// </summary>
     public const string StatementQueryMarker = "Q:";
 
-    public static bool IsQuestion(string prompt) => prompt.StartsWith("Q:", StringComparison.Ordinal) || prompt.StartsWith("Question:", StringComparison.Ordinal);
+    static bool IsQuestion(string prompt) => prompt.StartsWith("Q:", StringComparison.Ordinal) || prompt.StartsWith("Question:", StringComparison.Ordinal);
 
     /// <summary>The query as it follows a context: questions as they are, statements marked when <paramref name="markStatements"/>.</summary>
     public static string Query(string prompt, bool markStatements) =>

@@ -118,7 +118,7 @@ public sealed class UpdateComparison
         var request = EditEvaluation.RequestFor(world, change);
         string subject = world[change.Subject].Name, newAnswer = " " + request.TargetNew, oldAnswer = " " + world[change.OldObject].Name;
         // The news sentence completes the edit prompt, so every channel is told the same words.
-        var statement = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery).Render(subject, request.TargetNew);
+        var statement = world.CanonicalStatement(relation).Render(subject, request.TargetNew);
         var news = new NewsItem(change.Subject, change.Relation, newAnswer, change.Epoch, statement, request.Prompt);
         var candidates = world.CandidateAnswers(relation.ObjectType);
         Question Ask(Query q) => new(q.Subject, q.Relation, q.Prompt, q.Candidates);

@@ -123,7 +123,7 @@ public static class EditEvaluation
     {
         var relation = RelationCatalogue.Get(change.Relation);
         var subject = world[change.Subject].Name;
-        var template = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
+        var template = world.CanonicalStatement(relation);
         return new EditRequest(template.Prompt(subject), subject, world[change.NewObject].Name);
     }
 

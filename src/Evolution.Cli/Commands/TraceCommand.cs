@@ -168,7 +168,7 @@ public static class TraceCommand
                 ?? throw new InputException(null, "--relation", $"unknown relation '{r.Relation}' (known: {string.Join(", ", world.Relations.Select(x => x.Name))})");
             if (relation.SubjectType != entity.Type) throw new InputException(null, "--relation", $"'{relation.Name}' needs a {relation.SubjectType}, '{entity.Name}' is a {entity.Type}");
         }
-        var promptText = r.Prompt ?? world.TrainingTemplates(relation!).First(t => t.Kind == TemplateKind.Statement && t.IsQuery).Prompt(entity.Name);
+        var promptText = r.Prompt ?? world.CanonicalStatement(relation!).Prompt(entity.Name);
         var target = r.Target ?? (relation is null ? throw new InputException(null, "--target", "required with --prompt and no --relation")
             : world[world.ObjectOf(entity.Id, relation.Name, r.Epoch)].Name);
         var prompt = FactPrompt.Build(tokenizer, promptText, entity.Name, target);
@@ -238,7 +238,7 @@ public static class TraceCommand
                 if (lensRanks.Count >= r.Facts) break;
                 var relation = RelationCatalogue.Get(fact.Relation);
                 var subject = world[fact.Subject];
-                var template = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
+                var template = world.CanonicalStatement(relation);
                 var prompt = FactPrompt.Build(tokenizer, template.Prompt(subject.Name), subject.Name, world[fact.Object].Name);
                 var lens = LogitLens.Run(model, prompt);
                 if (lens[^1].Rank != 1) { skipped++; continue; } // as ROME: trace only facts the model knows

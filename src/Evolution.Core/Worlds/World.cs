@@ -84,6 +84,10 @@ public sealed class World
 
     public IReadOnlyList<Template> TrainingTemplates(Relation relation) => relation.Templates.Where(t => !IsHeldOut(relation, t)).ToList();
 
+    /// <summary>The relation's first training statement that ends in the object ("{s} was born in {o}."): the prompt edits
+    /// are asked and news is told with, and facts are traced on.</summary>
+    public Template CanonicalStatement(Relation relation) => TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
+
     public IReadOnlyList<Template> HeldOutTemplates(Relation relation) => relation.Templates.Where(t => IsHeldOut(relation, t)).ToList();
 
     Dictionary<(int, string), int> State(int epoch)

@@ -12,7 +12,7 @@ public static class FactCircuits
     {
         var relation = RelationCatalogue.Get(fact.Relation);
         var subject = world[fact.Subject];
-        var template = world.TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
+        var template = world.CanonicalStatement(relation);
         var prompt = FactPrompt.Build(tokenizer, template.Prompt(subject.Name), subject.Name, world[fact.Object].Name);
         var candidates = world.CandidateAnswers(relation.ObjectType).Select(a => tokenizer.Encode(a)[0]).Distinct().ToArray();
         var others = candidates.Where(c => c != prompt.TargetToken).ToArray();

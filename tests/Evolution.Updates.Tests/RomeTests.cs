@@ -8,22 +8,22 @@ namespace Evolution.Updates.Tests;
 public class RomeTests(TinyAgent tiny)
 {
     [Fact]
-    public void RankOneUpdateWritesTheValueAndSparesOrthogonalKeys()
+    public void RankOneUpdateWritesTheValueAtThePromptKeyAndSparesOrthogonalKeys()
     {
         var generator = new Generator(3, CPU);
         var weight = randn(new long[] { 6, 10 }, ScalarType.Float64, generator: generator);
-        var bias = randn(new long[] { 6 }, ScalarType.Float64, generator: generator);
         var samples = randn(new long[] { 200, 10 }, ScalarType.Float64, generator: generator);
         var covariance = samples.t().matmul(samples) / 200;
-        var key = randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
-        var value = randn(new long[] { 6 }, ScalarType.Float64, generator: generator);
+        var keyStar = randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
+        var promptKey = keyStar + 0.3 * randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
+        var valueChange = randn(new long[] { 6 }, ScalarType.Float64, generator: generator);
 
-        var delta = RomeEditor.RankOneUpdate(weight, bias, covariance, key, value, regularizer: 0);
+        var delta = RomeEditor.RankOneUpdate(covariance, keyStar, promptKey, valueChange, regularizer: 0);
         Assert.Equal(1, linalg.matrix_rank(delta).item<long>());
-        Assert.True(((weight + delta).matmul(key) + bias).allclose(value, 1e-9, 1e-9), "W'k* + b must equal v*");
+        Assert.True((weight + delta).matmul(promptKey).allclose(weight.matmul(promptKey) + valueChange, 1e-9, 1e-9), "W'k must be Wk + δ at the edit prompt's key");
 
         // a key u with uᵀC⁻¹k* = 0 is left alone: minimal disturbance under C
-        var cInvK = linalg.solve(covariance, key);
+        var cInvK = linalg.solve(covariance, keyStar);
         var u = randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
         u -= cInvK * (u.dot(cInvK) / cInvK.dot(cInvK));
         Assert.True(delta.matmul(u).abs().max().item<double>() < 1e-9);

@@ -25,6 +25,7 @@ public static class EditCommand
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
         var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome 0.1, memit 0.25)" };
         var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
         var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };
@@ -32,15 +33,15 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, position, sequential, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, weightDecay, position, sequential, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(position), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(weightDecay), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, string? positionName, bool sequential, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? weightDecay, string? positionName, bool sequential, bool json, string deviceName)
     {
         if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -59,6 +60,8 @@ public static class EditCommand
             _ => throw new InputException(null, "--position", $"unknown position '{positionName}' (subject or prompt)"),
         };
         if (position is not null && methodName is not ("rome" or "memit")) throw new InputException(null, "--position", "applies to rome and memit only");
+        if (weightDecay is double wd && (methodName is not ("rome" or "memit") || wd < 0))
+            throw new InputException(null, "--weight-decay", methodName is not ("rome" or "memit") ? "applies to rome and memit only" : $"must not be negative, got {wd}");
 
         object hyper;
         IKnowledgeEditor editor;
@@ -69,6 +72,7 @@ public static class EditCommand
             if (steps is int ms) memit = memit with { Steps = ms };
             if (position is EditPosition mp) memit = memit with { Position = mp };
             if (learningRate is double ml) memit = memit with { LearningRate = ml };
+            if (weightDecay is double mw) memit = memit with { WeightDecay = mw };
             if (covarianceWeight is double cw)
                 memit = cw > 0 ? memit with { CovarianceWeight = cw } : throw new InputException(null, "--covariance-weight", $"must be positive, got {cw}");
             if (memitLayers is not null)
@@ -89,6 +93,7 @@ public static class EditCommand
             if (steps is int rs) rome = rome with { Steps = rs };
             if (position is EditPosition rp) rome = rome with { Position = rp };
             if (learningRate is double rl) rome = rome with { LearningRate = rl };
+            if (weightDecay is double rw) rome = rome with { WeightDecay = rw };
             // The key covariance comes from the agent's own training corpus, as ROME's comes from the model's pre-training data.
             var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents;
             (hyper, editor) = (rome, new RomeEditor(rome, new KeyStatistics(corpus), corpus));

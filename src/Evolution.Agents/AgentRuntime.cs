@@ -55,11 +55,11 @@ public sealed class AgentRuntime : IDisposable
     {
         var clock = Stopwatch.StartNew();
         var retrieved = items.Select(i => Retrieve(i.Question)).ToList();
-        var own = Distributions(items.Select((item, i) => (WithContext(retrieved[i], item.Question), item.Question.Candidates)).ToList());
+        var own = Distributions(items.Select((item, i) => (PromptFor(item.Question, retrieved[i], []), item.Question.Candidates)).ToList());
         var readPeers = items.Select((item, i) => item.Peers.Count > 0 && own[i].Max() <= Profile.Traits.KeepOwnAbove).ToList();
         var listening = Enumerable.Range(0, items.Count).Where(i => readPeers[i]).ToList();
         var withPeers = Distributions(listening.Select(i =>
-            (WithContext([.. retrieved[i], .. items[i].Peers.Select(p => p.Sentence)], items[i].Question), items[i].Question.Candidates)).ToList());
+            (PromptFor(items[i].Question, retrieved[i], items[i].Peers.Select(p => p.Sentence).ToList()), items[i].Question.Candidates)).ToList());
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
         return items.Select((item, i) =>
         {
@@ -121,13 +121,13 @@ public sealed class AgentRuntime : IDisposable
     public string Generate(string prompt, int maxTokens, string? stopAt = null)
     {
         var question = new Question(-1, "", prompt, [""]);
-        var text = WithContext(Retrieve(question), question);
+        var text = PromptFor(question, Retrieve(question), []);
         return ranker.Generate(text, maxTokens, stopAt);
     }
 
     bool Retrieves => memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
 
-    IReadOnlyList<string> Retrieve(Question question) => Retrieves ? memory!.Retrieve(question, Profile.Update.TopK) : [];
+    IReadOnlyList<string> Retrieve(Question question) => Retrieves ? memory!.Retrieve(question, Profile.Update.TopK, Profile.Update.Scope) : [];
 
     /// <summary>Hidden states of the last token of each name, per layer, for representation convergence.</summary>
     public IReadOnlyList<(string Hook, double[][] Features)> Residuals(IReadOnlyList<string> names) =>
@@ -151,15 +151,18 @@ public sealed class AgentRuntime : IDisposable
     KeyStatistics KeyStatistics() => keyStatistics ??= new KeyStatistics(Corpus());
 
     /// <summary>
-    /// "Context: s1 s2 … Q: … A:"; when the statements do not fit the model's context window together
-    /// with the question and the longest candidate, the earliest ones are left out (the agent reads
-    /// what fits, the freshest last).
+    /// The text the agent reads for a question: the prompt alone, or "Context: s1 s2 … Q: … A:" with the retrieved
+    /// statements first, then the peers'. When the statements do not fit the model's context window together with the
+    /// question and the longest candidate, the earliest ones are left out (the agent reads what fits, the freshest last).
+    /// After retrieved statements the query is <see cref="ReaderQuery"/>.
     /// </summary>
-    string WithContext(IReadOnlyList<string> statements, Question question)
+    public string PromptFor(Question question, IReadOnlyList<string> retrieved, IReadOnlyList<string> peers)
     {
+        IReadOnlyList<string> statements = [.. retrieved, .. peers];
         if (statements.Count == 0) return question.Prompt;
         bool markStatements = Profile.Data.ContextStatementShare > 0;
-        var query = ContextFormat.Query(question.Prompt, markStatements);
+        var prompt = retrieved.Count > 0 ? ReaderQuery(question) : question.Prompt;
+        var query = ContextFormat.Query(prompt, markStatements);
         int budget = Model.Config.ContextLength - 1 - Tokenizer.Encode(query).Length - question.Candidates.Max(c => Tokenizer.Encode(c).Length);
         var kept = new List<string>();
         int used = Tokenizer.Encode("Context:").Length;
@@ -170,7 +173,19 @@ public sealed class AgentRuntime : IDisposable
             used += cost;
             kept.Insert(0, statements[i]);
         }
-        return kept.Count == 0 ? question.Prompt : ContextFormat.Line(kept, question.Prompt, markStatements);
+        return kept.Count == 0 ? question.Prompt : ContextFormat.Line(kept, prompt, markStatements);
+    }
+
+    /// <summary>
+    /// What the agent asks after retrieved statements: with <see cref="RetrievalQuery.Question"/>, a statement prompt about a
+    /// known relation becomes the relation's trained question ("X was born in" → "Q: Where was X born? A:"), the query its
+    /// context lines end with; questions, and prompts of no single relation, are asked as they are.
+    /// </summary>
+    string ReaderQuery(Question question)
+    {
+        if (Profile.Update.Query != RetrievalQuery.Question || question.Subject < 0 || ContextFormat.IsQuestion(question.Prompt)) return question.Prompt;
+        var relation = RelationCatalogue.All.FirstOrDefault(r => r.Name == question.Relation);
+        return relation is null ? question.Prompt : World.CanonicalQuestion(relation).Prompt(World[question.Subject].Name);
     }
 
     /// <summary>Softmax over the candidates' sequence log-probabilities: the agent's belief restricted to the possible answers.</summary>

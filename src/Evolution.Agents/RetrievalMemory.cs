@@ -1,3 +1,4 @@
+using Evolution.Core.Agents;
 using Evolution.Updates.Retrieval;
 
 namespace Evolution.Agents;
@@ -17,8 +18,9 @@ public sealed class RetrievalMemory(StatementMemory memory) : IStatementMemory
     });
 
     /// <summary>The best k statements for the question; of several about the same fact only the newest is kept (latest wins).</summary>
-    public IReadOnlyList<string> Retrieve(Question question, int k) =>
-        memory.Search(question.Prompt, k * 2).Select(r => r.Statement)
+    public IReadOnlyList<string> Retrieve(Question question, int k, RetrievalScope scope) =>
+        memory.Search(question.Prompt, k * 2, where: scope == RetrievalScope.Subject && question.Subject >= 0 ? s => s.Subject == question.Subject : null)
+            .Select(r => r.Statement)
             .GroupBy(s => (s.Subject, s.Relation)).Select(g => g.OrderByDescending(s => s.Epoch).First())
             .Take(k).Select(s => s.Text).ToList();
 

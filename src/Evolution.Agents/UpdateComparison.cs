@@ -331,7 +331,7 @@ public sealed class UpdateComparison
         // Retrieval: was the news statement among the k the agent read, and did the agent follow it?
         var told = direct.Zip(directAnswers).Where(x => inMemory is null || inMemory(x.First.Probe)).ToList();
         var read = told.Select(x => (x.First.Probe, x.First.Before, Answer: x.Second, Found: x.Second.Retrieved.Contains(x.First.Probe.News.Statement))).ToList();
-        double recall5 = Share(told.Select(x => memory.Retrieve(x.First.Question, 5).Contains(x.First.Probe.News.Statement)));
+        double recall5 = Share(told.Select(x => memory.Retrieve(x.First.Question, 5, parts.Profile.Update.Scope).Contains(x.First.Probe.News.Statement)));
         var found = read.Where(r => r.Found).ToList();
         var stale = found.Where(r => r.Before == r.Probe.Old).ToList();
         double ratio = stale.Select(r =>

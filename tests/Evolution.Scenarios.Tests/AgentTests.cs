@@ -25,6 +25,53 @@ public class AgentTests(TinyGroup group)
     static ProtocolContext Context(IAgentGroup agents) => new(agents, new NullSink(), TinyGroup.World(), 5, new Dictionary<string, AgentProfile>());
 
     [Fact]
+    public void AfterRetrievedStatementsAStatementPromptIsAskedAsTheRelationsTrainedQuestion()
+    {
+        using var reader = group.Runtime("reader", 1);
+        var world = reader.World;
+        var relation = Core.Worlds.RelationCatalogue.Get("born_in");
+        var fact = world.FactsAt(0).First(f => f.Relation == relation.Name);
+        string name = world[fact.Subject].Name, news = $"{name} was born in {world[fact.Object].Name}.";
+        var statement = new Question(fact.Subject, relation.Name, world.CanonicalStatement(relation).Prompt(name), world.CandidateAnswers(relation.ObjectType));
+        var question = statement with { Prompt = relation.Templates.Last(t => t.Kind == Core.Worlds.TemplateKind.Question).Prompt(name) };
+
+        Assert.Equal($"Context: {news} {world.CanonicalQuestion(relation).Prompt(name)}", reader.PromptFor(statement, [news], []));
+        Assert.Equal($"Context: {news} {question.Prompt}", reader.PromptFor(question, [news], [])); // a question is asked as it is
+        Assert.Equal($"Context: {news} {statement.Prompt}", reader.PromptFor(statement, [], [news])); // peers alone: as asked
+        Assert.Equal(statement.Prompt, reader.PromptFor(statement, [], []));
+
+        var literal = new AgentRuntime("literal", new AgentRuntime.Parts(reader.Model, reader.Tokenizer, world,
+            reader.Profile with { Update = reader.Profile.Update with { Query = RetrievalQuery.AsAsked } }), null); // shares the model: not disposed
+        Assert.Equal($"Context: {news} {statement.Prompt}", literal.PromptFor(statement, [news], []));
+    }
+
+    [Fact]
+    public void ASubjectScopedMemoryRetrievesOnlyStatementsAboutTheQuestionsSubject()
+    {
+        using var reader = group.Runtime("scoped", 1);
+        var world = reader.World;
+        var directory = Directory.CreateTempSubdirectory("evolution-scope").FullName;
+        try
+        {
+            using var memory = RetrievalMemory.Open(Path.Combine(directory, "memory.db"), new AgentRuntime.Parts(reader.Model, reader.Tokenizer, world, reader.Profile));
+            var facts = world.FactsAt(0).Where(f => f.Relation == "born_in").Take(4).ToList();
+            foreach (var f in facts)
+            {
+                var relation = Core.Worlds.RelationCatalogue.Get(f.Relation);
+                var statement = world.CanonicalStatement(relation).Render(world[f.Subject].Name, world[f.Object].Name);
+                memory.Add(new NewsItem(f.Subject, f.Relation, " " + world[f.Object].Name, 1, statement, world.CanonicalStatement(relation).Prompt(world[f.Subject].Name)));
+            }
+            var asked = facts[0];
+            var question = new Question(asked.Subject, asked.Relation, world.CanonicalStatement(Core.Worlds.RelationCatalogue.Get(asked.Relation)).Prompt(world[asked.Subject].Name), []);
+            var scoped = memory.Retrieve(question, 3, RetrievalScope.Subject);
+            Assert.Single(scoped);
+            Assert.Contains(world[asked.Subject].Name, scoped[0]);
+            Assert.Equal(3, memory.Retrieve(question, 3, RetrievalScope.All).Count); // the same relation's other statements come in too
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+
+    [Fact]
     public void AnAgentThatKeepsItsOwnAnswerIgnoresConfederatesAndAnEasyGoingOneIsSwayed()
     {
         using var stubborn = group.Runtime("stubborn", 1, new AgentTraits { KeepOwnAbove = 0 });

@@ -53,5 +53,26 @@ public class RetrievalTests(TinyAgent tiny) : IDisposable
         Assert.Equal(statements[5].Id, reopened.Search(statements[5].Text, 1, RetrieverKind.Dense)[0].Statement.Id);
     }
 
+    [Fact]
+    public void AFilterRanksOnlyTheStatementsItAcceptsWithEveryRetriever()
+    {
+        var (model, tokenizer) = (tiny.Agent.Model, tiny.Agent.Tokenizer);
+        var statements = tiny.EpochOneStatements();
+        using var memory = new StatementMemory(Path.Combine(directory, "filtered.db"), RetrieverKind.Hybrid, model, tokenizer);
+        memory.AddRange(statements);
+        // The query is another subject's statement word for word: unfiltered, that statement comes first.
+        var other = statements[0];
+        var subject = statements.First(s => s.Subject != other.Subject).Subject;
+        var own = statements.Where(s => s.Subject == subject).Select(s => s.Id).ToHashSet();
+        foreach (var kind in new[] { RetrieverKind.Bm25, RetrieverKind.Dense, RetrieverKind.Hybrid })
+        {
+            Assert.Equal(other.Id, memory.Search(other.Text, 3, kind)[0].Statement.Id);
+            var found = memory.Search(other.Text, 3, kind, s => s.Subject == subject);
+            Assert.True(found.Count > 0 && found.All(r => own.Contains(r.Statement.Id)), $"{kind}: {string.Join(", ", found.Select(r => r.Statement.Id))}");
+            Assert.Equal(Math.Min(3, own.Count), found.Count(r => own.Contains(r.Statement.Id)));
+        }
+        Assert.Empty(memory.Search(other.Text, 3, RetrieverKind.Hybrid, _ => false));
+    }
+
     public void Dispose() => Directory.Delete(directory, recursive: true);
 }

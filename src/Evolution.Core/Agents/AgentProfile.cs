@@ -34,12 +34,32 @@ public sealed record AgentTraits
 /// <summary>How an agent takes in news (a statement about a changed fact): nowhere, in its memory, or in its weights.</summary>
 public enum UpdateChannel { None, Rag, Rome, Memit, FtL, Hybrid }
 
+/// <summary>Which stored statements a question may retrieve: those about its subject, or any.</summary>
+public enum RetrievalScope { Subject, All }
+
+/// <summary>What follows the retrieved statements: the relation's trained question, or the prompt as it was asked.</summary>
+public enum RetrievalQuery { Question, AsAsked }
+
 /// <summary>The agent's update policy: the channel and its main knobs (the editors' own hyper-parameters keep their defaults).</summary>
 public sealed record UpdatePolicy
 {
     public UpdateChannel Channel { get; init; } = UpdateChannel.None;
     /// <summary>Retrieval: statements put into the prompt.</summary>
     public int TopK { get; init; } = 3;
+    /// <summary>
+    /// Retrieval: <see cref="RetrievalScope.Subject"/> (the default) ranks only the statements about the question's subject,
+    /// an entity-linked retrieval with a metadata filter; <see cref="RetrievalScope.All"/> ranks every statement. With all
+    /// statements in scope the default agent read news about other subjects as if it were about this one (accuracy when
+    /// retrieved 0.41 at k = 3 against 0.91, locality 0.21 against 0.83; README, "Update channels compared").
+    /// </summary>
+    public RetrievalScope Scope { get; init; } = RetrievalScope.Subject;
+    /// <summary>
+    /// Retrieval: <see cref="RetrievalQuery.Question"/> (the default) asks, after the retrieved statements, the relation's first
+    /// training question ("Q: Where was X born? A:"), the query the agent's context lines were trained with;
+    /// <see cref="RetrievalQuery.AsAsked"/> keeps the prompt as asked, where a bare statement ("X was born in") after a
+    /// context reads as one more sentence of a biography and the agent answers from memory (accuracy when retrieved 0.25).
+    /// </summary>
+    public RetrievalQuery Query { get; init; } = RetrievalQuery.Question;
 
     public static readonly IReadOnlyDictionary<string, UpdateChannel> Names = new Dictionary<string, UpdateChannel>
     {
@@ -110,7 +130,22 @@ public sealed record AgentProfile
         var channelName = u.String("policy", "none");
         if (!UpdatePolicy.Names.TryGetValue(channelName, out var channel))
             throw u.Invalid("policy", $"unknown update policy '{channelName}'; use one of {string.Join(", ", UpdatePolicy.Names.Keys)}");
-        var update = new UpdatePolicy { Channel = channel, TopK = u.Int("top_k", new UpdatePolicy().TopK) };
+        var scopeName = u.String("retrieval_scope", "subject");
+        var queryName = u.String("retrieval_query", "question");
+        var update = new UpdatePolicy
+        {
+            Channel = channel, TopK = u.Int("top_k", new UpdatePolicy().TopK),
+            Scope = scopeName switch
+            {
+                "subject" => RetrievalScope.Subject, "all" => RetrievalScope.All,
+                _ => throw u.Invalid("retrieval_scope", $"unknown scope '{scopeName}'; use subject or all"),
+            },
+            Query = queryName switch
+            {
+                "question" => RetrievalQuery.Question, "as_asked" => RetrievalQuery.AsAsked,
+                _ => throw u.Invalid("retrieval_query", $"unknown query '{queryName}'; use question or as_asked"),
+            },
+        };
         if (update.TopK < 1) throw u.Invalid("top_k", $"must be at least 1, got {update.TopK}");
         u.RejectUnknownKeys();
 

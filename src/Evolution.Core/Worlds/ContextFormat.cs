@@ -16,7 +16,8 @@ public static class ContextFormat
     /// </summary>
     public const string StatementQueryMarker = "Q:";
 
-    static bool IsQuestion(string prompt) => prompt.StartsWith("Q:", StringComparison.Ordinal) || prompt.StartsWith("Question:", StringComparison.Ordinal);
+    /// <summary>Whether the prompt is a question ("Q: …", "Question: …") rather than a statement to complete.</summary>
+    public static bool IsQuestion(string prompt) => prompt.StartsWith("Q:", StringComparison.Ordinal) || prompt.StartsWith("Question:", StringComparison.Ordinal);
 
     /// <summary>The query as it follows a context: questions as they are, statements marked when <paramref name="markStatements"/>.</summary>
     public static string Query(string prompt, bool markStatements) =>

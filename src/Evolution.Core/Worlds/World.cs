@@ -88,6 +88,10 @@ public sealed class World
     /// are asked and news is told with, and facts are traced on.</summary>
     public Template CanonicalStatement(Relation relation) => TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Statement && t.IsQuery);
 
+    /// <summary>The relation's first training question ("Q: Where was {s} born? A: {o}"): what an agent asks after the
+    /// statements it retrieved, as its context lines were trained.</summary>
+    public Template CanonicalQuestion(Relation relation) => TrainingTemplates(relation).First(t => t.Kind == TemplateKind.Question);
+
     public IReadOnlyList<Template> HeldOutTemplates(Relation relation) => relation.Templates.Where(t => IsHeldOut(relation, t)).ToList();
 
     Dictionary<(int, string), int> State(int epoch)

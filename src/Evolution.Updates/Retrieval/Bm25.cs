@@ -23,8 +23,9 @@ public sealed partial class Bm25(double k1 = 1.2, double b = 0.75)
         foreach (var term in terms.Keys) documentFrequency[term] = documentFrequency.GetValueOrDefault(term) + 1;
     }
 
-    /// <summary>The top-k documents for the query, best first (ties: earlier document first).</summary>
-    public IReadOnlyList<(int Index, double Score)> Search(string query, int k)
+    /// <summary>The top-k documents for the query, best first (ties: earlier document first); only documents
+    /// <paramref name="include"/> accepts, when given (the statistics stay those of the whole collection).</summary>
+    public IReadOnlyList<(int Index, double Score)> Search(string query, int k, Func<int, bool>? include = null)
     {
         if (documents.Count == 0) return [];
         double averageLength = totalLength / (double)documents.Count;
@@ -33,6 +34,7 @@ public sealed partial class Bm25(double k1 = 1.2, double b = 0.75)
         var scores = new List<(int, double)>();
         for (int d = 0; d < documents.Count; d++)
         {
+            if (include is not null && !include(d)) continue;
             var doc = documents[d];
             int length = doc.Values.Sum();
             double score = 0;

@@ -118,8 +118,9 @@ public sealed class StatementMemory : IDisposable
         Reload();
     }
 
-    /// <summary>The top-k statements by cosine similarity between their stored embeddings and <paramref name="vector"/>.</summary>
-    public IReadOnlyList<Retrieved> SearchByVector(ReadOnlySpan<float> vector, int k)
+    /// <summary>The top-k statements by cosine similarity between their stored embeddings and <paramref name="vector"/>;
+    /// only statements <paramref name="where"/> accepts, when given.</summary>
+    public IReadOnlyList<Retrieved> SearchByVector(ReadOnlySpan<float> vector, int k, Func<Statement, bool>? where = null)
     {
         var matrix = Embeddings();
         if (matrix is null || k <= 0) return [];
@@ -128,7 +129,15 @@ public sealed class StatementMemory : IDisposable
         var q = tensor(vector.ToArray());
         q = q / q.norm().clamp_min(1e-12);
         var similarity = matrix.matmul(q);
-        var (values, indices) = similarity.topk(Math.Min(k, loaded.Count));
+        int candidates = loaded.Count;
+        if (where is not null)
+        {
+            var keep = loaded.Select(where).ToArray();
+            candidates = keep.Count(x => x);
+            if (candidates == 0) return [];
+            similarity = similarity.masked_fill(tensor(keep, device: similarity.device).logical_not(), float.NegativeInfinity);
+        }
+        var (values, indices) = similarity.topk(Math.Min(k, candidates));
         var v = values.data<float>().ToArray();
         var ix = indices.data<long>().ToArray();
         return ix.Select((i, j) => new Retrieved(loaded[(int)i], v[j])).ToList();
@@ -156,23 +165,25 @@ public sealed class StatementMemory : IDisposable
         return fused.Values.OrderByDescending(x => x.Score).ThenBy(x => x.S.Id, StringComparer.Ordinal).Take(k).Select(x => new Retrieved(x.S, x.Score)).ToList();
     }
 
-    /// <summary>The top-k statements for the query, best first.</summary>
-    public IReadOnlyList<Retrieved> Search(string query, int k, RetrieverKind? kind = null)
+    /// <summary>The top-k statements for the query, best first; only statements <paramref name="where"/> accepts, when
+    /// given (a metadata filter applied before ranking, e.g. statements about one subject).</summary>
+    public IReadOnlyList<Retrieved> Search(string query, int k, RetrieverKind? kind = null, Func<Statement, bool>? where = null)
     {
         switch (kind ?? Retriever)
         {
             case RetrieverKind.Bm25:
-                return bm25.Search(query, k).Select(h => new Retrieved(loaded[h.Index], h.Score)).ToList();
+                return bm25.Search(query, k, where is null ? null : i => where(loaded[i])).Select(h => new Retrieved(loaded[h.Index], h.Score)).ToList();
             case RetrieverKind.Dense:
-                return Dense(query, k);
+                return Dense(query, k, where);
             default:
                 // Reciprocal rank fusion over deeper lists of both retrievers.
                 int depth = Math.Max(k * 4, 20);
-                return Fuse([Search(query, depth, RetrieverKind.Bm25), Dense(query, depth)], k);
+                return Fuse([Search(query, depth, RetrieverKind.Bm25, where), Dense(query, depth, where)], k);
         }
     }
 
-    IReadOnlyList<Retrieved> Dense(string query, int k) => loaded.Count == 0 || model is null ? [] : SearchByVector(Embed([query])[0], k);
+    IReadOnlyList<Retrieved> Dense(string query, int k, Func<Statement, bool>? where) =>
+        loaded.Count == 0 || model is null ? [] : SearchByVector(Embed([query])[0], k, where);
 
     /// <summary>The text's embedding: the residual stream after the middle block (blocks.{(L−1)/2}.hook_resid_post), mean-pooled over its tokens.</summary>
     public float[][] Embed(IReadOnlyList<string> texts)

@@ -71,6 +71,8 @@ public class SpecErrorTests
     [InlineData("data:\n  coverage: 1.5", "data.coverage", "between 0 and 1")]
     [InlineData("data:\n  contxt_share: 0.2", "data.contxt_share", "unknown field")]
     [InlineData("training:\n  steps: 0", "training.steps", "positive")]
+    [InlineData("update:\n  retrieval_scope: world", "update.retrieval_scope", "use subject or all")]
+    [InlineData("update:\n  retrieval_query: literal", "update.retrieval_query", "use question or as_asked")]
     public void MalformedProfileNamesFileAndField(string yaml, string field, string problem)
     {
         var error = Assert.Throws<InputException>(() => AgentProfile.Parse("name: x\n" + yaml, "bad-agent.yaml"));

@@ -15,20 +15,21 @@ public enum EditPosition
 }
 
 /// <summary>
-/// MEMIT's hyper-parameters. Measured on the default agent (4 layers, d_model 128, d_mlp 512) with
+/// MEMIT's hyper-parameters. Measured on the previous default agent (4 layers, d_model 128, d_mlp 512; 4 context lines per fact) with
 /// <c>compare-updates --changes 100 --methods memit</c> (the 46 epoch-1 changes topped up to 100, one batch),
 /// as reliability / generalisation / locality: the paper's set-up (subject's last token, layers 0–1,
 /// λ 1000) gave 0.00 / – / 0.98; subject's last token at layer 0 gave 0.09 / 0.07 / 0.10 at λ 1, 0.40 / 0.26 / 0.42
 /// at λ 30, 0.39 / 0.27 / 0.75 at λ 300 (with one δ per subject). The defaults give 0.92 / 0.57 / 0.80 (portability 0.10);
 /// with 46 changes (the real ones only) 0.87 / 0.57 / 0.90, with 10 1.00 / 0.60 / 0.88, with 1 1.00 / 1.00 / 1.00.
 /// The defaults with <see cref="EditPosition.SubjectLast"/> instead: 0.41 / 0.28 / 0.39 at layer 0, 0.00 / 0.01 / 1.00 at layer 3.
+/// On the current default agent (8 context lines per fact) the defaults give 0.91 / 0.69 / 0.80 over 100, 0.94 / 0.77 / 0.92 over 50.
 /// </summary>
 /// <param name="Layers">The MLP range R; the target residual is set after its last layer. Default: the last layer only.
 /// At the prompt's last token (λ 30, weight decay 0.5, 20 steps), layer 3 alone gave 0.88 / 0.52 / 0.82, layers 2–3
 /// 0.88 / 0.43 / 0.77, layers 0–3 0.84 / 0.25 / 0.76: the keys of the last layer are the most distinct
 /// (largest |cos| between two of the 100 edits' keys under C⁻¹: 0.57 at layer 3, 0.93 at layer 0).</param>
 /// <param name="Position">Where keys are read and δ written. Default <see cref="EditPosition.PromptLast"/>: causal
-/// tracing on the default agent finds the fact looked up at the last token (MLP effect 0.25 at layer 0) and hardly at
+/// tracing on the previous default agent finds the fact looked up at the last token (MLP effect 0.25 at layer 0) and hardly at
 /// the subject's last token (0.05 at layer 0, ≤ 0.005 after), and at the subject's last token 67 of the 100 requests
 /// share that token with another request (company names end in "Systems", "Group", …; one person has three edits), so
 /// their layer-0 keys nearly coincide (|cos| under C⁻¹ up to 0.996) and a batch with different targets cannot be

@@ -27,6 +27,10 @@ public sealed record MethodScores
     public double BytesPerUpdate { get; init; }
     /// <summary>Statements put into the prompt (the agent's top_k).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? K { get; init; }
+    /// <summary>Which statements a question could retrieve (the agent's retrieval_scope).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RetrievalScope? Scope { get; init; }
+    /// <summary>What the agent asked after the retrieved statements (the agent's retrieval_query).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RetrievalQuery? Query { get; init; }
     /// <summary>Share of questions about a changed fact told to the memory whose news statement is among the k retrieved.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? RecallAtK { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyName("recall_at_5")] public double? RecallAt5 { get; init; }
@@ -210,8 +214,10 @@ public sealed class UpdateComparison
         using var memory = FreshMemory("rag");
         var agent = Retriever(memory, UpdateChannel.Rag);
         var outcome = agent.Learn(probes.Select(p => p.News).ToList());
-        return Measure(agent, probes, memory).Scores(probes.Count, outcome.Seconds, outcome.BytesStored);
+        return WithRetrievalSettings(Measure(agent, probes, memory).Scores(probes.Count, outcome.Seconds, outcome.BytesStored));
     }
+
+    MethodScores WithRetrievalSettings(MethodScores scores) => scores with { Scope = parts.Profile.Update.Scope, Query = parts.Profile.Update.Query };
 
     /// <summary>The hybrid channel's split (<see cref="HybridSplit"/>): news at even positions goes to memory, the rest to ROME.</summary>
     static bool ToMemory(int index) => index % 2 == 0;
@@ -241,7 +247,7 @@ public sealed class UpdateComparison
             }
             // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
             var told = probes.Where((_, i) => ToMemory(i)).ToHashSet();
-            return Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes);
+            return WithRetrievalSettings(Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes));
         }
         finally { EditEvaluation.RevertAll(parts.Model, applied); }
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Evolution.Agents;
+using Evolution.Core.Agents;
 using Evolution.Updates;
 
 namespace Evolution.Scenarios.Tests;
@@ -29,6 +30,8 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
             Assert.True(s.Fluency > 0, $"{method} fluency {s.Fluency}");
             Assert.True(s.SecondsPerQuery > 0 && s.SecondsPerUpdate >= 0 && s.BytesStored >= 0, method);
             Assert.Equal(method is "rag" or "hybrid", s.RecallAtK is not null);
+            Assert.Equal(method is "rag" or "hybrid" ? RetrievalScope.Subject : null, s.Scope); // the agent's defaults, recorded with the scores
+            Assert.Equal(method is "rag" or "hybrid" ? RetrievalQuery.Question : null, s.Query);
         }
         Assert.Equal(1.0, result.Methods["none"].Locality); // the reference agrees with itself
         Assert.Equal(0, result.Methods["none"].BytesStored);

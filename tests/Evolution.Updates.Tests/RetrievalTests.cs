@@ -74,5 +74,35 @@ public class RetrievalTests(TinyAgent tiny) : IDisposable
         Assert.Empty(memory.Search(other.Text, 3, RetrieverKind.Hybrid, _ => false));
     }
 
+    [Fact]
+    public void AfterUpsertsAndDeletesReopeningRanksExactlyAsTheOpenMemoryDid()
+    {
+        var path = Path.Combine(directory, "edited.db");
+        var at = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc); // one timestamp for all: only the storing order can break ties
+        Statement Make(string id, string text) => new() { Id = id, Text = text, Subject = 1, Relation = "born_in", Added = at };
+        string[] queries = ["Where was Kemtaro Drassil born?", "Pellamund", "Ostravel", "Who does Orvane Lusk work for?"];
+        List<(string, double)[]> Ranked(StatementMemory memory) =>
+            queries.Select(q => memory.Search(q, 10, RetrieverKind.Bm25).Select(r => (r.Statement.Id, r.Score)).ToArray()).ToList();
+
+        List<(string, double)[]> before;
+        using (var memory = new StatementMemory(path, RetrieverKind.Bm25))
+        {
+            // Stored in an order that is not the ids' order, with identical texts, so BM25 ties decide.
+            foreach (var id in new[] { "c", "a", "b" }) memory.Add(Make(id, "Kemtaro Drassil was born in Pellamund."));
+            memory.Add(Make("d", "Orvane Lusk works for Zorvex Labs."));
+            Assert.True(memory.Upsert(Make("a", "Kemtaro Drassil was born in Ostravel.")));
+            Assert.False(memory.Upsert(Make("e", "Orvane Lusk works for Pellamund Foods.")));
+            Assert.True(memory.Delete("c"));
+            Assert.False(memory.Delete("c"));
+            before = Ranked(memory);
+            Assert.Equal(["b", "a"], before[0].Select(r => r.Item1).Take(2)); // the tie goes to the earlier statement, the replaced one is newest
+            Assert.Equal("a", before[2][0].Item1);
+            Assert.DoesNotContain(before.SelectMany(r => r), r => r.Item1 == "c");
+        }
+        using var reopened = new StatementMemory(path, RetrieverKind.Bm25);
+        var after = Ranked(reopened);
+        for (int i = 0; i < queries.Length; i++) Assert.Equal(before[i], after[i]);
+    }
+
     public void Dispose() => Directory.Delete(directory, recursive: true);
 }

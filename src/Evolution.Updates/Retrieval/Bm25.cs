@@ -23,6 +23,16 @@ public sealed partial class Bm25(double k1 = 1.2, double b = 0.75)
         foreach (var term in terms.Keys) documentFrequency[term] = documentFrequency.GetValueOrDefault(term) + 1;
     }
 
+    /// <summary>Removes the document at <paramref name="index"/>; the later ones move up by one.</summary>
+    public void RemoveAt(int index)
+    {
+        var terms = documents[index];
+        documents.RemoveAt(index);
+        totalLength -= terms.Values.Sum();
+        foreach (var term in terms.Keys)
+            if (--documentFrequency[term] == 0) documentFrequency.Remove(term);
+    }
+
     /// <summary>The top-k documents for the query, best first (ties: earlier document first); only documents
     /// <paramref name="include"/> accepts, when given (the statistics stay those of the whole collection).</summary>
     public IReadOnlyList<(int Index, double Score)> Search(string query, int k, Func<int, bool>? include = null)

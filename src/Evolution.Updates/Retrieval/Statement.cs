@@ -11,6 +11,9 @@ public sealed class Statement
     public int Epoch { get; set; }
     public string Source { get; set; } = "";
     public DateTime Added { get; set; }
+    /// <summary>The order the memory stored it in (1, 2, …; set by the memory): reopening restores that order, so BM25's
+    /// tie-break (earlier statement first) ranks exactly as before. 0 in memories written before it existed.</summary>
+    public long Sequence { get; set; }
     public float[] Embedding { get; set; } = [];
 }
 

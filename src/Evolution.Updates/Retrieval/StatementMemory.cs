@@ -26,7 +26,8 @@ public sealed class StatementMemory : IDisposable
     readonly ITextTokenizer? tokenizer;
     readonly List<Statement> loaded = [];
     Bm25 bm25 = new();
-    Tensor? embeddings; // [N, d], rows unit-normalised, in load order; rebuilt on the first dense search after an add
+    Tensor? embeddings; // [N, d], rows unit-normalised, in load order; rebuilt on the first dense search after a change
+    long lastSequence;
 
     public string Path { get; }
     public RetrieverKind Retriever { get; }
@@ -63,6 +64,7 @@ public sealed class StatementMemory : IDisposable
         if (statements.FindById(statement.Id) is not null) return 0;
         if (model is not null && statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
         if (statement.Added == default) statement.Added = DateTime.UtcNow;
+        statement.Sequence = ++lastSequence;
         statements.Insert(statement);
         Index(statement);
         return System.Text.Encoding.UTF8.GetByteCount(statement.Text) + statement.Embedding.Length * sizeof(float);
@@ -75,6 +77,7 @@ public sealed class StatementMemory : IDisposable
         {
             if (model is not null && s.Embedding.Length == 0) s.Embedding = Embed([s.Text])[0];
             if (s.Added == default) s.Added = DateTime.UtcNow;
+            s.Sequence = ++lastSequence;
         }
         statements.InsertBulk(batch);
         foreach (var s in batch) Index(s);
@@ -91,15 +94,17 @@ public sealed class StatementMemory : IDisposable
 
     /// <summary>
     /// Stores the statement, replacing one with the same id (text, embedding and all; an embedding given by
-    /// the caller is kept, a missing one computed); returns true when it replaced one.
+    /// the caller is kept, a missing one computed; a replacement counts as the newest statement); returns true
+    /// when it replaced one.
     /// </summary>
     public bool Upsert(Statement statement)
     {
         if (model is not null && statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
         if (statement.Added == default) statement.Added = DateTime.UtcNow;
+        statement.Sequence = ++lastSequence;
         bool replaced = !statements.Upsert(statement);
-        if (replaced) Reload();
-        else Index(statement);
+        if (replaced) Unindex(statement.Id);
+        Index(statement);
         return replaced;
     }
 
@@ -107,7 +112,7 @@ public sealed class StatementMemory : IDisposable
     public bool Delete(string id)
     {
         if (!statements.Delete(id)) return false;
-        Reload();
+        Unindex(id);
         return true;
     }
 
@@ -218,14 +223,26 @@ public sealed class StatementMemory : IDisposable
         }
     }
 
-    /// <summary>Rebuilds the in-memory indexes from the database (after a replacement or a deletion; BM25 is append-only).</summary>
+    /// <summary>Rebuilds the in-memory indexes from the database, in the order the statements were stored.</summary>
     void Reload()
     {
         loaded.Clear();
         bm25 = new Bm25();
         embeddings?.Dispose();
         embeddings = null;
-        foreach (var s in statements.FindAll().OrderBy(s => s.Added).ThenBy(s => s.Id, StringComparer.Ordinal)) Index(s);
+        // Sequence first; Added and Id order the statements of memories written before it existed (Sequence 0).
+        foreach (var s in statements.FindAll().OrderBy(s => s.Sequence).ThenBy(s => s.Added).ThenBy(s => s.Id, StringComparer.Ordinal)) Index(s);
+        lastSequence = loaded.Count == 0 ? 0 : loaded.Max(s => s.Sequence);
+    }
+
+    /// <summary>Takes the statement with this id out of the in-memory indexes (the database already dropped or replaced it).</summary>
+    void Unindex(string id)
+    {
+        int index = loaded.FindIndex(s => s.Id == id);
+        loaded.RemoveAt(index);
+        bm25.RemoveAt(index);
+        embeddings?.Dispose();
+        embeddings = null;
     }
 
     void Index(Statement statement)

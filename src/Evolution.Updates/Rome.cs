@@ -57,9 +57,10 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         {
             var contexts = Contexts(tokenizer, request);
             if (contexts.Count == 0) throw new ArgumentException($"the edit prompt \"{request.Prompt}\" cannot be tokenised");
-            var keyStar = AverageKey(model, contexts, layer);
+            var keys = Keys(model, contexts, layer);
+            var keyStar = keys.mean([0]);
             // contexts[0] is the bare edit prompt (no prefix): the update is solved at its own key, as the authors' code does.
-            var promptKey = AverageKey(model, [contexts[0]], layer);
+            var promptKey = keys[0];
             var (_, valueChange) = OptimiseDelta(model, tokenizer, [(request, contexts)], layer);
 
             using var _ = no_grad();
@@ -132,8 +133,11 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         return new Located(tokens, lastSubject, tokens.Length);
     }
 
-    /// <summary>k* = mean over contexts of the MLP hidden activation at the subject's last token.</summary>
-    internal static Tensor AverageKey(Gpt model, IReadOnlyList<Located> contexts, int layer)
+    /// <summary>k* = mean over contexts of the MLP hidden activation at the key position.</summary>
+    internal static Tensor AverageKey(Gpt model, IReadOnlyList<Located> contexts, int layer) => Keys(model, contexts, layer).mean([0]);
+
+    /// <summary>The MLP hidden activation at each context's key position, [contexts, d_mlp].</summary>
+    static Tensor Keys(Gpt model, IReadOnlyList<Located> contexts, int layer)
     {
         using var _ = no_grad();
         var hook = $"blocks.{layer}.mlp.hook_post";
@@ -142,7 +146,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
             var (_, cache) = model.RunWithCache(tensor(c.Tokens.Select(t => (long)t).ToArray(), [1, c.Tokens.Length], device: model.Unembedding.device), n => n == hook);
             using (cache) return cache[hook][0, c.KeyIndex].clone();
         }).ToList();
-        return stack(keys).mean([0]);
+        return stack(keys);
     }
 
     /// <summary>

@@ -19,13 +19,13 @@ public static class EditCommand
         var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
         var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 0)" };
         var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default: the last layer)" };
-        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = "memit: λ in (λC + KKᵀ)⁻¹ (default 30)" };
+        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {new MemitHyperParams().CovarianceWeight})" };
         var position = new Option<string?>("--position") { Description = "rome, memit: where keys are read and the value written, subject (the subject's last token; rome's default) or prompt (the prompt's last token; memit's default)" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
         var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = "rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome 0.1, memit 0.25)" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {new RomeHyperParams().WeightDecay}, memit {new MemitHyperParams().WeightDecay})" };
         var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
         var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };

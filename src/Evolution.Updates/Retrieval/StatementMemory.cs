@@ -228,8 +228,7 @@ public sealed class StatementMemory : IDisposable
     {
         loaded.Clear();
         bm25 = new Bm25();
-        embeddings?.Dispose();
-        embeddings = null;
+        DropEmbeddings();
         // Sequence first; Added and Id order the statements of memories written before it existed (Sequence 0).
         foreach (var s in statements.FindAll().OrderBy(s => s.Sequence).ThenBy(s => s.Added).ThenBy(s => s.Id, StringComparer.Ordinal)) Index(s);
         lastSequence = loaded.Count == 0 ? 0 : loaded.Max(s => s.Sequence);
@@ -241,8 +240,7 @@ public sealed class StatementMemory : IDisposable
         int index = loaded.FindIndex(s => s.Id == id);
         loaded.RemoveAt(index);
         bm25.RemoveAt(index);
-        embeddings?.Dispose();
-        embeddings = null;
+        DropEmbeddings();
     }
 
     void Index(Statement statement)
@@ -250,6 +248,12 @@ public sealed class StatementMemory : IDisposable
         loaded.Add(statement);
         bm25.Add(statement.Text);
         if (model is not null && statement.Embedding.Length == 0) statement.Embedding = Embed([statement.Text])[0];
+        DropEmbeddings();
+    }
+
+    /// <summary>Forgets the embedding matrix after a change; the next dense search rebuilds it.</summary>
+    void DropEmbeddings()
+    {
         embeddings?.Dispose();
         embeddings = null;
     }

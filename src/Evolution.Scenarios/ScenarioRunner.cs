@@ -35,12 +35,7 @@ public static class ScenarioRunner
     public static RunResult Run(Scenario scenario, RunOptions options, bool force = false)
     {
         var dbPath = Path.Combine(options.OutputDirectory, RunDatabase.FileName);
-        if (File.Exists(dbPath))
-        {
-            if (!force) throw new InputException(options.OutputDirectory, "--out", "already holds a run; continue it with `evolution resume DIR`, or pass --force to start over");
-            Directory.Delete(options.OutputDirectory, recursive: true);
-        }
-        Directory.CreateDirectory(options.OutputDirectory);
+        RunFolder.Prepare(options.OutputDirectory, force);
         using (var db = new RunDatabase(dbPath))
             db.Save(new RunInfo { ScenarioPath = scenario.Path, ScenarioText = scenario.Text, Started = DateTime.UtcNow });
         return Execute(scenario, options);
@@ -74,7 +69,7 @@ public static class ScenarioRunner
             options.Progress?.Report($"agent {agent.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
             trained.Model.Dispose();
             var checkpoint = trained.Checkpoint;
-            var memoryPath = Path.Combine(options.OutputDirectory, "memory", $"{agent.Name}.db");
+            var memoryPath = Path.Combine(options.OutputDirectory, RunFolder.MemoryDirectory, $"{agent.Name}.db");
             var needsMemory = agent.Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
             var openMemory = options.MemoryFactory ?? RetrievalMemory.Open;
             homes.Add(new AgentHome(agent.Name, () =>

@@ -54,13 +54,19 @@ public class RunTests(TinyGroup group)
         var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
         var start = new ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", killed, "--cache", group.Cache, "--device", "cpu"]) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var process = Process.Start(start)!;
-        var seen = new TaskCompletionSource();
+        // Waits on events, not on a clock: the debate's round 2 starting, or the process ending
+        // without it (a failure whose output is reported). A loaded machine only makes it slower.
+        var seen = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         process.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data?.Contains("debate: round 2") == true) seen.TrySetResult();
+            if (e.Data is null) { seen.TrySetResult(false); return; } // stderr closed: the process ended
+            output.Enqueue(e.Data);
+            if (e.Data.Contains("debate: round 2")) seen.TrySetResult(true);
         };
         process.BeginErrorReadLine();
-        Assert.True(await Task.WhenAny(seen.Task, Task.Delay(TimeSpan.FromMinutes(3))) == seen.Task, "the run never reached round 2 of the debate");
+        process.BeginOutputReadLine();
+        Assert.True(await seen.Task, "the run ended before round 2 of the debate:\n" + string.Join("\n", output));
         process.Kill(); // SIGKILL: no chance to clean up
         process.WaitForExit();
 

@@ -15,7 +15,7 @@ public static class RunCommand
     {
         var scenario = new Argument<string>("scenario") { Description = "scenario file (scenarios/*.yaml)" };
         var output = new Option<string?>("--out") { Description = "run folder (default: results/<scenario name>)" };
-        var force = new Option<bool>("--force") { Description = "replace an existing run folder" };
+        var force = new Option<bool>("--force") { Description = "start over in a folder that holds an earlier run: deletes only the files a run writes, and refuses a folder that holds anything else" };
         var (cache, device, json) = Common();
         var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, cache, device, json };
         command.SetAction(parse =>

@@ -45,8 +45,9 @@ public sealed class Trainer
         var windows = new WindowStream(documents, separator, model.Config.ContextLength + 1, new Random(options.Seed));
         var device = model.Unembedding.device;
 
-        using var optimizer = CreateOptimizer();
-        var parameters = model.parameters().ToArray();
+        using var flat = FlattenParameters();
+        using var optimizer = new AdamW([new AdamW.Group([flat.Groups[0]], options.WeightDecay), new AdamW.Group([flat.Groups[1]])],
+            options.LearningRate, options.Beta1, options.Beta2);
         model.train();
         var clock = Stopwatch.StartNew();
         long tokens = 0;
@@ -68,9 +69,9 @@ public sealed class Trainer
                 var target = batch.narrow(1, 1, window - 1);
                 var logits = model.forward(input);
                 var lossTensor = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), target.reshape(-1));
-                optimizer.ZeroGrad();
+                flat.ZeroGrad();
                 lossTensor.backward();
-                ClipGradientNorm(parameters, options.GradientClip);
+                flat.ClipGradientNorm(options.GradientClip);
                 optimizer.Step();
                 if (step % 10 == 0 || step == options.MaxSteps - 1) loss = lossTensor.item<float>();
             }
@@ -91,32 +92,11 @@ public sealed class Trainer
     }
 
     /// <summary>
-    /// Scales gradients so their global L2 norm is at most <paramref name="maxNorm"/>. Same rule as
-    /// torch's clip_grad_norm_, computed with tensor ops only (no host round trip), which measured
-    /// about 10% faster per step here than TorchSharp's version.
+    /// The parameters in one buffer, matrices first (decayed by AdamW) then biases and LayerNorm
+    /// gains (not decayed), so each optimizer group is a single tensor.
     /// </summary>
-    static void ClipGradientNorm(IReadOnlyList<TorchSharp.Modules.Parameter> parameters, double maxNorm)
-    {
-        using var _ = no_grad();
-        var grads = parameters.Where(p => p.grad is not null).Select(p => p.grad!).ToArray();
-        // Explicit Scalars, kept alive until the ops that read them are done (see AdamW for why).
-        using var epsilon = 1e-6.ToScalar();
-        using var one = 1.0.ToScalar();
-        using var bound = maxNorm.ToScalar();
-        using var total = stack(grads.Select(g => g.norm()).ToArray()).norm();
-        using var scale = total.add(epsilon, one).reciprocal_().mul_(bound).clamp_max_(one);
-        foreach (var g in grads) g.mul_(scale);
-    }
-
-    /// <summary>AdamW with decoupled weight decay on matrices only (not on biases and LayerNorm gains).</summary>
-    AdamW CreateOptimizer()
-    {
-        var decay = new List<TorchSharp.Modules.Parameter>();
-        var noDecay = new List<TorchSharp.Modules.Parameter>();
-        foreach (var (_, p) in model.named_parameters())
-            (p.dim() >= 2 ? decay : noDecay).Add(p);
-        return new AdamW([new AdamW.Group(decay, options.WeightDecay), new AdamW.Group(noDecay)], options.LearningRate, options.Beta1, options.Beta2);
-    }
+    FlatParameters FlattenParameters() =>
+        new(model.parameters().ToArray(), p => p.dim() >= 2 ? 0 : 1, groupCount: 2);
 
     /// <summary>Endless stream of packed windows over shuffled documents.</summary>
     sealed class WindowStream(IReadOnlyList<int[]> documents, int separator, int window, Random random)

@@ -21,7 +21,6 @@ public static class Scalars
     public static readonly Scalar MinusOne = (-1).ToScalar();
     public static readonly Scalar Two = 2.ToScalar();
     public static readonly Scalar Half = 0.5.ToScalar();
-    public static readonly Scalar OneDouble = 1.0.ToScalar();
 
     /// <summary>
     /// The tensor's single value as a float, converted as TorchSharp's <c>ToSingle()</c> does, with the

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -86,10 +87,11 @@ public static class CausalTracing
                 {
                     // The same noise for every row of this sample, on the subject positions only.
                     var noise = zeros(positions, model.Config.DModel);
+                    using var noiseScale = noiseStd.ToScalar();
                     noise[TensorIndex.Slice(prompt.SubjectStart, prompt.SubjectEnd)] =
-                        randn(new long[] { prompt.SubjectEnd - prompt.SubjectStart, model.Config.DModel }, generator: generator) * noiseStd;
+                        randn(new long[] { prompt.SubjectEnd - prompt.SubjectStart, model.Config.DModel }, generator: generator).mul(noiseScale);
                     noise = noise.to(clean.device);
-                    logits = ActivationPatching.Run(model, cache, clean, rows, [Hook.On("hook_embed", (a, _) => a + noise)]);
+                    logits = ActivationPatching.Run(model, cache, clean, rows, [Hook.On("hook_embed", (a, _) => a.add(noise, Scalars.One))]);
                 }
                 else
                 {

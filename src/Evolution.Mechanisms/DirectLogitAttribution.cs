@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -25,7 +26,8 @@ public static class DirectLogitAttribution
     /// </summary>
     public static Func<Tensor, double> DirectEffect(Gpt model, Tensor finalResidual, Tensor unembedding)
     {
-        var sigma = ((finalResidual - finalResidual.mean()).pow(2).mean() + model.Config.LayerNormEps).sqrt();
+        using var epsilon = model.Config.LayerNormEps.ToScalar();
+        var sigma = (finalResidual - finalResidual.mean()).pow(Scalars.Two).mean().add(epsilon, Scalars.One).sqrt();
         var direction = model.FinalNorm.weight! * unembedding;
         return component => (((component - component.mean()) / sigma) * direction).sum().item<float>();
     }

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using TorchSharp;
@@ -46,7 +47,8 @@ public static class LinearProbes
         using (cache)
         {
             var lastPositions = tensor(encoded.Select(e => (long)e.Length - 1).ToArray(), device: model.Unembedding.device);
-            var rows = arange(names.Count, device: model.Unembedding.device);
+            using var rowCount = names.Count.ToScalar();
+            var rows = arange(Scalars.Zero, rowCount, Scalars.One, device: model.Unembedding.device);
             return hooks.Select(hook =>
             {
                 var last = cache[hook].index([rows, lastPositions]).to(ScalarType.Float64).cpu();

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using TorchSharp;
@@ -21,8 +22,8 @@ public static class RepresentationSimilarity
         using var scope = NewDisposeScope();
         var a = Centered(x);
         var b = Centered(y);
-        double cross = b.t().matmul(a).pow(2).sum().item<double>();
-        double self = a.t().matmul(a).pow(2).sum().sqrt().item<double>() * b.t().matmul(b).pow(2).sum().sqrt().item<double>();
+        double cross = b.t().matmul(a).pow(Scalars.Two).sum().item<double>();
+        double self = a.t().matmul(a).pow(Scalars.Two).sum().sqrt().item<double>() * b.t().matmul(b).pow(Scalars.Two).sum().sqrt().item<double>();
         return cross / self;
     }
 
@@ -40,8 +41,10 @@ public static class RepresentationSimilarity
     {
         using var scope = NewDisposeScope();
         var f = Matrix(features);
-        f = f / f.norm(1, true).clamp_min(1e-12);
-        var similarity = f.matmul(f.t()) - eye(features.Length, dtype: ScalarType.Float64) * 1e9; // a sample is not its own neighbour
+        using var floor = 1e-12.ToScalar();
+        using var selfPenalty = 1e9.ToScalar();
+        f = f / f.norm(1, true).clamp_min(floor);
+        var similarity = f.matmul(f.t()) - eye(features.Length, dtype: ScalarType.Float64).mul(selfPenalty); // a sample is not its own neighbour
         var (_, indices) = similarity.topk(k, dim: 1);
         var flat = indices.data<long>().ToArray();
         return Enumerable.Range(0, features.Length).Select(i => flat.AsSpan(i * k, k).ToArray().ToHashSet()).ToArray();

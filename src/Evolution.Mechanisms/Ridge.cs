@@ -1,3 +1,4 @@
+using Evolution.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,9 +34,10 @@ public static class Ridge
         var xMean = x.mean([0]);
         double yMean = targets.Average();
         var xc = x - xMean;
-        var yc = y - yMean;
+        using var yMeanScalar = yMean.ToScalar();
+        var yc = y.sub(yMeanScalar);
         var (u, s, vh) = linalg.svd(xc, fullMatrices: false);
-        var s2 = s.pow(2);
+        var s2 = s.pow(Scalars.Two);
         var uty = u.t().matmul(yc);
         double scale = Math.Max(s2.mean().item<double>(), 1e-12);
 
@@ -46,7 +48,8 @@ public static class Ridge
             double error = LooErrorFromSvd(u, s2, yc, lambda);
             if (error < bestError) (bestError, bestLambda) = (error, lambda);
         }
-        var weights = vh.t().matmul(s / (s2 + bestLambda) * uty);
+        using var bestLambdaScalar = bestLambda.ToScalar();
+        var weights = vh.t().matmul(s / s2.add(bestLambdaScalar, Scalars.One) * uty);
         double intercept = yMean - xMean.dot(weights).item<double>();
         return new RidgeFit(weights.data<double>().ToArray(), intercept, bestLambda);
     }
@@ -72,18 +75,22 @@ public static class Ridge
         int n = targets.Length, d = features[0].Length;
         var x = tensor(features.SelectMany(r => r).ToArray(), [n, d], ScalarType.Float64);
         var xc = x - x.mean([0]);
-        var yc = tensor(targets, ScalarType.Float64) - targets.Average();
+        using var yMean = targets.Average().ToScalar();
+        var yc = tensor(targets, ScalarType.Float64).sub(yMean);
         var (u, s, _) = linalg.svd(xc, fullMatrices: false);
-        return LooErrorFromSvd(u, s.pow(2), yc, lambda);
+        return LooErrorFromSvd(u, s.pow(Scalars.Two), yc, lambda);
     }
 
     /// <summary>Mean squared leave-one-out residual (yᵢ − ŷᵢ)/(1 − Hᵢᵢ), with Hᵢᵢ including 1/n for the intercept.</summary>
     static double LooErrorFromSvd(Tensor u, Tensor s2, Tensor yc, double lambda)
     {
-        var shrink = s2 / (s2 + lambda);
+        using var lambdaScalar = lambda.ToScalar();
+        using var interceptLeverage = (1.0 / yc.shape[0]).ToScalar();
+        using var floor = 1e-9.ToScalar();
+        var shrink = s2 / s2.add(lambdaScalar, Scalars.One);
         var fitted = u.matmul(shrink * u.t().matmul(yc));
-        var leverage = (u.pow(2) * shrink).sum(1) + 1.0 / yc.shape[0];
-        return ((yc - fitted) / (1 - leverage).clamp_min(1e-9)).pow(2).mean().item<double>();
+        var leverage = (u.pow(Scalars.Two) * shrink).sum(1).add(interceptLeverage, Scalars.One);
+        return ((yc - fitted) / leverage.negative().add(Scalars.One, Scalars.One).clamp_min(floor)).pow(Scalars.Two).mean().item<double>();
     }
 
     static RidgeFit FitWithLambda(double[][] features, double[] targets, double lambda)
@@ -93,8 +100,10 @@ public static class Ridge
         var x = tensor(features.SelectMany(r => r).ToArray(), [n, d], ScalarType.Float64);
         var xMean = x.mean([0]);
         var xc = x - xMean;
-        var yc = tensor(targets, ScalarType.Float64) - targets.Average();
-        var w = linalg.solve(xc.t().matmul(xc) + lambda * eye(d, dtype: ScalarType.Float64), xc.t().matmul(yc));
+        using var yMean = targets.Average().ToScalar();
+        using var lambdaScalar = lambda.ToScalar();
+        var yc = tensor(targets, ScalarType.Float64).sub(yMean);
+        var w = linalg.solve(xc.t().matmul(xc).add(eye(d, dtype: ScalarType.Float64).mul(lambdaScalar), Scalars.One), xc.t().matmul(yc));
         return new RidgeFit(w.data<double>().ToArray(), targets.Average() - xMean.dot(w).item<double>(), lambda);
     }
 

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using TorchSharp;
@@ -38,12 +39,13 @@ public sealed class KeyStatistics(IReadOnlyList<string> texts, int maxTexts = 20
                     using (activations)
                     {
                         var keys = activations[hook].reshape(-1, dMlp).cpu().to(ScalarType.Float64)[tensor(mask)];
-                        sum.add_(keys.t().matmul(keys));
+                        sum.add_(keys.t().matmul(keys), Scalars.One);
                         count += keys.shape[0];
                     }
                 }
             }
-            var moment = (sum / count).DetachFromDisposeScope();
+            using var countScalar = count.ToScalar();
+            var moment = sum.div(countScalar).DetachFromDisposeScope();
             cache[(model, layer)] = moment;
             return moment;
         }

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using TorchSharp;
@@ -34,7 +35,7 @@ public sealed class WeightDelta : IDisposable
     {
         using var _ = no_grad();
         var parameters = Parameters(model);
-        foreach (var (name, d) in delta) parameters[name].copy_(original[name] + d);
+        foreach (var (name, d) in delta) parameters[name].copy_(original[name].add(d, Scalars.One));
     }
 
     /// <summary>Restores the exact original weights.</summary>

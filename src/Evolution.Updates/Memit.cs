@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using TorchSharp;
@@ -93,7 +94,7 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
                 var (_, shared) = rome.OptimiseDelta(model, tokenizer, group.Select(i => (requests[i], contexts[i])).ToList(), last);
                 foreach (var i in group) deltas[i] = shared;
             }
-            var targets = requests.Select((r, i) => ResidualAt(model, contexts[i][0], last) + deltas[i]).ToList();
+            var targets = requests.Select((r, i) => ResidualAt(model, contexts[i][0], last).add(deltas[i], Scalars.One)).ToList();
 
             for (int index = 0; index < layers.Count; index++)
             {
@@ -101,9 +102,10 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
                 using var scope = NewDisposeScope();
                 var keys = stack(contexts.Select(c => RomeEditor.AverageKey(model, c, layer)).ToList(), 1).to(ScalarType.Float64).cpu();      // [d_mlp, n]
                 var residuals = stack(targets.Select((z, i) => z - ResidualAt(model, contexts[i][0], last)).ToList(), 1).to(ScalarType.Float64).cpu(); // [d_model, n]
-                residuals /= layers.Count - index;
+                using var share = (layers.Count - index).ToScalar();
+                residuals = residuals.div(share);
                 var update = BatchUpdate(keys, residuals, statistics.SecondMoment(model, tokenizer, layer), hyperParams.CovarianceWeight);
-                using (no_grad()) model.Blocks[layer].Mlp.Out.weight!.add_(update.to(ScalarType.Float32).to(model.Unembedding.device));
+                using (no_grad()) model.Blocks[layer].Mlp.Out.weight!.add_(update.to(ScalarType.Float32).to(model.Unembedding.device), Scalars.One);
             }
             using var _ = no_grad();
             var delta = layers.ToDictionary(l => names[l], l => (model.Blocks[l].Mlp.Out.weight!.detach() - originals[names[l]]).clone());
@@ -126,7 +128,8 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
     public static Tensor BatchUpdate(Tensor keys, Tensor residuals, Tensor covariance, double lambda)
     {
         var k = keys.to(ScalarType.Float64).cpu();
-        var a = lambda * covariance.to(ScalarType.Float64).cpu() + k.matmul(k.t());
+        using var lambdaScalar = lambda.ToScalar();
+        var a = covariance.to(ScalarType.Float64).cpu().mul(lambdaScalar).add(k.matmul(k.t()), Scalars.One);
         return linalg.solve(a, k.matmul(residuals.to(ScalarType.Float64).cpu().t())).t(); // A is symmetric
     }
 

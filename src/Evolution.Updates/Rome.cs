@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Core.Training;
@@ -88,7 +89,8 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
     {
         using var _ = no_grad();
         var c = covariance.to(ScalarType.Float64).cpu();
-        var regularized = c + regularizer * c.diagonal().mean() * eye(c.shape[0], dtype: ScalarType.Float64);
+        using var regularizerScalar = regularizer.ToScalar();
+        var regularized = c.add(c.diagonal().mean().mul(regularizerScalar) * eye(c.shape[0], dtype: ScalarType.Float64), Scalars.One);
         var cInvK = linalg.solve(regularized, keyStar.to(ScalarType.Float64).cpu());
         return outer(valueChange.to(ScalarType.Float64).cpu(), cInvK) / cInvK.dot(promptKey.to(ScalarType.Float64).cpu());
     }
@@ -177,8 +179,9 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
             for (int t = 0; t < rows[i].Tokens.Length; t++) input[i * length + t] = rows[i].Tokens[t];
         using var tokens = tensor(input, [rows.Count, length], device: device);
         // δ goes in at every row's key position: a (row, position) mask broadcast over d_model, the same at every step.
+        using var rowCount = rows.Count.ToScalar();
         using var editMask = zeros(rows.Count, length, device: device)
-            .index_put_(ones(rows.Count, device: device), [arange(rows.Count, device: device), tensor(rows.Select(r => (long)r.KeyIndex).ToArray(), device: device)])
+            .index_put_(ones(rows.Count, device: device), [arange(Scalars.Zero, rowCount, Scalars.One, device: device), tensor(rows.Select(r => (long)r.KeyIndex).ToArray(), device: device)])
             .unsqueeze(-1);
 
         Tensor original, essenceBefore;
@@ -197,26 +200,35 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         try
         {
             double maxNorm = hyperParams.ClampNormFactor * original.norm().item<float>();
+            using var klFactor = hyperParams.KlFactor.ToScalar();
+            using var weightDecay = hyperParams.WeightDecay.ToScalar();
             for (int step = 0; step < hyperParams.Steps; step++)
             {
                 using var scope = NewDisposeScope();
-                var addDelta = Hook.On(hook, (activation, _) => activation + editMask * delta);
+                var addDelta = Hook.On(hook, (activation, _) => activation.add(editMask * delta, Scalars.One));
                 var logits = model.RunWithHooks(tokens, addDelta).log_softmax(-1);
                 var nll = zeros(1, device: device);
                 for (int i = 0; i < fitted; i++)
+                {
+                    using var weight = rows[i].Weight.ToScalar();
                     for (int t = 0; t < rows[i].Target.Length; t++)
-                        nll -= rows[i].Weight * logits[i, rows[i].PromptLength - 1 + t, rows[i].Target[t]];
+                        nll -= logits[i, rows[i].PromptLength - 1 + t, rows[i].Target[t]].mul(weight);
+                }
                 var essenceAfter = logits[rows.Count - 1, essence.PromptLength - 1];
                 var kl = (essenceBefore.exp() * (essenceBefore - essenceAfter)).sum();
-                var decay = delta.pow(2).sum() / original.pow(2).sum();
-                var loss = nll + hyperParams.KlFactor * kl + hyperParams.WeightDecay * decay;
+                var decay = delta.pow(Scalars.Two).sum() / original.pow(Scalars.Two).sum();
+                var loss = nll.add(kl.mul(klFactor), Scalars.One).add(decay.mul(weightDecay), Scalars.One);
                 optimizer.ZeroGrad();
                 loss.backward();
                 optimizer.Step();
                 using (no_grad())
                 {
                     var norm = delta.norm().item<float>();
-                    if (norm > maxNorm) delta.mul_(maxNorm / norm);
+                    if (norm > maxNorm)
+                    {
+                        using var shrink = (maxNorm / norm).ToScalar();
+                        delta.mul_(shrink);
+                    }
                 }
             }
         }

@@ -14,13 +14,15 @@ public class CircuitTests
     {
         var model = new Gpt(Tiny, seed);
         using var _ = no_grad();
-        model.TokenEmbedding.weight!.mul_(30);
+        using var thirty = 30.ToScalar();
+        using var eight = 8.ToScalar();
+        model.TokenEmbedding.weight!.mul_(thirty);
         foreach (var block in model.Blocks)
         {
-            block.Attn.QkvProjection.weight!.mul_(8);
-            block.Attn.OutputProjection.weight!.mul_(8);
-            block.Mlp.In.weight!.mul_(8);
-            block.Mlp.Out.weight!.mul_(8);
+            block.Attn.QkvProjection.weight!.mul_(eight);
+            block.Attn.OutputProjection.weight!.mul_(eight);
+            block.Mlp.In.weight!.mul_(eight);
+            block.Mlp.Out.weight!.mul_(eight);
         }
         return model;
     }

@@ -20,7 +20,10 @@ public static class HandBuiltModels
         var config = new GptConfig { VocabSize = 12, ContextLength = 8, DModel = 16, NLayers = 3, NHeads = 2 };
         var model = new Gpt(config, initSeed: 5);
         using var _ = no_grad();
-        model.TokenEmbedding.weight!.mul_(50); // std 1: a tied unembedding strong enough for a confident answer
+        using var fifty = 50.ToScalar();
+        using var minusTen = (-10).ToScalar();
+        using var twenty = 20.ToScalar();
+        model.TokenEmbedding.weight!.mul_(fifty); // std 1: a tied unembedding strong enough for a confident answer
         model.PositionEmbedding.weight!.zero_();
         foreach (var block in model.Blocks)
         {
@@ -33,11 +36,11 @@ public static class HandBuiltModels
         var normalized = nn.functional.layer_norm(embedding, [config.DModel]);
         var mlp = model.Blocks[1].Mlp;
         mlp.In.weight!.zero_();
-        mlp.In.bias!.fill_(-10); // every neuron off ...
+        mlp.In.bias!.fill_(minusTen); // every neuron off ...
         mlp.In.weight![0] = normalized / normalized.norm();
         mlp.In.bias![0] = -0.5 * normalized.norm().item<float>(); // ... but neuron 0 on the subject
         var target = model.TokenEmbedding.weight![Target];
-        mlp.Out.weight![TensorIndex.Colon, 0] = 20 * target / target.norm();
+        mlp.Out.weight![TensorIndex.Colon, 0] = target.mul(twenty) / target.norm();
         return model;
     }
 
@@ -54,7 +57,9 @@ public static class HandBuiltModels
         var config = new GptConfig { VocabSize = 12, ContextLength = 8, DModel = 16, NLayers = 1, NHeads = 2 };
         var model = new Gpt(config, initSeed: 6);
         using var _ = no_grad();
-        model.TokenEmbedding.weight!.mul_(50);
+        using var fifty = 50.ToScalar();
+        using var ten = 10.ToScalar();
+        model.TokenEmbedding.weight!.mul_(fifty);
         model.PositionEmbedding.weight!.zero_();
         var block = model.Blocks[0];
         block.Mlp.Out.weight!.zero_();
@@ -66,13 +71,13 @@ public static class HandBuiltModels
         var direction = subject / subject.norm();
         int d = config.DModel;
         qkv.bias![0] = 10;                  // head 0's query: constant
-        qkv.weight![d] = 10 * direction;    // head 0's key: large on the subject only
+        qkv.weight![d] = direction.mul(ten);    // head 0's key: large on the subject only
         qkv.weight![2 * d] = direction;     // head 0's value: the subject's presence
         var output = block.Attn.OutputProjection;
         output.weight!.zero_();
         output.bias!.zero_();
         var target = model.TokenEmbedding.weight![Target];
-        output.weight![TensorIndex.Colon, 0] = 10 * target / target.norm(); // value dim 0 of head 0 → the target direction
+        output.weight![TensorIndex.Colon, 0] = target.mul(ten) / target.norm(); // value dim 0 of head 0 → the target direction
         return model;
     }
 }

@@ -1,5 +1,7 @@
+using Evolution.Core;
 using Evolution.Core.Evaluation;
 using Evolution.Core.Worlds;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Evolution.Updates.Tests;
@@ -13,14 +15,16 @@ public class RomeTests(TinyAgent tiny)
         var generator = new Generator(3, CPU);
         var weight = randn(new long[] { 6, 10 }, ScalarType.Float64, generator: generator);
         var samples = randn(new long[] { 200, 10 }, ScalarType.Float64, generator: generator);
-        var covariance = samples.t().matmul(samples) / 200;
+        using var sampleCount = 200.ToScalar();
+        using var noise = 0.3.ToScalar();
+        var covariance = samples.t().matmul(samples).div(sampleCount);
         var keyStar = randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
-        var promptKey = keyStar + 0.3 * randn(new long[] { 10 }, ScalarType.Float64, generator: generator);
+        var promptKey = keyStar.add(randn(new long[] { 10 }, ScalarType.Float64, generator: generator).mul(noise), Scalars.One);
         var valueChange = randn(new long[] { 6 }, ScalarType.Float64, generator: generator);
 
         var delta = RomeEditor.RankOneUpdate(covariance, keyStar, promptKey, valueChange, regularizer: 0);
         Assert.Equal(1, linalg.matrix_rank(delta).item<long>());
-        Assert.True((weight + delta).matmul(promptKey).allclose(weight.matmul(promptKey) + valueChange, 1e-9, 1e-9), "W'k must be Wk + δ at the edit prompt's key");
+        Assert.True(weight.add(delta, Scalars.One).matmul(promptKey).allclose(weight.matmul(promptKey).add(valueChange, Scalars.One), 1e-9, 1e-9), "W'k must be Wk + δ at the edit prompt's key");
 
         // a key u with uᵀC⁻¹k* = 0 is left alone: minimal disturbance under C
         var cInvK = linalg.solve(covariance, keyStar);
@@ -108,7 +112,8 @@ public class MemitTests(TinyAgent tiny)
         var keys = randn(new long[] { 12, 5 }, ScalarType.Float64, generator: generator);      // 5 edits, d_mlp 12
         var residuals = randn(new long[] { 4, 5 }, ScalarType.Float64, generator: generator);  // d_model 4
         var samples = randn(new long[] { 100, 12 }, ScalarType.Float64, generator: generator);
-        var covariance = samples.t().matmul(samples) / 100;
+        using var sampleCount = 100.ToScalar();
+        var covariance = samples.t().matmul(samples).div(sampleCount);
         var delta = MemitEditor.BatchUpdate(keys, residuals, covariance, lambda: 1e-9);
         Assert.True(delta.matmul(keys).allclose(residuals, 1e-5, 1e-6), "ΔW K must equal R");
         // a strong prior keeps the update small: it trades the edits against the other keys

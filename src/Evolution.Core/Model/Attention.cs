@@ -67,7 +67,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         // c_attn.weight is [3·d_model, d_model]: rows (which, head, d_head) → [3, head, d_head, d_model].
         var w = c_attn.weight!.view(3, nHeads, dHead, dModel);
         var b = c_attn.bias!.view(3, nHeads, dHead);
-        Tensor Project(Tensor input, int which) => einsum("bphm,hdm->bphd", input, w[which]) + b[which];
+        Tensor Project(Tensor input, int which) => einsum("bphm,hdm->bphd", input, w[which]).add(b[which], Scalars.One);
         return Attend(Project(qInput, 0), Project(kInput, 1), Project(vInput, 2), hooks);
     }
 
@@ -86,9 +86,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         if (hooks is not null && (hooks.Wants(hookScores) || hooks.Wants(hookPattern)))
         {
             // softmax(q·kᵀ/√d_head + causal mask)·v, spelled out so scores and pattern can be hooked.
-            var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(dHead);
+            using var scale = Math.Sqrt(dHead).ToScalar();
+            using var minusInfinity = float.NegativeInfinity.ToScalar();
+            var scores = q.matmul(k.transpose(-2, -1)).div(scale);
             using var future = ones(pos, pos, dtype: ScalarType.Bool, device: q.device).triu(1);
-            scores = hooks.Apply(hookScores, scores.masked_fill(future, float.NegativeInfinity));
+            scores = hooks.Apply(hookScores, scores.masked_fill(future, minusInfinity));
             var pattern = hooks.Apply(hookPattern, scores.softmax(-1));
             z = pattern.matmul(v);
         }
@@ -103,7 +105,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         {
             // Per-head output z_h·W_O[h]; their sum plus b_O is exactly c_proj(z).
             var result = hooks.Apply(hookResult, einsum("bphd,hdm->bphm", z, HeadOutputWeights()));
-            return result.sum(2) + c_proj.bias!;
+            return result.sum(2).add(c_proj.bias!, Scalars.One);
         }
         return c_proj.forward(z.reshape(batch, pos, dModel));
     }

@@ -51,18 +51,18 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     {
         if (hooks is null)
         {
-            residual = residual + attn.Forward(ln_1.forward(residual), null);
-            return residual + mlp.Forward(ln_2.forward(residual), null);
+            residual = residual.add(attn.Forward(ln_1.forward(residual), null), Scalars.One);
+            return residual.add(mlp.Forward(ln_2.forward(residual), null), Scalars.One);
         }
         residual = hooks.Apply(hookResidPre, residual);
         var attnOut = hooks.Apply(hookAttnOut, SplitInputsWanted(hooks)
             ? attn.ForwardSplit(ln_1.forward(PerHead(hooks, hookQInput, residual)), ln_1.forward(PerHead(hooks, hookKInput, residual)),
                 ln_1.forward(PerHead(hooks, hookVInput, residual)), hooks)
             : attn.Forward(hooks.Apply(hookLn1, ln_1.forward(residual)), hooks));
-        residual = hooks.Apply(hookResidMid, residual + attnOut);
+        residual = hooks.Apply(hookResidMid, residual.add(attnOut, Scalars.One));
         var mlpIn = hooks.Wants(hookMlpIn) ? hooks.Apply(hookMlpIn, residual) : residual;
         var mlpOut = hooks.Apply(hookMlpOut, mlp.Forward(hooks.Apply(hookLn2, ln_2.forward(mlpIn)), hooks));
-        return hooks.Apply(hookResidPost, residual + mlpOut);
+        return hooks.Apply(hookResidPost, residual.add(mlpOut, Scalars.One));
     }
 
     bool SplitInputsWanted(HookContext hooks) => hooks.Wants(hookQInput) || hooks.Wants(hookKInput) || hooks.Wants(hookVInput);

@@ -67,7 +67,8 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         long pos = tokens.shape[^1];
         if (pos > Config.ContextLength)
             throw new ArgumentException($"input has {pos} tokens, the model's context is {Config.ContextLength}");
-        using var positions = arange(pos, device: tokens.device);
+        using var stop = pos.ToScalar();
+        using var positions = arange(Scalars.Zero, stop, Scalars.One, device: tokens.device);
         var tokenEmbed = wte.forward(tokens);
         var posEmbed = wpe.forward(positions).unsqueeze(0);
         if (hooks is not null)
@@ -75,7 +76,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
             tokenEmbed = hooks.Apply("hook_embed", tokenEmbed);
             posEmbed = hooks.Apply("hook_pos_embed", posEmbed.expand_as(tokenEmbed));
         }
-        var residual = tokenEmbed + posEmbed;
+        var residual = tokenEmbed.add(posEmbed, Scalars.One);
         foreach (var block in blocks)
             residual = block.Forward(residual, hooks);
         var normalized = ln_f.forward(residual);

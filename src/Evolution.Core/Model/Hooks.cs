@@ -26,7 +26,7 @@ public sealed record Hook(Func<string, bool> Matches, HookFunction Function)
         On(name, (a, n) => CheckShape(n, a, replacement(a)));
 
     /// <summary>Adds a delta (broadcastable to the activation), e.g. a steering vector.</summary>
-    public static Hook Add(string name, Tensor delta) => On(name, (a, _) => a + delta);
+    public static Hook Add(string name, Tensor delta) => On(name, (a, _) => a.add(delta, Scalars.One));
 
     static Tensor CheckShape(string name, Tensor original, Tensor replacement)
     {

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -86,7 +87,7 @@ public static class CircuitEvaluation
             {
                 // Ablate = valid and not in the circuit, per row.
                 var kept = stack(chunk.Select((_, b) => graph.Dense(circuitSets[s][start + b].Included.Select(x => x ? 1f : 0f).ToArray())).ToList()).to(device);
-                var logits = EdgePatching.Run(model, batch.Tokens, valid * (1 - kept), reference);
+                var logits = EdgePatching.Run(model, batch.Tokens, valid * kept.negative().add(Scalars.One, Scalars.One), reference);
                 Copy(batch.Metric(logits), circuitMetric[s], start);
                 Ranks(batch, logits).CopyTo(circuitRank[s], start);
             }

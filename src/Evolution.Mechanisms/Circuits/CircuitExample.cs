@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -69,8 +70,9 @@ public sealed class CircuitBatch : IDisposable
         {
             using var generator = new Generator((ulong)seed, CPU);
             double std = options.NoiseScale * wte.std().item<float>();
-            var noise = (randn(new long[] { rows, length, d }, generator: generator) * std).to(device);
-            delta = delta + noise * tensor(noiseMask, [rows, length, 1], device: device);
+            using var stdScalar = std.ToScalar();
+            var noise = randn(new long[] { rows, length, d }, generator: generator).mul(stdScalar).to(device);
+            delta = delta.add(noise * tensor(noiseMask, [rows, length, 1], device: device), Scalars.One);
         }
         return new CircuitBatch
         {
@@ -84,13 +86,14 @@ public sealed class CircuitBatch : IDisposable
 
     /// <summary>The hook that corrupts the input by <paramref name="amount"/> (per row, [B] or [B·m]) of the embedding delta.</summary>
     public Hook Corruption(Tensor amount, long repeat = 1) =>
-        Hook.On("hook_embed", (a, _) => a + amount.view(-1, 1, 1) * (repeat == 1 ? EmbedDelta : EmbedDelta.repeat_interleave(repeat, 0)));
+        Hook.On("hook_embed", (a, _) => a.add(amount.view(-1, 1, 1) * (repeat == 1 ? EmbedDelta : EmbedDelta.repeat_interleave(repeat, 0)), Scalars.One));
 
     /// <summary>Logits at each row's last real position, [B, vocab].</summary>
     public Tensor LastLogits(Tensor logits, long repeat = 1)
     {
         var last = repeat == 1 ? LastPositions : LastPositions.repeat_interleave(repeat, 0);
-        return logits[arange(logits.shape[0], device: logits.device), last];
+        using var rowCount = logits.shape[0].ToScalar();
+        return logits[arange(Scalars.Zero, rowCount, Scalars.One, device: logits.device), last];
     }
 
     /// <summary>The logit difference per row (Hanna et al. 2024: target minus corrupted answer), [B].</summary>

@@ -1,3 +1,4 @@
+using Evolution.Core;
 using Evolution.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -48,7 +49,9 @@ public static class EapIg
         long rows = batch.Rows;
         using var _ = enable_grad();
         // Row b·m + (k−1) holds example b at step k; its corruption amount is 1 − k/m (k = m is the clean input).
-        var amount = (1 - arange(1, steps + 1, dtype: ScalarType.Float32) / steps).repeat(rows).to(batch.Tokens.device);
+        using var stop = (steps + 1).ToScalar();
+        using var stepCount = steps.ToScalar();
+        var amount = arange(Scalars.One, stop, Scalars.One, dtype: ScalarType.Float32).div(stepCount).negative().add(Scalars.One, Scalars.One).repeat(rows).to(batch.Tokens.device);
         var probes = new Dictionary<string, Tensor>();
         var hooks = new List<Hook> { batch.Corruption(amount, steps) };
         var names = Enumerable.Range(0, g.Layers).SelectMany(l => Gpt.SplitInputHookNames(l)).Append($"blocks.{g.Layers - 1}.hook_resid_post");
@@ -57,7 +60,7 @@ public static class EapIg
             {
                 var probe = zeros_like(a).requires_grad_(true);
                 probes[n] = probe;
-                return a + probe;
+                return a.add(probe, Scalars.One);
             }));
         var tokens = batch.Tokens.repeat_interleave(steps, 0);
         var metric = batch.Metric(model.Run(tokens, new HookContext(hooks)), steps).sum();

@@ -132,7 +132,8 @@ public sealed class StatementMemory : IDisposable
         if (vector.Length != matrix.shape[1]) throw new ArgumentException($"the vector has {vector.Length} dimensions, the memory's embeddings {matrix.shape[1]}");
         using var scope = NewDisposeScope();
         var q = tensor(vector.ToArray());
-        q = q / q.norm().clamp_min(1e-12);
+        using var floor = 1e-12.ToScalar();
+        q = q / q.norm().clamp_min(floor);
         var similarity = matrix.matmul(q);
         int candidates = loaded.Count;
         if (where is not null)
@@ -140,7 +141,8 @@ public sealed class StatementMemory : IDisposable
             var keep = loaded.Select(where).ToArray();
             candidates = keep.Count(x => x);
             if (candidates == 0) return [];
-            similarity = similarity.masked_fill(tensor(keep, device: similarity.device).logical_not(), float.NegativeInfinity);
+            using var minusInfinity = float.NegativeInfinity.ToScalar();
+            similarity = similarity.masked_fill(tensor(keep, device: similarity.device).logical_not(), minusInfinity);
         }
         var (values, indices) = similarity.topk(Math.Min(k, candidates));
         var v = values.data<float>().ToArray();
@@ -211,7 +213,7 @@ public sealed class StatementMemory : IDisposable
             using (cache)
             {
                 var m = tensor(mask, [encoded.Count, length, 1]);
-                var pooled = (cache[hook].cpu() * m).sum(1) / m.sum(1).clamp_min(1);
+                var pooled = (cache[hook].cpu() * m).sum(1) / m.sum(1).clamp_min(Scalars.One);
                 var flat = pooled.data<float>().ToArray();
                 int d = (int)pooled.shape[1];
                 return Enumerable.Range(0, encoded.Count).Select(i => flat.AsSpan(i * d, d).ToArray()).ToArray();
@@ -266,7 +268,8 @@ public sealed class StatementMemory : IDisposable
         var all = new float[loaded.Count * d];
         for (int i = 0; i < loaded.Count; i++) loaded[i].Embedding.CopyTo(all, i * d);
         using var raw = tensor(all, [loaded.Count, d]);
-        embeddings = (raw / raw.norm(1, true).clamp_min(1e-12)).DetachFromDisposeScope();
+        using var floor = 1e-12.ToScalar();
+        embeddings = (raw / raw.norm(1, true).clamp_min(floor)).DetachFromDisposeScope();
         return embeddings;
     }
 

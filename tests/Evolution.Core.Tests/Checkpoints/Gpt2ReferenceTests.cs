@@ -2,6 +2,7 @@ using System.Text.Json;
 using Evolution.Core.Checkpoints;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Evolution.Core.Tests.Checkpoints;
@@ -20,27 +21,29 @@ public class Gpt2ReferenceTests
     {
         using var generator = new Generator((ulong)seed, CPU);
         Tensor R(params long[] shape) => randn(shape, generator: generator);
+        using var tenth = 0.1.ToScalar();
+        using var fifth = 0.2.ToScalar();
         var w = new Dictionary<string, Tensor>
         {
-            [prefix + "wte.weight"] = R(V, D) * 0.1,
-            [prefix + "wpe.weight"] = R(T, D) * 0.1,
-            [prefix + "ln_f.weight"] = 1 + R(D) * 0.1,
-            [prefix + "ln_f.bias"] = R(D) * 0.1,
+            [prefix + "wte.weight"] = R(V, D).mul(tenth),
+            [prefix + "wpe.weight"] = R(T, D).mul(tenth),
+            [prefix + "ln_f.weight"] = R(D).mul(tenth).add(Scalars.One, Scalars.One),
+            [prefix + "ln_f.bias"] = R(D).mul(tenth),
         };
         for (int l = 0; l < L; l++)
         {
             var p = $"{prefix}h.{l}.";
-            w[p + "ln_1.weight"] = 1 + R(D) * 0.1; w[p + "ln_1.bias"] = R(D) * 0.1;
-            w[p + "ln_2.weight"] = 1 + R(D) * 0.1; w[p + "ln_2.bias"] = R(D) * 0.1;
-            w[p + "attn.c_attn.weight"] = R(D, 3 * D) * 0.2; w[p + "attn.c_attn.bias"] = R(3 * D) * 0.1;
-            w[p + "attn.c_proj.weight"] = R(D, D) * 0.2; w[p + "attn.c_proj.bias"] = R(D) * 0.1;
-            w[p + "mlp.c_fc.weight"] = R(D, M) * 0.2; w[p + "mlp.c_fc.bias"] = R(M) * 0.1;
-            w[p + "mlp.c_proj.weight"] = R(M, D) * 0.2; w[p + "mlp.c_proj.bias"] = R(D) * 0.1;
+            w[p + "ln_1.weight"] = R(D).mul(tenth).add(Scalars.One, Scalars.One); w[p + "ln_1.bias"] = R(D).mul(tenth);
+            w[p + "ln_2.weight"] = R(D).mul(tenth).add(Scalars.One, Scalars.One); w[p + "ln_2.bias"] = R(D).mul(tenth);
+            w[p + "attn.c_attn.weight"] = R(D, 3 * D).mul(fifth); w[p + "attn.c_attn.bias"] = R(3 * D).mul(tenth);
+            w[p + "attn.c_proj.weight"] = R(D, D).mul(fifth); w[p + "attn.c_proj.bias"] = R(D).mul(tenth);
+            w[p + "mlp.c_fc.weight"] = R(D, M).mul(fifth); w[p + "mlp.c_fc.bias"] = R(M).mul(tenth);
+            w[p + "mlp.c_proj.weight"] = R(M, D).mul(fifth); w[p + "mlp.c_proj.bias"] = R(D).mul(tenth);
             w[p + "attn.bias"] = ones(T, T).tril().view(1, 1, T, T); // HF's causal-mask buffers, to be ignored
             w[p + "attn.masked_bias"] = tensor(-1e4f);
         }
         // HF's GPT2LMHeadModel names its head without the "transformer." prefix.
-        if (untiedHead) w["lm_head.weight"] = R(V, D) * 0.1;
+        if (untiedHead) w["lm_head.weight"] = R(V, D).mul(tenth);
         return w;
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Evolution.Core.Checkpoints;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Evolution.Core.Tests.Checkpoints;
@@ -159,7 +160,8 @@ public class SafeTensorsTests
     public void LoadKeepsOnlyFilteredNamesAndSavesNonContiguousTensors()
     {
         var path = TempFile();
-        var matrix = arange(6, dtype: ScalarType.Float32).reshape(2, 3);
+        using var six = 6.ToScalar();
+        var matrix = arange(Scalars.Zero, six, Scalars.One, dtype: ScalarType.Float32).reshape(2, 3);
         SafeTensors.Save(path, new Dictionary<string, Tensor> { ["keep.t"] = matrix.t(), ["drop"] = zeros(5) });
         var loaded = SafeTensors.Load(path, CPU, name => name.StartsWith("keep", StringComparison.Ordinal));
         Assert.Equal(new[] { "keep.t" }, loaded.Keys);

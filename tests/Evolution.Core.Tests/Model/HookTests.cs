@@ -58,10 +58,10 @@ public class HookTests
             // the last residual decoded by the logit lens gives the logits
             Assert.True(allclose(model.Unembed(cache["blocks.1.hook_resid_post"]), logits, 1e-4, 1e-5));
             // resid_post = resid_mid + mlp_out = resid_pre + attn_out + mlp_out
-            var rebuilt = cache["blocks.1.hook_resid_pre"] + cache["blocks.1.hook_attn_out"] + cache["blocks.1.hook_mlp_out"];
+            var rebuilt = cache["blocks.1.hook_resid_pre"].add(cache["blocks.1.hook_attn_out"], Scalars.One).add(cache["blocks.1.hook_mlp_out"], Scalars.One);
             Assert.True(allclose(rebuilt, cache["blocks.1.hook_resid_post"], 1e-4, 1e-5));
             // per-head results sum to the attention output (plus the output bias)
-            var heads = cache["blocks.0.attn.hook_result"].sum(2) + model.Blocks[0].Attn.OutputProjection.bias!;
+            var heads = cache["blocks.0.attn.hook_result"].sum(2).add(model.Blocks[0].Attn.OutputProjection.bias!, Scalars.One);
             Assert.True(allclose(heads, cache["blocks.0.hook_attn_out"], 1e-4, 1e-5));
             // attention pattern rows are causal distributions
             var pattern = cache["blocks.0.attn.hook_pattern"];
@@ -103,7 +103,9 @@ public class HookTests
     {
         var (model, tokens) = TinyModel();
         using var _ = no_grad();
-        model.Blocks[1].Attn.QkvProjection.weight!.mul_(20); // at init q·k ≈ 0 and the pattern ignores the query
+        using var twenty = 20.ToScalar();
+        using var three = 3.ToScalar();
+        model.Blocks[1].Attn.QkvProjection.weight!.mul_(twenty); // at init q·k ≈ 0 and the pattern ignores the query
         Tensor Results(params Hook[] hooks)
         {
             var context = new HookContext(hooks, cacheFilter: n => n == "blocks.1.attn.hook_result");
@@ -114,7 +116,7 @@ public class HookTests
         var edited = Results(Hook.Replace("blocks.1.hook_q_input", a =>
         {
             var copy = a.clone();
-            copy[TensorIndex.Colon, TensorIndex.Colon, 1] += 3 * randn_like(copy[TensorIndex.Colon, TensorIndex.Colon, 1]);
+            copy[TensorIndex.Colon, TensorIndex.Colon, 1] = copy[TensorIndex.Colon, TensorIndex.Colon, 1].add(randn_like(copy[TensorIndex.Colon, TensorIndex.Colon, 1]).mul(three), Scalars.One);
             return copy;
         }));
         var change = (edited - clean).abs();
@@ -146,7 +148,7 @@ public class HookTests
         var (_, clean) = model.RunWithCache(tokens, n => n == "blocks.1.hook_resid_pre");
         var context = new HookContext([Hook.Add("blocks.0.hook_resid_post", delta)], n => n == "blocks.1.hook_resid_pre");
         model.Run(tokens, context);
-        Assert.True(allclose(context.Cache["blocks.1.hook_resid_pre"], clean["blocks.1.hook_resid_pre"] + delta, 1e-5, 1e-5));
+        Assert.True(allclose(context.Cache["blocks.1.hook_resid_pre"], clean["blocks.1.hook_resid_pre"].add(delta, Scalars.One), 1e-5, 1e-5));
     }
 
     [Fact]

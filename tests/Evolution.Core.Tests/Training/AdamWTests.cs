@@ -30,7 +30,7 @@ public class AdamWTests
     /// Scalars are banned elsewhere (RS0030) because a collection during the step can finalize one while
     /// libtorch reads it; with no collection nothing becomes finalizable.
     /// </summary>
-    static void WithoutCollection(Action step)
+    internal static void WithoutCollection(Action step)
     {
         Assert.True(GC.TryStartNoGCRegion(32_000_000), "could not hold off garbage collection");
         try

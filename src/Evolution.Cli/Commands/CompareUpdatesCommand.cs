@@ -20,7 +20,7 @@ public static class CompareUpdatesCommand
         var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml)" };
         var changes = new Option<int?>("--changes")
         {
-            Description = "how many changes: the world's changes at the epoch after the agent's, topped up with seeded counterfactuals (default: as many as the world has there, 46 in the default world)",
+            Description = "how many changes: the world's changes at the epoch after the agent's, topped up with seeded counterfactuals (default: as many as the world has there)",
         };
         var methods = new Option<string>("--methods")
         {

@@ -25,7 +25,7 @@ public static class EditCommand
         var layer = new Option<int?>("--layer") { Description = $"rome: MLP layer to rewrite (default {Rome.Layer})" };
         var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default: the last layer)" };
         var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight})" };
-        var position = new Option<string?>("--position") { Description = $"rome, memit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token) (defaults: rome {PositionName(Rome.Position)}, memit {PositionName(Memit.Position)})" };
+        var position = new Option<string?>("--position") { Description = $"rome, memit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit {PositionName(Memit.Position)}" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };

@@ -20,8 +20,7 @@ public sealed class AgentRuntime : IDisposable
 {
     readonly CandidateRanker ranker;
     readonly IStatementMemory? memory;
-    IReadOnlyList<string>? corpus;
-    KeyStatistics? keyStatistics;
+    readonly EditorCorpus editorCorpus;
 
     public string Name { get; }
     public AgentProfile Profile { get; }
@@ -40,6 +39,7 @@ public sealed class AgentRuntime : IDisposable
         var tokenizer = Tokenizer;
         var profile = Profile;
         this.memory = memory;
+        editorCorpus = new EditorCorpus(() => CorpusBuilder.Build(World, Profile.Data, Profile.Training.Seed).Documents);
         ranker = new CandidateRanker(model, tokenizer);
         if (profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid && memory is null)
             throw new ArgumentException($"agent {name}: update policy {UpdatePolicy.NameOf(profile.Update.Channel)} needs a memory");
@@ -92,27 +92,10 @@ public sealed class AgentRuntime : IDisposable
     }
 
     /// <summary>
-    /// FT-L as agents use it: the last MLP, 25 steps, lr 5e-3, ‖Δ‖∞ ≤ 0.02. EasyEdit's defaults
-    /// (lr 5e-4, ε 5e-4) changed nothing on our agents (reliability 0.00 over 46 changes); these
-    /// gave reliability 1.00 and locality 0.70 on an earlier default agent (1.00 and 0.87 on the current one, 50 changes).
+    /// The editor an agent writes its weights with, by method name (rome, memit, ft-l, ft), with the method's documented
+    /// defaults (<see cref="KnowledgeEditors"/>, the same as <c>edit</c>'s); the corpus and its key statistics are shared.
     /// </summary>
-    public static FineTuningHyperParams FtLForAgents(GptConfig config) => new([config.NLayers - 1], Steps: 25, LearningRate: 5e-3, NormConstraint: 0.02);
-
-    /// <summary>
-    /// Plain fine-tuning of every weight as the comparison harness runs it: FT-L's agent settings (25
-    /// steps, lr 5e-3) without the layer restriction or the norm bound, the baseline FT-L improves on.
-    /// </summary>
-    public static FineTuningHyperParams FtForAgents() => FineTuningHyperParams.Plain() with { LearningRate = 5e-3 };
-
-    /// <summary>The editor an agent writes its weights with, by method name (rome, memit, ft-l, ft); the key statistics are shared.</summary>
-    public IKnowledgeEditor EditorFor(string method) => method switch
-    {
-        "rome" => new RomeEditor(new RomeHyperParams(), KeyStatistics(), Corpus()),
-        "memit" => new MemitEditor(new MemitHyperParams(), KeyStatistics(), Corpus()),
-        "ft-l" => new FineTuningEditor(FtLForAgents(Model.Config)),
-        "ft" => new FineTuningEditor(FtForAgents(), "ft"),
-        _ => throw new ArgumentException($"no editor named '{method}'"),
-    };
+    public IKnowledgeEditor EditorFor(string method) => KnowledgeEditors.Create(method, Model.Config, editorCorpus);
 
     /// <summary>
     /// Greedy text from a prompt, read as the agent reads a question: with its retrieved statements
@@ -144,11 +127,6 @@ public sealed class AgentRuntime : IDisposable
         delta.Apply(Model);
         return delta.Bytes;
     }
-
-    // The key covariance comes from the agent's own training corpus, as ROME's comes from the model's pre-training data.
-    IReadOnlyList<string> Corpus() => corpus ??= CorpusBuilder.Build(World, Profile.Data, Profile.Training.Seed).Documents;
-
-    KeyStatistics KeyStatistics() => keyStatistics ??= new KeyStatistics(Corpus());
 
     /// <summary>
     /// The text the agent reads for a question: the prompt alone, or "Context: s1 s2 … Q: … A:" with the retrieved

@@ -74,7 +74,7 @@ public class EditingTests(TinyAgent tiny)
         var before = Weights(parameter);
         Assert.False(ranker.Rank([item])[0].Hit1, "the new object must not already be the answer");
 
-        using var delta = new FineTuningEditor(FineTuningHyperParams.Plain() with { Steps = 40, LearningRate = 3e-3 }, "ft").ComputeDelta(model, tokenizer, [request]);
+        using var delta = new FineTuningEditor(new FtHyperParams(Steps: 40, LearningRate: 3e-3)).ComputeDelta(model, tokenizer, [request]);
         Assert.Equal(before, Weights(parameter)); // computing a delta leaves the model as it was
         delta.Apply(model);
         Assert.True(ranker.Rank([item])[0].Hit1, "after the edit the new object must rank first");
@@ -87,7 +87,7 @@ public class EditingTests(TinyAgent tiny)
     public void FtLChangesOnlyItsLayerAndStaysWithinTheNormBound()
     {
         var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
-        var hyper = FineTuningHyperParams.FtL(model.Config) with { NormConstraint = 0.01, LearningRate = 5e-3 };
+        var hyper = new FtLHyperParams(NormConstraint: 0.01, LearningRate: 5e-3);
         using var delta = new FineTuningEditor(hyper).ComputeDelta(model, tokenizer, [EditEvaluation.RequestFor(world, AChange())]);
         Assert.Equal(["blocks.1.mlp.c_proj.weight"], delta.Delta.Keys);
         var change = delta.Delta["blocks.1.mlp.c_proj.weight"];
@@ -100,13 +100,13 @@ public class EditingTests(TinyAgent tiny)
     {
         var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
         var change = AChange();
-        var plain = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(FineTuningHyperParams.Plain() with { Steps = 40, LearningRate = 3e-3 }, "ft"), 0);
+        var plain = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(new FtHyperParams(Steps: 40, LearningRate: 3e-3)), 0);
         Assert.Equal(1.0, plain.Reliability);
         Assert.InRange(plain.Generalization, 0, 1);
         Assert.InRange(plain.Locality, 0, 1);
         Assert.Equal(1, plain.PortabilityQueries); // born_in is the first hop of exactly one composition
         // an editor that changes nothing keeps every neighbour and never reaches the new object
-        var none = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(new FineTuningHyperParams([1], Steps: 0)), 0);
+        var none = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(new FtLHyperParams([1], Steps: 0)), 0);
         Assert.Equal(1.0, none.Locality);
         Assert.Equal(0.0, none.Reliability);
     }
@@ -121,7 +121,7 @@ public class EditingTests(TinyAgent tiny)
             int old = world.ObjectOf(p.Id, "works_for", 0);
             return new FactChange(1, p.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
         }).ToList();
-        var editor = new FineTuningEditor(FineTuningHyperParams.Plain() with { Steps = 30, LearningRate = 3e-3 }, "ft");
+        var editor = new FineTuningEditor(new FtHyperParams(Steps: 30, LearningRate: 3e-3));
         var curve = EditEvaluation.Sequential(model, tokenizer, world, changes, editor, 0);
         Assert.Equal(new[] { 1, 3 }, curve.Select(p => p.Edits));
         Assert.Equal(1.0, curve[0].Reliability);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Evolution.Core;
+using Evolution.Core.Agents;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Core.Worlds;
@@ -10,8 +11,8 @@ using static TorchSharp.torch;
 namespace Evolution.Cli.Bench;
 
 /// <summary>
-/// Cost of the update channels on a default-sized world and agent shape (4 layers, d=128; weights
-/// untrained, which does not change the cost): a ROME edit with its key covariance already cached,
+/// Cost of the update channels on the default world (scenarios/worlds/default.yaml) and the default agent's shape and
+/// corpus (agents/default.yaml; weights untrained, which does not change the cost): a ROME edit with its key covariance already cached,
 /// one MEMIT batch of 100 edits, and retrieval latency per query at 10k and 100k statements.
 /// </summary>
 public static class UpdateBenchmarks
@@ -19,20 +20,13 @@ public static class UpdateBenchmarks
     public sealed record EditCost(string Method, int Edits, double SecondsPerBatch, double MillisecondsPerEdit, double ForwardMs, double EditOverForward);
     public sealed record RetrievalCost(string Retriever, int Statements, double MillisecondsPerQuery);
 
-    const string WorldYaml = """
-        name: bench
-        seed: 7
-        entities: {country: 12, city: 36, person: 80, company: 20, university: 12}
-        epochs: 1
-        """;
-
     public static (IReadOnlyList<EditCost> Edits, IReadOnlyList<RetrievalCost> Retrieval) Measure(bool quick)
     {
-        var world = World.Generate(WorldSpec.Parse(WorldYaml, "<bench world>"));
+        var world = World.Generate(WorldSpec.Parse(ShippedFiles.Text(ShippedFiles.DefaultWorld), ShippedFiles.SourceName(ShippedFiles.DefaultWorld)));
         var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
-        using var model = new Gpt(new GptConfig { VocabSize = tokenizer.VocabSize, ContextLength = 128, DModel = 128, NLayers = 4, NHeads = 4 }, 1);
-        var corpus = CorpusBuilder.Build(world, new DataMix(), 1).Documents;
-        var statistics = new KeyStatistics(corpus);
+        var agent = AgentProfile.Default;
+        using var model = new Gpt(agent.Model.ToConfig(tokenizer.VocabSize), 1);
+        var corpus = new EditorCorpus(() => CorpusBuilder.Build(world, agent.Data, agent.Training.Seed).Documents);
         var random = new Random(1);
         var requests = world.FactsAt(0).OrderBy(_ => random.Next()).Take(100).Select(f =>
         {
@@ -42,7 +36,7 @@ public static class UpdateBenchmarks
         double forwardMs = ForwardMs(model, tokenizer, requests[0].Prompt);
 
         var edits = new List<EditCost>();
-        var rome = new RomeEditor(new RomeHyperParams(), statistics, corpus);
+        var rome = KnowledgeEditors.Create("rome", model.Config, corpus);
         rome.ComputeDelta(model, tokenizer, [requests[0]]).Dispose(); // caches the covariance of layer 0
         int romeEdits = quick ? 2 : 5;
         var clock = Stopwatch.StartNew();
@@ -50,7 +44,7 @@ public static class UpdateBenchmarks
         double romeSeconds = clock.Elapsed.TotalSeconds / romeEdits;
         edits.Add(new EditCost("rome", 1, romeSeconds, romeSeconds * 1000, forwardMs, romeSeconds * 1000 / forwardMs));
 
-        var memit = new MemitEditor(new MemitHyperParams(), statistics, corpus);
+        var memit = KnowledgeEditors.Create("memit", model.Config, corpus);
         memit.ComputeDelta(model, tokenizer, requests.Take(2).ToList()).Dispose(); // caches the covariances
         int batch = quick ? 20 : 100;
         clock.Restart();

@@ -16,9 +16,12 @@ public static class CompareUpdatesCommand
     public static Command Create()
     {
         var world = new Option<string?>("--world") { Description = "world spec (scenarios/worlds/*.yaml); the agent is trained or loaded from the cache" };
-        var agent = new Option<string?>("--agent") { Description = "agent profile (agents/*.yaml); default profile if absent" };
+        var agent = new Option<string?>("--agent") { Description = $"agent profile (agents/*.yaml; default: {ShippedFiles.DefaultAgent}, built in)" };
         var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml)" };
-        var changes = new Option<int>("--changes") { Description = "how many changes: the world's next epoch, topped up with seeded counterfactuals", DefaultValueFactory = _ => 46 };
+        var changes = new Option<int?>("--changes")
+        {
+            Description = "how many changes: the world's changes at the epoch after the agent's, topped up with seeded counterfactuals (default: as many as the world has there)",
+        };
         var methods = new Option<string>("--methods")
         {
             Description = $"comma-separated channels: {string.Join(", ", UpdateComparison.Methods)} (none = the untouched agent)",
@@ -36,7 +39,7 @@ public static class CompareUpdatesCommand
         return command;
     }
 
-    static int Run(string? worldPath, string? profilePath, string? modelDir, int changeCount, string methodList, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
+    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string methodList, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
     {
         var methods = methodList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
         if (methods.Count == 0) throw new InputException(null, "--methods", "names no method");
@@ -78,7 +81,10 @@ public static class CompareUpdatesCommand
             checkpoint = trained.Checkpoint;
         }
         using var model = parts.Model;
-        var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, changeCount);
+        int nextEpoch = parts.Profile.Data.Epoch + 1;
+        int count = changeCount ?? parts.World.Changes.Count(c => c.Epoch == nextEpoch);
+        if (count < 1) throw new InputException(worldPath, "--changes", $"the world has no changes at epoch {nextEpoch}, the one after the agent's: give --changes N (seeded counterfactuals)");
+        var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, count);
 
         var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves));
         var result = Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report));

@@ -11,24 +11,29 @@ namespace Evolution.Cli.Commands;
 /// <summary><c>evolution edit</c>: write a fact into an agent's weights and measure reliability, generalisation, locality, portability.</summary>
 public static class EditCommand
 {
-    static readonly string[] Methods = ["rome", "memit", "ft-l", "ft"];
+    static readonly RomeHyperParams Rome = new();
+    static readonly MemitHyperParams Memit = new();
+    static readonly FtLHyperParams FtL = new();
+    static readonly FtHyperParams Ft = new();
+
+    static string PositionName(EditPosition position) => position == EditPosition.SubjectLast ? "subject" : "prompt";
 
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
-        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning)", DefaultValueFactory = _ => "rome" };
-        var layer = new Option<int?>("--layer") { Description = "rome: MLP layer to rewrite (default 0)" };
+        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning); each with the defaults agents and compare-updates use", DefaultValueFactory = _ => "rome" };
+        var layer = new Option<int?>("--layer") { Description = $"rome: MLP layer to rewrite (default {Rome.Layer})" };
         var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default: the last layer)" };
-        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {new MemitHyperParams().CovarianceWeight})" };
-        var position = new Option<string?>("--position") { Description = "rome, memit: where keys are read and the value written, subject (the subject's last token; rome's default) or prompt (the prompt's last token; memit's default)" };
+        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight})" };
+        var position = new Option<string?>("--position") { Description = $"rome, memit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit {PositionName(Memit.Position)}" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
         var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {new RomeHyperParams().WeightDecay}, memit {new MemitHyperParams().WeightDecay})" };
-        var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
-        var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
-        var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {Rome.WeightDecay}, memit {Memit.WeightDecay})" };
+        var steps = new Option<int?>("--steps") { Description = $"optimisation steps (defaults: rome {Rome.Steps}, memit {Memit.Steps}, ft-l {FtL.Steps}, ft {Ft.Steps})" };
+        var epsilon = new Option<double?>("--norm-constraint") { Description = $"ft-l: L∞ bound ε on each weight's change (default {FtL.NormConstraint}; EasyEdit's 5e-4 changes nothing on our agents)" };
+        var learningRate = new Option<double?>("--learning-rate") { Description = $"Adam step size (defaults: rome {Rome.LearningRate}, memit {Memit.LearningRate}, ft-l {FtL.LearningRate}, ft {Ft.LearningRate})" };
         var sequential = new Option<bool>("--sequential") { Description = "with --changes N: keep every edit applied and report metrics after 1, 10, 100, ... edits" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
@@ -43,13 +48,13 @@ public static class EditCommand
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
         double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? weightDecay, string? positionName, bool sequential, bool json, string deviceName)
     {
-        if (!Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", Methods)})");
+        if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
         if (!File.Exists(worldFile)) throw new InputException(modelDir, "--model", "not an agent checkpoint (no world.yaml): the metrics need the agent's world");
         var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
         var world = World.Generate(WorldSpec.Load(worldFile));
         var profileFile = Path.Combine(modelDir, AgentTraining.ProfileFile);
-        var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : new AgentProfile();
+        var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : AgentProfile.Default;
         int knowledgeEpoch = profile.Data.Epoch;
 
         EditPosition? position = positionName switch
@@ -59,59 +64,16 @@ public static class EditCommand
             "prompt" => EditPosition.PromptLast,
             _ => throw new InputException(null, "--position", $"unknown position '{positionName}' (subject or prompt)"),
         };
-        if (position is not null && methodName is not ("rome" or "memit")) throw new InputException(null, "--position", "applies to rome and memit only");
-        if (weightDecay is double wd && (methodName is not ("rome" or "memit") || wd < 0))
-            throw new InputException(null, "--weight-decay", methodName is not ("rome" or "memit") ? "applies to rome and memit only" : $"must not be negative, got {wd}");
-
-        object hyper;
-        IKnowledgeEditor editor;
-        if (methodName == "memit")
+        var layers = memitLayers?.Split(',', StringSplitOptions.TrimEntries)
+            .Select(x => int.TryParse(x, out var v) ? v : throw new InputException(null, "--layers", $"'{x}' is not a layer number")).ToList();
+        var overrides = new EditorOverrides
         {
-            if (epsilon is not null || layer is not null) throw new InputException(null, epsilon is not null ? "--norm-constraint" : "--layer", "does not apply to memit");
-            var memit = new MemitHyperParams();
-            if (steps is int ms) memit = memit with { Steps = ms };
-            if (position is EditPosition mp) memit = memit with { Position = mp };
-            if (learningRate is double ml) memit = memit with { LearningRate = ml };
-            if (weightDecay is double mw) memit = memit with { WeightDecay = mw };
-            if (covarianceWeight is double cw)
-                memit = cw > 0 ? memit with { CovarianceWeight = cw } : throw new InputException(null, "--covariance-weight", $"must be positive, got {cw}");
-            if (memitLayers is not null)
-            {
-                var parsed = memitLayers.Split(',', StringSplitOptions.TrimEntries).Select(x => int.TryParse(x, out var v) && v >= 0 && v < model.Config.NLayers ? v
-                    : throw new InputException(null, "--layers", $"'{x}' is not a layer between 0 and {model.Config.NLayers - 1}")).Distinct().ToList();
-                memit = memit with { Layers = parsed };
-            }
-            var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents;
-            (hyper, editor) = (memit, new MemitEditor(memit, new KeyStatistics(corpus), corpus));
-        }
-        else if (methodName == "rome")
-        {
-            if (epsilon is not null) throw new InputException(null, "--norm-constraint", "applies to ft-l only");
-            var rome = new RomeHyperParams();
-            if (layer is int l) rome = rome with { Layer = l };
-            if (rome.Layer < 0 || rome.Layer >= model.Config.NLayers) throw new InputException(null, "--layer", $"must be between 0 and {model.Config.NLayers - 1}, got {rome.Layer}");
-            if (steps is int rs) rome = rome with { Steps = rs };
-            if (position is EditPosition rp) rome = rome with { Position = rp };
-            if (learningRate is double rl) rome = rome with { LearningRate = rl };
-            if (weightDecay is double rw) rome = rome with { WeightDecay = rw };
-            // The key covariance comes from the agent's own training corpus, as ROME's comes from the model's pre-training data.
-            var corpus = CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents;
-            (hyper, editor) = (rome, new RomeEditor(rome, new KeyStatistics(corpus), corpus));
-        }
-        else
-        {
-            if (layer is not null) throw new InputException(null, "--layer", "applies to rome only");
-            var ft = methodName == "ft-l" ? FineTuningHyperParams.FtL(model.Config) : FineTuningHyperParams.Plain();
-            if (steps is int s) ft = ft with { Steps = s };
-            if (learningRate is double lr) ft = ft with { LearningRate = lr };
-            if (epsilon is double e)
-            {
-                if (methodName != "ft-l") throw new InputException(null, "--norm-constraint", "applies to ft-l only");
-                if (e <= 0) throw new InputException(null, "--norm-constraint", $"must be positive, got {e}");
-                ft = ft with { NormConstraint = e };
-            }
-            (hyper, editor) = (ft, new FineTuningEditor(ft, methodName));
-        }
+            Steps = steps, LearningRate = learningRate, Layer = layer, Layers = layers, Position = position,
+            WeightDecay = weightDecay, CovarianceWeight = covarianceWeight, NormConstraint = epsilon,
+        };
+        // The same factory and defaults as agents and compare-updates; the corpus is built only if the method reads it.
+        var hyper = KnowledgeEditors.HyperParams(methodName, model.Config, overrides);
+        var editor = KnowledgeEditors.Create(hyper, new EditorCorpus(() => CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents));
 
         List<FactChange> edits;
         if (changeCount > 0)

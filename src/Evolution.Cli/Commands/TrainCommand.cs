@@ -13,7 +13,7 @@ public static class TrainCommand
     public static Command Create()
     {
         var world = new Option<string>("--world") { Description = "world spec (scenarios/worlds/*.yaml)", Required = true };
-        var agent = new Option<string?>("--agent") { Description = "agent profile (agents/*.yaml); default profile if absent" };
+        var agent = new Option<string?>("--agent") { Description = $"agent profile (agents/*.yaml; default: {ShippedFiles.DefaultAgent}, built in)" };
         var output = new Option<string?>("--out") { Description = "copy the checkpoint here" };
         var retrain = new Option<bool>("--retrain") { Description = "ignore the cache and train again" };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };

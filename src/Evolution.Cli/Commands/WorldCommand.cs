@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Worlds;
 using Spectre.Console;
@@ -12,7 +13,7 @@ public static class WorldCommand
     {
         var spec = new Argument<string>("spec") { Description = "world spec (scenarios/worlds/*.yaml)" };
         var output = new Option<string>("--out") { Description = "output folder", Required = true };
-        var agent = new Option<string?>("--agent") { Description = "agent profile whose data mix shapes the corpus (default mix if absent)" };
+        var agent = new Option<string?>("--agent") { Description = $"agent profile whose data mix shapes the corpus (default: {ShippedFiles.DefaultAgent}, built in)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var command = new Command("world", "Generate a world: entities, facts per epoch, changes, corpus and eval sets as JSONL.") { spec, output, agent, json };
         command.SetAction(parse => Run(parse.GetRequiredValue(spec), parse.GetRequiredValue(output), parse.GetValue(agent), parse.GetValue(json)));
@@ -22,7 +23,7 @@ public static class WorldCommand
     static int Run(string specPath, string outDir, string? profilePath, bool json)
     {
         var spec = WorldSpec.Load(specPath);
-        var profile = profilePath is null ? new AgentProfile() : AgentProfile.Load(profilePath);
+        var profile = AgentProfile.LoadOrDefault(profilePath).Profile;
         var world = World.Generate(spec);
         profile.Data.Validate(world, profile.Source);
         var counts = WorldExport.Write(world, profile.Data, profile.Training.Seed, outDir);

@@ -42,15 +42,18 @@ public static class AgentTraining
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
     }
 
+    /// <summary>Where the agent trained from these inputs is cached.</summary>
+    public static string CheckpointDirectory(WorldSpec world, AgentProfile profile, string cacheRoot) =>
+        Path.Combine(cacheRoot, "checkpoints", $"{world.Name}-{profile.Name}-{CacheKey(world, profile)}");
+
     public static string DefaultCacheRoot() =>
         Environment.GetEnvironmentVariable("EVOLUTION_CACHE") is { Length: > 0 } root ? root : Path.Combine(Directory.GetCurrentDirectory(), ".cache", "evolution");
 
-    /// <summary>Loads the cached agent for these inputs, or trains, evaluates and caches it.</summary>
+    /// <summary>Loads the cached agent for these inputs, or trains, evaluates and caches it; without a profile, <see cref="AgentProfile.Default"/>.</summary>
     public static TrainedAgent TrainOrLoad(string worldPath, string? profilePath, string cacheRoot, Device device,
         IProgress<TrainingProgress>? progress = null, bool retrain = false)
     {
-        var profile = profilePath is null ? new AgentProfile() : AgentProfile.Load(profilePath);
-        var profileText = profilePath is null ? "# no profile was given: every default applies\nname: default\n" : File.ReadAllText(profilePath);
+        var (profile, profileText) = AgentProfile.LoadOrDefault(profilePath);
         return TrainOrLoad(worldPath, profile, profileText, cacheRoot, device, progress, retrain);
     }
 
@@ -62,7 +65,7 @@ public static class AgentTraining
         var world = World.Generate(spec);
         profile.Data.Validate(world, profile.Source);
         var key = CacheKey(spec, profile);
-        var directory = Path.Combine(cacheRoot, "checkpoints", $"{spec.Name}-{profile.Name}-{key}");
+        var directory = CheckpointDirectory(spec, profile, cacheRoot);
 
         if (!retrain && File.Exists(Path.Combine(directory, ReportFile)))
         {

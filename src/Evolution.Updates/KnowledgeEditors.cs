@@ -1,0 +1,137 @@
+using Evolution.Core;
+using Evolution.Core.Model;
+
+namespace Evolution.Updates;
+
+/// <summary>
+/// The corpus ROME and MEMIT read besides the model: the key covariance C and the random prefixes come from the agent's
+/// own training corpus, as ROME's come from the model's pre-training data. Built on first use (fine-tuning never needs it)
+/// and shared by every editor made from it, so each layer's covariance is computed once.
+/// </summary>
+public sealed class EditorCorpus(Func<IReadOnlyList<string>> build)
+{
+    IReadOnlyList<string>? documents;
+    KeyStatistics? statistics;
+
+    public IReadOnlyList<string> Documents => documents ??= build();
+    public KeyStatistics Statistics => statistics ??= new KeyStatistics(Documents);
+}
+
+/// <summary>
+/// Changes to a method's default hyper-parameters (its record's defaults); null keeps the default. Each is one option of
+/// <c>evolution edit</c> with the same name (<c>--steps</c>, <c>--learning-rate</c>, <c>--layer</c>, <c>--layers</c>,
+/// <c>--position</c>, <c>--weight-decay</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>), and a mistake is
+/// reported under that option's name.
+/// </summary>
+public sealed record EditorOverrides
+{
+    /// <summary>rome, memit, ft-l, ft.</summary>
+    public int? Steps { get; init; }
+    /// <summary>rome, memit, ft-l, ft.</summary>
+    public double? LearningRate { get; init; }
+    /// <summary>rome: the MLP layer to rewrite.</summary>
+    public int? Layer { get; init; }
+    /// <summary>memit: the MLP layers R.</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
+    /// <summary>rome, memit.</summary>
+    public EditPosition? Position { get; init; }
+    /// <summary>rome, memit.</summary>
+    public double? WeightDecay { get; init; }
+    /// <summary>memit: λ.</summary>
+    public double? CovarianceWeight { get; init; }
+    /// <summary>ft-l: ε.</summary>
+    public double? NormConstraint { get; init; }
+}
+
+/// <summary>
+/// The one place knowledge editors are made (EasyEdit's <c>BaseEditor.from_hparams</c>): a method name, one hyper-parameter
+/// record per method whose defaults are the documented ones (<see cref="RomeHyperParams"/>, <see cref="MemitHyperParams"/>,
+/// <see cref="FtLHyperParams"/>, <see cref="FtHyperParams"/>), and optional overrides. <c>edit</c>, <c>compare-updates</c>
+/// and scenario agents all come through here, so the same method runs with the same settings everywhere.
+/// </summary>
+public static class KnowledgeEditors
+{
+    public static IReadOnlyList<string> Methods { get; } = ["rome", "memit", "ft-l", "ft"];
+
+    /// <summary>A method's hyper-parameter record with its defaults.</summary>
+    public static object Defaults(string method) => method switch
+    {
+        "rome" => new RomeHyperParams(),
+        "memit" => new MemitHyperParams(),
+        "ft-l" => new FtLHyperParams(),
+        "ft" => new FtHyperParams(),
+        _ => throw UnknownMethod(method),
+    };
+
+    /// <summary>
+    /// A method's defaults with <paramref name="overrides"/> applied, checked against the model's shape; an override that does
+    /// not apply to the method or is out of range is an <see cref="InputException"/> naming its option.
+    /// </summary>
+    public static object HyperParams(string method, GptConfig config, EditorOverrides? overrides = null)
+    {
+        var o = overrides ?? new EditorOverrides();
+        bool locates = method is "rome" or "memit";
+        Reject(o.Layer is not null && method != "rome", "--layer", "applies to rome only");
+        Reject(o.Layers is not null && method != "memit", "--layers", "applies to memit only");
+        Reject(o.CovarianceWeight is not null && method != "memit", "--covariance-weight", "applies to memit only");
+        Reject(o.NormConstraint is not null && method != "ft-l", "--norm-constraint", "applies to ft-l only");
+        Reject(o.Position is not null && !locates, "--position", "applies to rome and memit only");
+        Reject(o.WeightDecay is not null && !locates, "--weight-decay", "applies to rome and memit only");
+        Reject(o.Steps is < 0, "--steps", $"must not be negative, got {o.Steps}");
+        Reject(o.LearningRate is <= 0, "--learning-rate", $"must be positive, got {o.LearningRate}");
+        Reject(o.WeightDecay is < 0, "--weight-decay", $"must not be negative, got {o.WeightDecay}");
+        Reject(o.CovarianceWeight is <= 0, "--covariance-weight", $"must be positive, got {o.CovarianceWeight}");
+        Reject(o.NormConstraint is <= 0, "--norm-constraint", $"must be positive, got {o.NormConstraint}");
+        bool IsLayer(int l) => l >= 0 && l < config.NLayers;
+        string Range(object got) => $"must be a layer between 0 and {config.NLayers - 1}, got {got}";
+
+        switch (Defaults(method))
+        {
+            case RomeHyperParams rome:
+                rome = rome with
+                {
+                    Layer = o.Layer ?? rome.Layer, Steps = o.Steps ?? rome.Steps, LearningRate = o.LearningRate ?? rome.LearningRate,
+                    Position = o.Position ?? rome.Position, WeightDecay = o.WeightDecay ?? rome.WeightDecay,
+                };
+                Reject(!IsLayer(rome.Layer), "--layer", Range(rome.Layer));
+                return rome;
+            case MemitHyperParams memit:
+                memit = memit with
+                {
+                    Layers = o.Layers?.Distinct().ToList() ?? memit.Layers, Steps = o.Steps ?? memit.Steps, LearningRate = o.LearningRate ?? memit.LearningRate,
+                    Position = o.Position ?? memit.Position, WeightDecay = o.WeightDecay ?? memit.WeightDecay, CovarianceWeight = o.CovarianceWeight ?? memit.CovarianceWeight,
+                };
+                Reject(memit.Layers is { Count: 0 }, "--layers", "names no layer");
+                foreach (var l in memit.Layers ?? []) Reject(!IsLayer(l), "--layers", Range(l));
+                return memit;
+            case FtLHyperParams ftL:
+                return ftL with { Steps = o.Steps ?? ftL.Steps, LearningRate = o.LearningRate ?? ftL.LearningRate, NormConstraint = o.NormConstraint ?? ftL.NormConstraint };
+            case FtHyperParams ft:
+                return ft with { Steps = o.Steps ?? ft.Steps, LearningRate = o.LearningRate ?? ft.LearningRate };
+            default:
+                throw UnknownMethod(method);
+        }
+    }
+
+    /// <summary>The editor of a method with its defaults and <paramref name="overrides"/>; see <see cref="HyperParams"/>.</summary>
+    public static IKnowledgeEditor Create(string method, GptConfig config, EditorCorpus corpus, EditorOverrides? overrides = null) =>
+        Create(HyperParams(method, config, overrides), corpus);
+
+    /// <summary>The editor a hyper-parameter record describes (its type names the method).</summary>
+    public static IKnowledgeEditor Create(object hyperParams, EditorCorpus corpus) => hyperParams switch
+    {
+        RomeHyperParams rome => new RomeEditor(rome, corpus.Statistics, corpus.Documents),
+        MemitHyperParams memit => new MemitEditor(memit, corpus.Statistics, corpus.Documents),
+        FtLHyperParams ftL => new FineTuningEditor(ftL),
+        FtHyperParams ft => new FineTuningEditor(ft),
+        _ => throw new ArgumentException($"{hyperParams.GetType().Name} is not the hyper-parameter record of an editor", nameof(hyperParams)),
+    };
+
+    static void Reject(bool wrong, string option, string problem)
+    {
+        if (wrong) throw new InputException(null, option, problem);
+    }
+
+    static InputException UnknownMethod(string method) =>
+        new(null, "--method", $"unknown method '{method}' (available: {string.Join(", ", Methods)})");
+}

@@ -1,0 +1,44 @@
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Worlds;
+
+namespace Evolution.Scenarios.Tests;
+
+/// <summary>Every shipped scenario, world and agent profile is read as the CLI reads it; a file added to these folders is covered without a new test.</summary>
+public class ShippedFileTests
+{
+    static IEnumerable<string> Files(params string[] folder) =>
+        Directory.GetFiles(Path.Combine([TinyGroup.RepositoryRoot, .. folder]), "*.yaml").Order();
+
+    public static TheoryData<string> Scenarios() => [.. Files("scenarios")];
+    public static TheoryData<string> Worlds() => [.. Files("scenarios", "worlds")];
+    public static TheoryData<string> Agents() => [.. Files("agents")];
+
+    [Theory, MemberData(nameof(Scenarios))]
+    public void AShippedScenarioParses(string path) => Assert.NotEmpty(Scenario.Load(path).Agents);
+
+    [Theory, MemberData(nameof(Worlds))]
+    public void AShippedWorldGenerates(string path) => Assert.NotEmpty(World.Generate(WorldSpec.Load(path)).FactsAt(0));
+
+    [Theory, MemberData(nameof(Agents))]
+    public void AShippedAgentProfileParsesAndFitsTheDefaultWorld(string path)
+    {
+        var profile = AgentProfile.Load(path);
+        profile.Data.Validate(World.Generate(WorldSpec.Load(Path.Combine(TinyGroup.RepositoryRoot, ShippedFiles.DefaultWorld))), path);
+    }
+
+    [Fact]
+    public void EveryFolderHoldsItsShippedFiles()
+    {
+        Assert.Contains(Files("scenarios"), f => Path.GetFileName(f) == "quickstart.yaml");
+        Assert.Contains(Files("scenarios", "worlds"), f => Path.GetFileName(f) == "default.yaml");
+        Assert.Contains(Files("agents"), f => Path.GetFileName(f) == "default.yaml");
+    }
+
+    [Fact]
+    public void TheBuiltInFilesAreTheRepositoryFiles()
+    {
+        foreach (var path in new[] { ShippedFiles.DefaultAgent, ShippedFiles.DefaultWorld })
+            Assert.Equal(File.ReadAllText(Path.Combine(TinyGroup.RepositoryRoot, path)), ShippedFiles.Text(path));
+    }
+}

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Evolution.Agents;
 using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Checkpoints;
@@ -27,8 +28,8 @@ public static class EditCommand
         var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
         var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {new RomeHyperParams().WeightDecay}, memit {new MemitHyperParams().WeightDecay})" };
         var steps = new Option<int?>("--steps") { Description = "optimisation steps (method default if absent)" };
-        var epsilon = new Option<double?>("--norm-constraint") { Description = "FT-L: L∞ bound on each weight's change (default 5e-4, EasyEdit's)" };
-        var learningRate = new Option<double?>("--learning-rate") { Description = "step size (default 5e-4)" };
+        var epsilon = new Option<double?>("--norm-constraint") { Description = $"FT-L: L∞ bound on each weight's change (default {AgentRuntime.FtLForAgents(new()).NormConstraint}, the agents'; EasyEdit's is 5e-4)" };
+        var learningRate = new Option<double?>("--learning-rate") { Description = $"step size (defaults: ft-l {AgentRuntime.FtLForAgents(new()).LearningRate}, ft {AgentRuntime.FtForAgents().LearningRate}; rome {new RomeHyperParams().LearningRate}, memit {new MemitHyperParams().LearningRate})" };
         var sequential = new Option<bool>("--sequential") { Description = "with --changes N: keep every edit applied and report metrics after 1, 10, 100, ... edits" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
@@ -101,7 +102,8 @@ public static class EditCommand
         else
         {
             if (layer is not null) throw new InputException(null, "--layer", "applies to rome only");
-            var ft = methodName == "ft-l" ? FineTuningHyperParams.FtL(model.Config) : FineTuningHyperParams.Plain();
+            // The agents' settings, as compare-updates uses them, so both commands give the same per-edit scores.
+            var ft = methodName == "ft-l" ? AgentRuntime.FtLForAgents(model.Config) : AgentRuntime.FtForAgents();
             if (steps is int s) ft = ft with { Steps = s };
             if (learningRate is double lr) ft = ft with { LearningRate = lr };
             if (epsilon is double e)
@@ -131,10 +133,12 @@ public static class EditCommand
             edits = [new FactChange(knowledgeEpoch + 1, entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, knowledgeEpoch), target.Id)];
         }
 
+        // One probe set for the run (neighbours exclude every changed fact), scored on the bare weights as compare-updates scores agents.
+        var probes = EditProbes.For(world, edits, knowledgeEpoch, EditMetrics.Weights(model, tokenizer));
         if (methodName == "memit" && !sequential)
         {
             SequentialPoint batch = null!;
-            Output.WithProgress($"memit batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, world, edits, editor, knowledgeEpoch); return 0; });
+            Output.WithProgress($"memit batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor); return 0; });
             var result = new { method = methodName, hyper_params = hyper, batch };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
@@ -146,7 +150,7 @@ public static class EditCommand
             IReadOnlyList<SequentialPoint> curve = [];
             Output.WithProgress($"{methodName} sequential edits", edits.Count, report =>
             {
-                curve = EditEvaluation.Sequential(model, tokenizer, world, edits, editor, knowledgeEpoch, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
+                curve = EditEvaluation.Sequential(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
                 return 0;
             });
             var result = new { method = methodName, hyper_params = hyper, sequential = curve };
@@ -155,17 +159,13 @@ public static class EditCommand
             return 0;
         }
 
-        var scores = new List<EditScore>();
+        IReadOnlyList<EditScore> scores = [];
         Output.WithProgress($"{methodName} edits", edits.Count, report =>
         {
-            foreach (var change in edits)
-            {
-                scores.Add(EditEvaluation.Evaluate(model, tokenizer, world, change, editor, knowledgeEpoch));
-                report(scores.Count, $"{methodName}: {scores.Count}/{edits.Count} edits");
-            }
+            scores = EditEvaluation.Singles(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits"));
             return 0;
         });
-        double Mean(Func<EditScore, double> pick) => scores.Select(pick).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+        double Mean(Func<EditScore, double> pick) => EditMetrics.MeanDefined(scores.Select(pick));
         var summary = new
         {
             method = methodName,

@@ -49,8 +49,9 @@ public sealed record MethodScores
 /// <summary>Metrics after the first <see cref="Updates"/> updates, all kept, measured over every fact updated so far.</summary>
 public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency);
 
+/// <param name="PerEdit">For the single-edit methods (rome, ft-l, ft): each change's rates, in the order of the changes.</param>
 public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, MethodScores> Methods, IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves,
-    string HybridSplit);
+    string HybridSplit, IReadOnlyDictionary<string, IReadOnlyList<EditRates>> PerEdit);
 
 /// <param name="MemoryDirectory">Where each retrieval channel's fresh LiteDB memory is written.</param>
 /// <param name="Curves">Sequential curves for <see cref="UpdateComparison.CurveMethods"/>.</param>
@@ -58,8 +59,9 @@ public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, M
 public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = true, int FluencyTokens = 32);
 
 /// <summary>
-/// The update-channel comparison (issue 4): the same world changes through each channel, measured by one
-/// function with EasyEdit's definitions, every question answered by <see cref="AgentRuntime.Answer"/>, so
+/// The update-channel comparison (issue 4): the same world changes through each channel, measured by
+/// <see cref="EditMetrics"/> on <see cref="EditProbes"/> (the probe set and scoring <c>edit</c> uses too), every
+/// question answered by <see cref="AgentRuntime.Answer"/>, so
 /// the numbers are what agents do in scenarios (retrieval in the prompt for rag and hybrid, plain ranking
 /// for edited weights).
 /// - rome, ft-l, ft: single edits, each applied, measured on its own fact and reverted; averaged over facts.
@@ -69,7 +71,7 @@ public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = tru
 ///   after another); the agent answers everything with retrieval. Alternating keeps both halves alike in
 ///   relation mix, so the row shows what combining the channels costs and keeps.
 /// - none: the untouched agent, the reference for locality and fluency.
-/// Locality: neighbourhood facts (same subject or same relation, never a changed fact) keep the untouched
+/// Locality: neighbourhood facts (<see cref="EditProbes.NeighboursPerKind"/>, never a changed fact) keep the untouched
 /// agent's answer (without memory). Fluency: ROME's n-gram entropy of greedy generations from prompts
 /// about the changed subject (its name alone, and the edit prompt). The model is restored exactly.
 /// </summary>
@@ -85,15 +87,10 @@ public sealed class UpdateComparison
     readonly List<Probe> probes;
     Action<double, string>? progress;
     int stage;
+    Dictionary<string, IReadOnlyList<EditRates>> perEdit = [];
 
-    /// <summary>Questions and prompts about one change, fixed before any update.</summary>
-    sealed record Probe(FactChange Change, NewsItem News, EditRequest Request, string New, string Old, Question Reliability, IReadOnlyList<Question> Paraphrases,
-        IReadOnlyList<(Question Question, string Answer)> Portability, IReadOnlyList<(Question Question, string Before)> Neighbours, IReadOnlyList<string> FluencyPrompts)
-    {
-        public IEnumerable<Question> Direct => Paraphrases.Prepend(Reliability);
-        /// <summary>Untouched agent's answers to <see cref="Direct"/>, to tell whether the weights still hold the old fact.</summary>
-        public IReadOnlyList<string> DirectBefore { get; init; } = [];
-    }
+    /// <summary>One change's probes, the news sentence that tells it, and the prompts its fluency is measured on.</summary>
+    sealed record Probe(EditProbe Edit, NewsItem News, IReadOnlyList<string> FluencyPrompts);
 
     public UpdateComparison(AgentRuntime.Parts parts, IReadOnlyList<FactChange> changes, ComparisonOptions options)
     {
@@ -101,41 +98,16 @@ public sealed class UpdateComparison
         this.parts = parts with { Profile = parts.Profile with { Update = parts.Profile.Update with { Channel = UpdateChannel.None } } };
         this.options = options;
         weights = new AgentRuntime("weights", this.parts, null);
-        var changed = changes.Select(c => (c.Subject, c.Relation)).ToHashSet();
-        probes = changes.Select(c => MakeProbe(c, changed)).ToList();
-        var before = weights.Answer(probes.SelectMany(p => p.Neighbours.Select(n => n.Question).Concat(p.Direct)).Select(q => new AskItem(q, [])).ToList());
-        int i = 0;
-        for (int j = 0; j < probes.Count; j++)
-        {
-            var p = probes[j];
-            var neighbours = p.Neighbours.Select(n => (n.Question, before[i++].Answer)).ToList();
-            var direct = p.Direct.Select(_ => before[i++].Answer).ToList();
-            probes[j] = p with { Neighbours = neighbours, DirectBefore = direct };
-        }
-    }
-
-    Probe MakeProbe(FactChange change, HashSet<(int, string)> changed)
-    {
         var world = parts.World;
-        int epoch = parts.Profile.Data.Epoch;
-        var relation = RelationCatalogue.Get(change.Relation);
-        var request = EditEvaluation.RequestFor(world, change);
-        string subject = world[change.Subject].Name, newAnswer = " " + request.TargetNew, oldAnswer = " " + world[change.OldObject].Name;
-        // The news sentence completes the edit prompt, so every channel is told the same words.
-        var statement = world.CanonicalStatement(relation).Render(subject, request.TargetNew);
-        var news = new NewsItem(change.Subject, change.Relation, newAnswer, change.Epoch, statement, request.Prompt);
-        var candidates = world.CandidateAnswers(relation.ObjectType);
-        Question Ask(Query q) => new(q.Subject, q.Relation, q.Prompt, q.Candidates);
-        var paraphrases = EvalSets.ForChange(world, change, heldOut: true).Select(Ask).ToList();
-        var portability = RelationCatalogue.TwoHop.Where(t => t.First == change.Relation).Select(t =>
+        probes = EditProbes.For(world, changes, parts.Profile.Data.Epoch, new AgentAnswerer(weights).Answer).Select(edit =>
         {
-            var end = world.ObjectOf(change.NewObject, t.Second, epoch);
-            return (new Question(change.Subject, t.Name, t.Templates[0].Prompt(subject), world.CandidateAnswers(RelationCatalogue.Get(t.Second).ObjectType)), " " + world[end].Name);
+            var change = edit.Change;
+            string subject = world[change.Subject].Name;
+            // The news sentence completes the edit prompt, so every channel is told the same words.
+            var statement = world.CanonicalStatement(RelationCatalogue.Get(change.Relation)).Render(subject, edit.Request.TargetNew);
+            var news = new NewsItem(change.Subject, change.Relation, edit.NewAnswer, change.Epoch, statement, edit.Request.Prompt);
+            return new Probe(edit, news, [subject, edit.Request.Prompt]);
         }).ToList();
-        var neighbours = EvalSets.NeighborhoodQueries(world, change.Subject, change.Relation, epoch)
-            .Where(q => !changed.Contains((q.Subject, q.Relation))).Select(q => (Ask(q), "")).ToList();
-        return new Probe(change, news, request, newAnswer, oldAnswer, new Question(change.Subject, change.Relation, request.Prompt, candidates),
-            paraphrases, portability, neighbours, [subject, request.Prompt]);
     }
 
     /// <summary>How many stages <see cref="Run"/> goes through: one per method, one per curve.</summary>
@@ -148,6 +120,7 @@ public sealed class UpdateComparison
             if (!Methods.Contains(m)) throw new ArgumentException($"unknown method '{m}'");
         (this.progress, stage) = (progress, 0);
         var rows = new Dictionary<string, MethodScores>();
+        perEdit = new Dictionary<string, IReadOnlyList<EditRates>>();
         var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
         foreach (var method in methods)
         {
@@ -168,7 +141,7 @@ public sealed class UpdateComparison
                 stage++;
             }
         }
-        return new ComparisonResult(probes.Count, rows, curves, HybridSplit);
+        return new ComparisonResult(probes.Count, rows, curves, HybridSplit, perEdit);
     }
 
     void Report(string what, int done, int total) => progress?.Invoke(stage + done / (double)Math.Max(1, total), $"{what}: {done}/{total}");
@@ -181,32 +154,17 @@ public sealed class UpdateComparison
 
     MethodScores SingleEdits(string method)
     {
-        var editor = weights.EditorFor(method);
-        var measured = new List<Measurement>();
-        double seconds = 0;
-        long bytes = 0;
-        foreach (var probe in probes)
-        {
-            var clock = Stopwatch.StartNew();
-            using var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probe.Request]);
-            delta.Apply(parts.Model);
-            seconds += clock.Elapsed.TotalSeconds;
-            bytes += delta.Bytes;
-            try { measured.Add(Measure(weights, [probe], null)); }
-            finally { delta.Revert(parts.Model); }
-            Report(method, measured.Count, probes.Count);
-        }
-        return Measurement.Average(measured).Scores(probes.Count, seconds, bytes);
+        var measured = EditEvaluation.EachAlone(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
+            i => Measure(weights, [probes[i]], null), done => Report(method, done, probes.Count));
+        perEdit[method] = measured.Select(m => m.Value.Rates).ToList();
+        return Measurement.Average(measured.Select(m => m.Value).ToList()).Scores(probes.Count, measured.Sum(m => m.Seconds), measured.Sum(m => m.Bytes));
     }
 
     MethodScores Batch()
     {
-        var clock = Stopwatch.StartNew();
-        using var delta = weights.EditorFor("memit").ComputeDelta(parts.Model, parts.Tokenizer, probes.Select(p => p.Request).ToList());
-        delta.Apply(parts.Model);
-        double seconds = clock.Elapsed.TotalSeconds;
-        try { return Measure(weights, probes, null).Scores(probes.Count, seconds, delta.Bytes); }
-        finally { delta.Revert(parts.Model); }
+        var batch = EditEvaluation.AllAtOnce(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor("memit"),
+            () => Measure(weights, probes, null));
+        return batch.Value.Scores(probes.Count, batch.Seconds, batch.Bytes);
     }
 
     MethodScores Rag()
@@ -238,7 +196,7 @@ public sealed class UpdateComparison
                 if (ToMemory(i)) bytes += memory.Add(probes[i].News);
                 else
                 {
-                    var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Request]);
+                    var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Edit.Request]);
                     delta.Apply(parts.Model);
                     applied.Add(delta);
                     bytes += delta.Bytes;
@@ -254,7 +212,7 @@ public sealed class UpdateComparison
 
     /// <summary>Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).</summary>
     IReadOnlyList<CurvePoint> EditCurve(string method) =>
-        EditEvaluation.EditSequentially(parts.Model, parts.Tokenizer, probes.Select(p => p.Request).ToList(), weights.EditorFor(method),
+        EditEvaluation.EditSequentially(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
             edited => Measure(weights, probes.Take(edited).ToList(), null).Point(edited),
             edited => Report($"{method} sequential", edited, probes.Count));
 
@@ -286,66 +244,62 @@ public sealed class UpdateComparison
     AgentRuntime Retriever(RetrievalMemory memory, UpdateChannel channel) =>
         new(channel.ToString().ToLowerInvariant(), parts with { Profile = parts.Profile with { Update = parts.Profile.Update with { Channel = channel } } }, memory);
 
-    /// <summary>Sums over a set of changes, so single-edit measurements can be averaged per edit and sets pooled.</summary>
-    sealed record Measurement(double Reliability, double Generalization, double Locality, double Portability, double Fluency, double SecondsPerQuery,
+    /// <summary>What a channel did on a set of changes: <see cref="EditRates"/> plus fluency, query cost and the retrieval columns.</summary>
+    sealed record Measurement(EditRates Rates, double Fluency, double SecondsPerQuery,
         double? RecallAtK, double? RecallAt5, double? AccuracyWhenRetrieved, double? MemorizationRatio, int? StaleQuestions, int? K)
     {
-        public CurvePoint Point(int n) => new(n, Reliability, Generalization, Locality, Portability, Fluency);
+        public CurvePoint Point(int n) => new(n, Rates.Reliability, Rates.Generalization, Rates.Locality, Rates.Portability, Fluency);
 
         public MethodScores Scores(int updates, double seconds, long bytes) => new()
         {
-            Updates = updates, Reliability = Reliability, Generalization = Generalization, Locality = Locality, Portability = Portability,
+            Updates = updates, Reliability = Rates.Reliability, Generalization = Rates.Generalization, Locality = Rates.Locality, Portability = Rates.Portability,
             Fluency = Fluency, SecondsPerUpdate = seconds / updates, SecondsPerQuery = SecondsPerQuery, BytesStored = bytes,
             BytesPerUpdate = bytes / (double)updates, K = K, RecallAtK = RecallAtK, RecallAt5 = RecallAt5,
             AccuracyWhenRetrieved = AccuracyWhenRetrieved, MemorizationRatio = MemorizationRatio, StaleQuestions = StaleQuestions,
         };
 
         /// <summary>EasyEdit's single-edit numbers: each metric averaged over the edits where it is defined.</summary>
-        public static Measurement Average(IReadOnlyList<Measurement> all)
+        public static Measurement Average(IReadOnlyList<Measurement> all) => new(EditMetrics.Mean(all.Select(m => m.Rates).ToList()),
+            EditMetrics.MeanDefined(all.Select(m => m.Fluency)), EditMetrics.MeanDefined(all.Select(m => m.SecondsPerQuery)), null, null, null, null, null, null);
+    }
+
+    /// <summary>An agent as a <see cref="ProbeAnswerer"/>: independent answers (no peers), each kept with what the agent read, and the time per question.</summary>
+    sealed class AgentAnswerer(AgentRuntime agent)
+    {
+        public Dictionary<ProbeQuestion, AgentAnswer> Answers { get; } = new(ReferenceEqualityComparer.Instance);
+        public double SecondsPerQuery { get; private set; }
+
+        public IReadOnlyList<string> Answer(IReadOnlyList<ProbeQuestion> questions)
         {
-            static double Mean(IEnumerable<double> values) => values.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
-            return new Measurement(Mean(all.Select(m => m.Reliability)), Mean(all.Select(m => m.Generalization)), Mean(all.Select(m => m.Locality)),
-                Mean(all.Select(m => m.Portability)), Mean(all.Select(m => m.Fluency)), Mean(all.Select(m => m.SecondsPerQuery)), null, null, null, null, null, null);
+            var clock = Stopwatch.StartNew();
+            var answers = agent.Answer(questions.Select(q => new AskItem(new Question(q.Subject, q.Relation, q.Prompt, q.Candidates), [])).ToList());
+            SecondsPerQuery = clock.Elapsed.TotalSeconds / Math.Max(1, questions.Count);
+            foreach (var (q, a) in questions.Zip(answers)) Answers[q] = a;
+            return answers.Select(a => a.Answer).ToList();
         }
     }
 
-    /// <summary>The one measurement every channel gets: the agent answers every question about the given changes and their neighbours.</summary>
+    /// <summary>The one measurement every channel gets: <see cref="EditMetrics"/> with the agent answering, then fluency and, with a memory, retrieval.</summary>
     Measurement Measure(AgentRuntime agent, IReadOnlyList<Probe> set, RetrievalMemory? memory, Func<Probe, bool>? inMemory = null)
     {
-        var direct = set.SelectMany(p => p.Direct.Select((q, i) => (Probe: p, Question: q, Before: p.DirectBefore[i], IsReliability: i == 0))).ToList();
-        var portability = set.SelectMany(p => p.Portability).ToList();
-        var neighbours = set.SelectMany(p => p.Neighbours).DistinctBy(n => n.Question.Prompt).ToList();
-        var questions = direct.Select(d => d.Question).Concat(portability.Select(p => p.Question)).Concat(neighbours.Select(n => n.Question)).ToList();
-
-        var clock = Stopwatch.StartNew();
-        var answers = agent.Answer(questions.Select(q => new AskItem(q, [])).ToList());
-        double secondsPerQuery = clock.Elapsed.TotalSeconds / questions.Count;
-        var directAnswers = answers.Take(direct.Count).ToList();
-        var portabilityAnswers = answers.Skip(direct.Count).Take(portability.Count).ToList();
-        var neighbourAnswers = answers.Skip(direct.Count + portability.Count).ToList();
+        var answerer = new AgentAnswerer(agent);
+        var rates = EditMetrics.Measure(set.Select(p => p.Edit).ToList(), answerer.Answer);
+        double fluency = Fluency.Mean(set.SelectMany(p => p.FluencyPrompts).Select(prompt => agent.Generate(prompt, options.FluencyTokens)));
+        if (memory is null)
+            return new Measurement(rates, fluency, answerer.SecondsPerQuery, null, null, null, null, null, null);
 
         static double Share(IEnumerable<bool> hits) => hits.Select(h => h ? 1.0 : 0.0).DefaultIfEmpty(double.NaN).Average();
-        double reliability = Share(direct.Zip(directAnswers).Where(x => x.First.IsReliability).Select(x => x.Second.Answer == x.First.Probe.New));
-        double generalization = Share(direct.Zip(directAnswers).Where(x => !x.First.IsReliability).Select(x => x.Second.Answer == x.First.Probe.New));
-        double portable = Share(portability.Zip(portabilityAnswers).Select(x => x.Second.Answer == x.First.Answer));
-        double locality = Share(neighbours.Zip(neighbourAnswers).Select(x => x.Second.Answer == x.First.Before));
-        double fluency = Fluency.Mean(set.SelectMany(p => p.FluencyPrompts).Select(prompt => agent.Generate(prompt, options.FluencyTokens)));
-
-        if (memory is null)
-            return new Measurement(reliability, generalization, locality, portable, fluency, secondsPerQuery, null, null, null, null, null, null);
-
         // Retrieval: was the news statement among the k the agent read, and did the agent follow it?
-        var told = direct.Zip(directAnswers).Where(x => inMemory is null || inMemory(x.First.Probe)).ToList();
-        var read = told.Select(x => (x.First.Probe, x.First.Before, Answer: x.Second, Found: x.Second.Retrieved.Contains(x.First.Probe.News.Statement))).ToList();
-        double recall5 = Share(told.Select(x => memory.Retrieve(x.First.Question, 5, parts.Profile.Update.Scope).Contains(x.First.Probe.News.Statement)));
+        var told = set.Where(p => inMemory is null || inMemory(p))
+            .SelectMany(p => p.Edit.Direct.Select((q, i) => (Probe: p, Question: q, Before: p.Edit.DirectBefore[i], Answer: answerer.Answers[q]))).ToList();
+        var read = told.Select(x => (x.Probe, x.Before, x.Answer, Found: x.Answer.Retrieved.Contains(x.Probe.News.Statement))).ToList();
+        double recall5 = Share(told.Select(x => memory.Retrieve(new Question(x.Question.Subject, x.Question.Relation, x.Question.Prompt, x.Question.Candidates), 5,
+            parts.Profile.Update.Scope).Contains(x.Probe.News.Statement)));
         var found = read.Where(r => r.Found).ToList();
-        var stale = found.Where(r => r.Before == r.Probe.Old).ToList();
-        double ratio = stale.Select(r =>
-        {
-            double pOld = r.Answer.Distribution[r.Probe.Old], pNew = r.Answer.Distribution[r.Probe.New];
-            return pOld / Math.Max(1e-12, pOld + pNew);
-        }).DefaultIfEmpty(double.NaN).Average();
-        return new Measurement(reliability, generalization, locality, portable, fluency, secondsPerQuery, Share(read.Select(r => r.Found)), recall5,
-            Share(found.Select(r => r.Answer.Answer == r.Probe.New)), ratio, stale.Count, parts.Profile.Update.TopK);
+        var stale = found.Where(r => r.Before == r.Probe.Edit.OldAnswer).ToList();
+        double ratio = stale.Select(r => Core.Evaluation.MemorizationRatio.OfProbabilities(r.Answer.Distribution[r.Probe.Edit.OldAnswer], r.Answer.Distribution[r.Probe.Edit.NewAnswer]))
+            .DefaultIfEmpty(double.NaN).Average();
+        return new Measurement(rates, fluency, answerer.SecondsPerQuery, Share(read.Select(r => r.Found)), recall5,
+            Share(found.Select(r => r.Answer.Answer == r.Probe.Edit.NewAnswer)), ratio, stale.Count, parts.Profile.Update.TopK);
     }
 }

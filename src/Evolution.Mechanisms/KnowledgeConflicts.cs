@@ -15,7 +15,7 @@ public sealed record ConflictCase(string Context, string Question, string Memory
 
 /// <summary>
 /// How one conflict was decided. <see cref="MemorizationRatio"/> = p_mem / (p_mem + p_ctx) over the
-/// two answers' sequence probabilities (the per-example form of Longpre et al. 2021).
+/// two answers' sequence probabilities (<see cref="Core.Evaluation.MemorizationRatio"/>, Longpre et al. 2021).
 /// Per layer: the last position's attention mass on the context tokens (mean over heads), and the
 /// direct effect of that layer's attention and MLP on logit(memory) − logit(context) for the answers'
 /// first tokens (positive favours memory).
@@ -31,7 +31,7 @@ public static class KnowledgeConflicts
     public static ConflictResult Analyze(Gpt model, ITextTokenizer tokenizer, ConflictCase conflict)
     {
         var scores = new CandidateRanker(model, tokenizer).Score(conflict.Prompt, [" " + conflict.MemoryAnswer, " " + conflict.ContextAnswer]);
-        double ratio = 1 / (1 + Math.Exp(scores[1] - scores[0]));
+        double ratio = MemorizationRatio.OfLogProbabilities(scores[0], scores[1]);
 
         int[] tokens = [tokenizer.EndOfText, .. tokenizer.Encode(conflict.Prompt)];
         int contextStart = 1 + tokenizer.Encode("Context:").Length;

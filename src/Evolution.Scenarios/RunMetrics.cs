@@ -1,5 +1,6 @@
 using Evolution.Agents.Protocols;
 using Evolution.Agents.Recording;
+using Evolution.Core.Evaluation;
 
 namespace Evolution.Scenarios;
 
@@ -69,7 +70,7 @@ public static class RunMetrics
         var learnedBy = updates.Where(u => u.Protocol == "news").GroupBy(u => u.Agent).ToDictionary(g => g.Key, g => (g.First().Channel, Facts: g.SelectMany(u => u.Facts).ToHashSet()));
         var ratio = answers.Where(a => a.Previous is not null && a.Round == 0 && a.Peers == 0 && learnedBy.TryGetValue(a.Agent, out var l) && l.Facts.Contains($"{a.Subject}:{a.Relation}"))
             .GroupBy(a => learnedBy[a.Agent].Channel).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => R(g.Average(a => a.PreviousProbability / Math.Max(1e-12, a.PreviousProbability + a.TruthProbability))));
+            .ToDictionary(g => g.Key, g => R(g.Select(a => MemorizationRatio.OfProbabilities(a.PreviousProbability, a.TruthProbability)).Where(r => !double.IsNaN(r)).DefaultIfEmpty(double.NaN).Average()));
 
         var agents = scenario.Agents.Select(a => new AgentInfo(a.Name, Path.GetFileName(a.ProfilePath), a.Profile.Training.Seed,
             Core.Agents.UpdatePolicy.NameOf(a.Profile.Update.Channel), a.Profile.Traits.KeepOwnAbove)).ToList();

@@ -167,7 +167,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     if ((participants?.Count ?? names.Count) < 2) throw o.Invalid("agents", "convergence compares at least two agents");
                     int circuitFacts = o.Int("circuit_facts", 0);
                     if (circuitFacts < 0) throw o.Invalid("circuit_facts", $"must not be negative, got {circuitFacts}");
-                    double edgeFraction = o.Double("edge_fraction", 0.1);
+                    double edgeFraction = o.Double("edge_fraction", Mechanisms.Circuits.Circuit.DefaultEdgeFraction);
                     if (edgeFraction is <= 0 or > 1) throw o.Invalid("edge_fraction", $"must be in (0, 1], got {edgeFraction}");
                     step = new ConvergenceStep(index, probes, o.Int("k", 10), circuitFacts, edgeFraction);
                     break;

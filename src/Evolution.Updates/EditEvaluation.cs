@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Core.Worlds;
@@ -7,72 +6,85 @@ using Evolution.Core.Worlds;
 namespace Evolution.Updates;
 
 /// <summary>
-/// EasyEdit's metrics for one edit, shared by every update method: reliability (the edit prompt now
-/// ranks the new object first), generalisation (held-out paraphrases do too), locality (facts sharing
-/// the subject or the relation keep their pre-edit answers), portability (two-hop questions through the
-/// changed fact give the composed new answer); plus the cost of the update.
+/// One edit's <see cref="EditRates"/> (see <see cref="EditMetrics"/>) and the cost of the update.
 /// </summary>
 public sealed record EditScore(double Reliability, double Generalization, double Locality, double Portability,
     int PortabilityQueries, double SecondsPerUpdate, long BytesStored);
 
-/// <summary>Metrics after the first <see cref="Edits"/> edits were applied one after another, over every fact edited so far.</summary>
-public sealed record SequentialPoint(int Edits, double Reliability, double Generalization, double Locality);
+/// <summary>Metrics after the first <see cref="Edits"/> edits were applied (one after another, or in one batch), over every fact edited so far.</summary>
+public sealed record SequentialPoint(int Edits, double Reliability, double Generalization, double Locality, double Portability);
 
+/// <summary>An update's measurement and its cost: wall time of computing and applying it, bytes of its deltas.</summary>
+public sealed record Measured<T>(T Value, double Seconds, long Bytes);
+
+/// <summary>
+/// The three ways edits are applied in an experiment, each written once: single edits (each on the untouched
+/// model, reverted), one batch, and sequential editing. What is measured after the edits is the caller's
+/// (<see cref="EditMetrics"/> over bare weights for <c>edit</c>, an agent's answers for <c>compare-updates</c>);
+/// the model is always restored bit for bit.
+/// </summary>
 public static class EditEvaluation
 {
-    /// <summary>All edits written by one call (MEMIT's batch setting), measured over every edit; the model is restored exactly.</summary>
-    public static SequentialPoint Batch(Gpt model, ITextTokenizer tokenizer, World world, IReadOnlyList<FactChange> changes, IKnowledgeEditor editor, int knowledgeEpoch)
+    /// <summary>Single edits (EasyEdit's setting): each request applied alone to the untouched model, measured, reverted.</summary>
+    public static IReadOnlyList<Measured<T>> EachAlone<T>(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, IKnowledgeEditor editor,
+        Func<int, T> measure, Action<int>? progress = null)
     {
-        var ranker = new CandidateRanker(model, tokenizer);
-        var (neighbours, before) = Neighbours(ranker, world, changes, knowledgeEpoch);
-        using var delta = editor.ComputeDelta(model, tokenizer, changes.Select(c => RequestFor(world, c)).ToList());
+        var results = new List<Measured<T>>();
+        for (int i = 0; i < requests.Count; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            using var delta = editor.ComputeDelta(model, tokenizer, [requests[i]]);
+            delta.Apply(model);
+            double seconds = clock.Elapsed.TotalSeconds;
+            try { results.Add(new Measured<T>(measure(i), seconds, delta.Bytes)); }
+            finally { delta.Revert(model); }
+            progress?.Invoke(results.Count);
+        }
+        return results;
+    }
+
+    /// <summary>All requests written by one call (MEMIT's batch setting), measured once; the model is restored exactly.</summary>
+    public static Measured<T> AllAtOnce<T>(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, IKnowledgeEditor editor, Func<T> measure)
+    {
+        var clock = Stopwatch.StartNew();
+        using var delta = editor.ComputeDelta(model, tokenizer, requests);
         delta.Apply(model);
-        try { return Measure(ranker, world, changes, neighbours, before); }
+        double seconds = clock.Elapsed.TotalSeconds;
+        try { return new Measured<T>(measure(), seconds, delta.Bytes); }
         finally { delta.Revert(model); }
     }
 
-    /// <summary>Neighbours of every edited fact (never an edited fact itself) and the unedited model's answers to them.</summary>
-    static (List<RankingItem> Items, List<string> Before) Neighbours(CandidateRanker ranker, World world, IReadOnlyList<FactChange> changes, int knowledgeEpoch)
+    /// <summary><c>edit</c>'s single edits: each change's rates on the bare edited weights, with its cost.</summary>
+    public static IReadOnlyList<EditScore> Singles(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditProbe> probes, IKnowledgeEditor editor, Action<int>? progress = null)
     {
-        var edited = changes.Select(c => (c.Subject, c.Relation)).ToHashSet();
-        var items = changes.SelectMany(c => EvalSets.NeighborhoodQueries(world, c.Subject, c.Relation, knowledgeEpoch, max: 5))
-            .Where(q => !edited.Contains((q.Subject, q.Relation))).DistinctBy(q => q.Prompt).Select(q => q.ToRankingItem()).ToList();
-        return (items, ranker.Rank(items).Select(a => a.Top).ToList());
+        var weights = EditMetrics.Weights(model, tokenizer);
+        return EachAlone(model, tokenizer, probes.Select(p => p.Request).ToList(), editor, i => EditMetrics.Measure([probes[i]], weights), progress)
+            .Select(m => new EditScore(m.Value.Reliability, m.Value.Generalization, m.Value.Locality, m.Value.Portability, m.Value.PortabilityQueries, m.Seconds, m.Bytes))
+            .ToList();
     }
 
-    static SequentialPoint Measure(CandidateRanker ranker, World world, IReadOnlyList<FactChange> edits, List<RankingItem> neighbours, List<string> before)
-    {
-        double Hit1(IEnumerable<RankingItem> items)
-        {
-            var list = items.ToList();
-            return list.Count == 0 ? double.NaN : ranker.Rank(list).Average(a => a.Hit1 ? 1.0 : 0.0);
-        }
-        var reliability = Hit1(edits.Select(c =>
-        {
-            var request = RequestFor(world, c);
-            return new RankingItem("reliability", request.Prompt, " " + request.TargetNew, world.CandidateAnswers(RelationCatalogue.Get(c.Relation).ObjectType));
-        }));
-        var generalization = Hit1(edits.SelectMany(c => EvalSets.ForChange(world, c, heldOut: true)).Select(q => q.ToRankingItem()));
-        var after = ranker.Rank(neighbours).Select(a => a.Top).ToList();
-        double locality = neighbours.Count == 0 ? double.NaN : before.Zip(after).Average(p => p.First == p.Second ? 1.0 : 0.0);
-        return new SequentialPoint(edits.Count, reliability, generalization, locality);
-    }
+    /// <summary>One edit measured alone; <paramref name="knowledgeEpoch"/> is the epoch the model was trained on (its "old" world).</summary>
+    public static EditScore Evaluate(Gpt model, ITextTokenizer tokenizer, World world, FactChange change, IKnowledgeEditor editor, int knowledgeEpoch) =>
+        Singles(model, tokenizer, EditProbes.For(world, [change], knowledgeEpoch, EditMetrics.Weights(model, tokenizer)), editor)[0];
+
+    /// <summary><c>edit</c>'s batch: every change written by one call, rated over all of them on the bare weights.</summary>
+    public static SequentialPoint Batch(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditProbe> probes, IKnowledgeEditor editor) =>
+        Point(probes.Count, AllAtOnce(model, tokenizer, probes.Select(p => p.Request).ToList(), editor,
+            () => EditMetrics.Measure(probes, EditMetrics.Weights(model, tokenizer))).Value);
 
     /// <summary>
-    /// Sequential editing: each edit is computed on the model as the previous edits left it and stays
-    /// applied. After 1, 10, 100, … and the last edit, the metrics are measured over all edits so far;
-    /// locality compares the neighbours of every edited fact (never an edited fact itself) with the
-    /// unedited model's answers. ROME is known to degrade under many sequential edits (Gupta et al. 2024).
-    /// The model is restored exactly at the end (deltas reverted in reverse order).
+    /// <c>edit --sequential</c>: <see cref="EditSequentially"/> rated on the bare weights over every change edited so far.
+    /// ROME is known to degrade under many sequential edits (Gupta et al. 2024).
     /// </summary>
-    public static IReadOnlyList<SequentialPoint> Sequential(Gpt model, ITextTokenizer tokenizer, World world, IReadOnlyList<FactChange> changes,
-        IKnowledgeEditor editor, int knowledgeEpoch, Action<int>? progress = null)
+    public static IReadOnlyList<SequentialPoint> Sequential(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditProbe> probes, IKnowledgeEditor editor,
+        Action<int>? progress = null)
     {
-        var ranker = new CandidateRanker(model, tokenizer);
-        var (neighbours, before) = Neighbours(ranker, world, changes, knowledgeEpoch);
-        return EditSequentially(model, tokenizer, changes.Select(c => RequestFor(world, c)).ToList(), editor,
-            edited => Measure(ranker, world, changes.Take(edited).ToList(), neighbours, before), progress);
+        var weights = EditMetrics.Weights(model, tokenizer);
+        return EditSequentially(model, tokenizer, probes.Select(p => p.Request).ToList(), editor,
+            edited => Point(edited, EditMetrics.Measure(probes.Take(edited).ToList(), weights)), progress);
     }
+
+    static SequentialPoint Point(int edits, EditRates r) => new(edits, r.Reliability, r.Generalization, r.Locality, r.Portability);
 
     /// <summary>
     /// The sequential-editing loop shared by every curve: applies <paramref name="requests"/> one after another,
@@ -125,46 +137,5 @@ public static class EditEvaluation
         var subject = world[change.Subject].Name;
         var template = world.CanonicalStatement(relation);
         return new EditRequest(template.Prompt(subject), subject, world[change.NewObject].Name);
-    }
-
-    /// <param name="knowledgeEpoch">The epoch the model was trained on (its "old" world).</param>
-    public static EditScore Evaluate(Gpt model, ITextTokenizer tokenizer, World world, FactChange change, IKnowledgeEditor editor, int knowledgeEpoch)
-    {
-        var ranker = new CandidateRanker(model, tokenizer);
-        var request = RequestFor(world, change);
-        var relation = RelationCatalogue.Get(change.Relation);
-        var candidates = world.CandidateAnswers(relation.ObjectType);
-        var reliabilityItem = new RankingItem("reliability", request.Prompt, " " + request.TargetNew, candidates);
-        var paraphrases = EvalSets.ForChange(world, change, heldOut: true).Select(q => q.ToRankingItem()).ToList();
-        var neighbours = EvalSets.NeighborhoodQueries(world, change.Subject, change.Relation, knowledgeEpoch).Select(q => q.ToRankingItem()).ToList();
-        var portability = RelationCatalogue.TwoHop.Where(t => t.First == change.Relation).Select(t =>
-        {
-            var end = world.ObjectOf(change.NewObject, t.Second, knowledgeEpoch);
-            var second = RelationCatalogue.Get(t.Second);
-            return new RankingItem("portability", t.Templates[0].Prompt(world[change.Subject].Name), " " + world[end].Name, world.CandidateAnswers(second.ObjectType));
-        }).ToList();
-
-        var before = ranker.Rank(neighbours).Select(a => a.Top).ToList();
-        var clock = Stopwatch.StartNew();
-        using var delta = editor.ComputeDelta(model, tokenizer, [request]);
-        delta.Apply(model);
-        double seconds = clock.Elapsed.TotalSeconds;
-        try
-        {
-            double Hit1(IReadOnlyList<RankingItem> items) => items.Count == 0 ? double.NaN : ranker.Rank(items).Average(a => a.Hit1 ? 1.0 : 0.0);
-            var after = ranker.Rank(neighbours).Select(a => a.Top).ToList();
-            return new EditScore(
-                Hit1([reliabilityItem]),
-                Hit1(paraphrases),
-                neighbours.Count == 0 ? double.NaN : before.Zip(after).Average(p => p.First == p.Second ? 1.0 : 0.0),
-                Hit1(portability),
-                portability.Count,
-                seconds,
-                delta.Bytes);
-        }
-        finally
-        {
-            delta.Revert(model);
-        }
     }
 }

@@ -23,10 +23,16 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
             .Run(UpdateComparison.Methods);
 
         Assert.Equal(UpdateComparison.Methods, result.Methods.Keys);
+        // The untouched agent does not give the new objects; an agent edited by ROME, or reading the news from memory, does.
+        var none = result.Methods["none"];
+        Assert.Equal(0.0, none.Reliability);
+        foreach (var method in new[] { "rome", "rag" })
+        {
+            Assert.True(result.Methods[method].Reliability >= 0.75, $"{method} reliability {result.Methods[method].Reliability}"); // 3 of the 4 changes at least
+            Assert.True(result.Methods[method].Generalization > none.Generalization, $"{method} generalisation {result.Methods[method].Generalization} vs untouched {none.Generalization}");
+        }
         foreach (var (method, s) in result.Methods)
         {
-            foreach (var (name, value) in new[] { ("reliability", s.Reliability), ("generalization", s.Generalization), ("locality", s.Locality), ("portability", s.Portability) })
-                Assert.True(value is >= 0 and <= 1, $"{method} {name} = {value}");
             Assert.True(s.Fluency > 0, $"{method} fluency {s.Fluency}");
             Assert.True(s.SecondsPerQuery > 0 && s.SecondsPerUpdate >= 0 && s.BytesStored >= 0, method);
             Assert.Equal(method is "rag" or "hybrid", s.RecallAtK is not null);
@@ -60,6 +66,34 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         Assert.Equal(UpdateComparison.Methods.Count + 1, File.ReadAllLines(Path.Combine(directory, "out", "compare.csv")).Length);
         Assert.Contains("plots/metrics.png", files);
         Assert.All(files, f => Assert.True(new FileInfo(Path.Combine(directory, "out", f)).Length > 0, f));
+    }
+
+    /// <summary>
+    /// <c>edit</c> scores single edits on the bare weights (<see cref="EditEvaluation.Singles"/>), <c>compare-updates</c> on an
+    /// agent answering through its runtime: for an agent without memory, with the same editors, every edit's rates agree.
+    /// </summary>
+    [Fact]
+    public void EditAndCompareUpdatesGiveTheSamePerEditScores()
+    {
+        using var agent = group.Runtime("ada", 1);
+        var parts = new AgentRuntime.Parts(agent.Model, agent.Tokenizer, agent.World, agent.Profile);
+        var changes = WorldChanges.Select(agent.World, 0, 5);
+        var result = new UpdateComparison(parts, changes, new ComparisonOptions(Path.Combine(directory, "memory"), Curves: false, FluencyTokens: 4))
+            .Run(["rome", "ft-l"]);
+        var probes = EditProbes.For(agent.World, changes, 0, EditMetrics.Weights(agent.Model, agent.Tokenizer));
+        Assert.All(probes, p => Assert.DoesNotContain(p.Neighbours, n => changes.Any(c => c.Subject == n.Question.Subject && c.Relation == n.Question.Relation)));
+        foreach (var method in new[] { "rome", "ft-l" })
+        {
+            var edit = EditEvaluation.Singles(agent.Model, agent.Tokenizer, probes, agent.EditorFor(method));
+            var compare = result.PerEdit[method];
+            Assert.Equal(changes.Count, compare.Count);
+            for (int i = 0; i < changes.Count; i++)
+            {
+                Assert.Equal((edit[i].Reliability, edit[i].Generalization, edit[i].Locality, edit[i].Portability),
+                    (compare[i].Reliability, compare[i].Generalization, compare[i].Locality, compare[i].Portability));
+            }
+            Assert.Equal(EditMetrics.MeanDefined(edit.Select(e => e.Locality)), result.Methods[method].Locality, 12);
+        }
     }
 
     [Theory]

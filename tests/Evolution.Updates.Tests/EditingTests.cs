@@ -122,7 +122,7 @@ public class EditingTests(TinyAgent tiny)
             return new FactChange(1, p.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
         }).ToList();
         var editor = new FineTuningEditor(new FtHyperParams(Steps: 30, LearningRate: 3e-3));
-        var curve = EditEvaluation.Sequential(model, tokenizer, world, changes, editor, 0);
+        var curve = EditEvaluation.Sequential(model, tokenizer, EditProbes.For(world, changes, 0, EditMetrics.Weights(model, tokenizer)), editor);
         Assert.Equal(new[] { 1, 3 }, curve.Select(p => p.Edits));
         Assert.Equal(1.0, curve[0].Reliability);
         Assert.All(curve, p => Assert.InRange(p.Locality, 0, 1));

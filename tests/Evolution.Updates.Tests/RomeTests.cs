@@ -34,23 +34,36 @@ public class RomeTests(TinyAgent tiny)
     }
 
     [Fact]
-    public void RomeEditOnAnAgentIsRankOneOnOneLayerAndReverts()
+    public void RomeEditOnAnAgentIsRankOneOnOneLayerRanksTheNewObjectFirstAndReverts()
     {
         var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
         var corpus = CorpusBuilder.Build(world, tiny.Agent.Profile.Data, 1).Documents;
-        var editor = new RomeEditor(new RomeHyperParams(Layer: 0, Steps: 10), new KeyStatistics(corpus), corpus);
+        var editor = new RomeEditor(new RomeHyperParams(Layer: 0), new KeyStatistics(corpus), corpus);
+        var ranker = new CandidateRanker(model, tokenizer);
         var person = world.OfType("person")[1];
         int old = world.ObjectOf(person.Id, "works_for", 0);
-        var change = new FactChange(1, person.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
+        var prompt = EditEvaluation.RequestFor(world, new FactChange(1, person.Id, "works_for", old, old)).Prompt;
+        var top = ranker.Rank([new RankingItem("before", prompt, " " + world[old].Name, world.CandidateAnswers("company"))])[0].Top;
+        // A new object the agent does not give yet, so ranking first after the edit is the edit's doing.
+        var change = new FactChange(1, person.Id, "works_for", old, world.OfType("company").First(c => c.Id != old && " " + c.Name != top).Id);
+        var request = EditEvaluation.RequestFor(world, change);
+        var item = new RankingItem("edit", request.Prompt, " " + request.TargetNew, world.CandidateAnswers("company"));
+        Assert.False(ranker.Rank([item])[0].Hit1);
         var before = model.Blocks[0].Mlp.Out.weight!.detach().clone();
 
-        using var delta = editor.ComputeDelta(model, tokenizer, [EditEvaluation.RequestFor(world, change)]);
+        using var delta = editor.ComputeDelta(model, tokenizer, [request]);
         Assert.Equal(["blocks.0.mlp.c_proj.weight"], delta.Delta.Keys);
         Assert.Equal(1, linalg.matrix_rank(delta.Delta["blocks.0.mlp.c_proj.weight"].to(ScalarType.Float64), rtol: 1e-5).item<long>());
         delta.Apply(model);
-        Assert.False(model.Blocks[0].Mlp.Out.weight!.allclose(before, 0, 0));
-        delta.Revert(model);
+        try
+        {
+            Assert.False(model.Blocks[0].Mlp.Out.weight!.allclose(before, 0, 0));
+            var after = ranker.Rank([item])[0];
+            Assert.True(after.Hit1, $"after the edit {after.Top} ranks first, not the new object {request.TargetNew}");
+        }
+        finally { delta.Revert(model); }
         Assert.True(model.Blocks[0].Mlp.Out.weight!.allclose(before, 0, 0));
+        Assert.False(ranker.Rank([item])[0].Hit1);
     }
 }
 

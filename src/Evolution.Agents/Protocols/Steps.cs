@@ -61,7 +61,7 @@ public sealed record ConsolidateStep(int Index) : ProtocolStep(Index)
 /// with <paramref name="CircuitFacts"/> above 0, also circuit similarity: each agent's EAP-IG circuit of the same sampled
 /// facts (<paramref name="EdgeFraction"/> of the edges), compared pairwise by edge Jaccard and weighted overlap.
 /// </summary>
-public sealed record ConvergenceStep(int Index, int Probes, int K = 10, int CircuitFacts = 0, double EdgeFraction = 0.1) : ProtocolStep(Index)
+public sealed record ConvergenceStep(int Index, int Probes, int K = 10, int CircuitFacts = 0, double EdgeFraction = Mechanisms.Circuits.Circuit.DefaultEdgeFraction) : ProtocolStep(Index)
 {
     public override string Protocol => "convergence";
 }

@@ -50,7 +50,7 @@ public static class CircuitBenchmarks
         double forward = Best(() => { using var _ = no_grad(); using var s = NewDisposeScope(); model.forward(batch); }, 10);
         float[][] scores = [];
         double eap = Best(() => scores = EapIg.Scores(model, examples, options), 1);
-        var circuits = scores.Select(s => Circuit.TopFraction(graph, s, 0.1)).ToList();
+        var circuits = scores.Select(s => Circuit.TopFraction(graph, s, Circuit.DefaultEdgeFraction)).ToList();
         double evaluation = Best(() => CircuitEvaluation.Evaluate(model, examples, [circuits], options: options), 1);
         return new CircuitCost(name, facts, length, igSteps, graph.Edges.Count, forward, eap, eap / forward, evaluation, evaluation / forward, 2 + 3 * igSteps);
     }

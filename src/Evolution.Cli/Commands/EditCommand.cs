@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Evolution.Agents;
 using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Checkpoints;
@@ -93,10 +94,12 @@ public static class EditCommand
             edits = [new FactChange(knowledgeEpoch + 1, entity.Id, relation.Name, world.ObjectOf(entity.Id, relation.Name, knowledgeEpoch), target.Id)];
         }
 
+        // One probe set for the run (neighbours exclude every changed fact), scored on the bare weights as compare-updates scores agents.
+        var probes = EditProbes.For(world, edits, knowledgeEpoch, EditMetrics.Weights(model, tokenizer));
         if (methodName == "memit" && !sequential)
         {
             SequentialPoint batch = null!;
-            Output.WithProgress($"memit batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, world, edits, editor, knowledgeEpoch); return 0; });
+            Output.WithProgress($"memit batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor); return 0; });
             var result = new { method = methodName, hyper_params = hyper, batch };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
@@ -108,7 +111,7 @@ public static class EditCommand
             IReadOnlyList<SequentialPoint> curve = [];
             Output.WithProgress($"{methodName} sequential edits", edits.Count, report =>
             {
-                curve = EditEvaluation.Sequential(model, tokenizer, world, edits, editor, knowledgeEpoch, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
+                curve = EditEvaluation.Sequential(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
                 return 0;
             });
             var result = new { method = methodName, hyper_params = hyper, sequential = curve };
@@ -117,17 +120,13 @@ public static class EditCommand
             return 0;
         }
 
-        var scores = new List<EditScore>();
+        IReadOnlyList<EditScore> scores = [];
         Output.WithProgress($"{methodName} edits", edits.Count, report =>
         {
-            foreach (var change in edits)
-            {
-                scores.Add(EditEvaluation.Evaluate(model, tokenizer, world, change, editor, knowledgeEpoch));
-                report(scores.Count, $"{methodName}: {scores.Count}/{edits.Count} edits");
-            }
+            scores = EditEvaluation.Singles(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits"));
             return 0;
         });
-        double Mean(Func<EditScore, double> pick) => scores.Select(pick).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+        double Mean(Func<EditScore, double> pick) => EditMetrics.MeanDefined(scores.Select(pick));
         var summary = new
         {
             method = methodName,

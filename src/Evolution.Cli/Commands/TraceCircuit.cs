@@ -47,15 +47,7 @@ public static class TraceCircuit
         var options = new CircuitOptions(IgSteps: s.IgSteps);
         var clock = Stopwatch.StartNew();
         var scores = Output.WithProgress("EAP-IG", examples.Count, report =>
-        {
-            var all = new List<float[]>();
-            for (int start = 0; start < examples.Count; start += options.FactsPerBatch)
-            {
-                all.AddRange(EapIg.Scores(model, examples.Skip(start).Take(options.FactsPerBatch).ToList(), options with { Seed = start }));
-                report(all.Count, $"EAP-IG {all.Count}/{examples.Count}");
-            }
-            return all;
-        });
+            EapIg.Scores(model, examples, options, done => report(done, $"EAP-IG {done}/{examples.Count}")));
         double eapSeconds = clock.Elapsed.TotalSeconds;
 
         var fractions = CurveFractions.Append(s.EdgeFraction).Distinct().Order().ToList();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Checkpoints;
+using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Core.Worlds;
@@ -28,7 +29,7 @@ public static class TraceCommand
         var samples = new Option<int>("--samples") { Description = "noise samples per causal trace", DefaultValueFactory = _ => 10 };
         var window = new Option<int>("--window") { Description = "layers restored together for MLP/attention traces", DefaultValueFactory = _ => 1 };
         var corruption = new Option<string?>("--corruption") { Description = "gaussian (ROME) or str (symmetric token replacement); default gaussian for causal, str for circuit" };
-        var edgeFraction = new Option<double>("--edge-fraction") { Description = "circuit: fraction of edges kept (top |EAP-IG score|)", DefaultValueFactory = _ => 0.1 };
+        var edgeFraction = new Option<double>("--edge-fraction") { Description = "circuit: fraction of edges kept (top |EAP-IG score|)", DefaultValueFactory = _ => Mechanisms.Circuits.Circuit.DefaultEdgeFraction };
         var igSteps = new Option<int>("--ig-steps") { Description = "circuit: integrated-gradient steps of EAP-IG", DefaultValueFactory = _ => 5 };
         var exact = new Option<bool>("--exact") { Description = "circuit: also ablate every edge alone (slow; small models) and correlate with EAP-IG" };
         var selection = new Option<string>("--selection") { Description = "circuit: topn (largest |score|) or greedy (from the logits backwards, every edge connected)", DefaultValueFactory = _ => "greedy" };
@@ -309,7 +310,7 @@ public static class TraceCommand
             cases = results.Count,
             memory_wins = results.Count(x => x.MemoryWins),
             context_wins = results.Count(x => !x.MemoryWins),
-            memorization_ratio = (double)results.Count(x => x.MemoryWins) / results.Count,
+            memorization_ratio = MemorizationRatio.OfCounts(results.Count(x => x.MemoryWins), results.Count(x => !x.MemoryWins)),
             mean_example_memorization_ratio = results.Average(x => x.MemorizationRatio),
             attention_to_context_by_layer = Mean(x => x.AttentionToContext),
             attention_logit_difference_by_layer = Mean(x => x.AttentionLogitDifference),

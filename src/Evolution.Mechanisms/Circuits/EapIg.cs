@@ -18,8 +18,13 @@ namespace Evolution.Mechanisms.Circuits;
 /// </summary>
 public static class EapIg
 {
-    /// <summary>Edge scores per example, [example][edge] in <see cref="ComputationGraph.Edges"/> order; positive = the edge carries metric.</summary>
-    public static float[][] Scores(Gpt model, IReadOnlyList<CircuitExample> examples, CircuitOptions? options = null)
+    /// <summary>
+    /// Edge scores per example, [example][edge] in <see cref="ComputationGraph.Edges"/> order; positive = the edge carries metric.
+    /// The one batching loop of every circuit search: <see cref="CircuitOptions.FactsPerBatch"/> examples per batch, the batch
+    /// starting at example i seeded <see cref="CircuitOptions.Seed"/> + i (Gaussian corruption), so an example's scores do not
+    /// depend on who calls; <paramref name="progress"/> hears the examples done after each batch.
+    /// </summary>
+    public static float[][] Scores(Gpt model, IReadOnlyList<CircuitExample> examples, CircuitOptions? options = null, Action<int>? progress = null)
     {
         options ??= new CircuitOptions();
         var result = new List<float[]>();
@@ -28,6 +33,7 @@ public static class EapIg
             using var scope = NewDisposeScope();
             using var batch = CircuitBatch.Build(model, examples.Skip(start).Take(options.FactsPerBatch).ToList(), options, options.Seed + start);
             result.AddRange(Scores(model, batch, options.IgSteps));
+            progress?.Invoke(result.Count);
         }
         return [.. result];
     }

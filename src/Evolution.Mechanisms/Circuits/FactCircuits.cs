@@ -42,9 +42,7 @@ public static class FactCircuits
         var graph = ComputationGraph.For(model);
         var examples = facts.Select(f => Example(tokenizer, world, f, "str", epoch)).ToList();
         var present = examples.OfType<CircuitExample>().ToList();
-        var scores = new List<float[]>();
-        for (int start = 0; start < present.Count; start += options.FactsPerBatch)
-            scores.AddRange(EapIg.Scores(model, present.Skip(start).Take(options.FactsPerBatch).ToList(), options with { Seed = start }));
+        var scores = EapIg.Scores(model, present, options);
         int next = 0;
         return examples.Select(e => e is null ? null : Circuit.Greedy(graph, scores[next++], edgeFraction)).ToList();
     }

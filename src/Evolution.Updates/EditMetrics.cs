@@ -1,0 +1,80 @@
+using Evolution.Core.Evaluation;
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+
+namespace Evolution.Updates;
+
+/// <summary>
+/// EasyEdit's rates over a set of changes (Yao et al. 2023, "Editing Large Language Models"): reliability (the edit
+/// prompt gives the new object), generalisation (held-out paraphrases do too), locality (neighbourhood facts keep the
+/// untouched model's answer), portability (two-hop questions through the changed fact give the composed new answer).
+/// NaN where a set is empty (e.g. no composition starts with the relation).
+/// </summary>
+public sealed record EditRates(double Reliability, double Generalization, double Locality, double Portability, int PortabilityQueries);
+
+/// <summary>The scoring of answers against <see cref="EditProbe"/>s, the same for every entry point and answerer.</summary>
+public static class EditMetrics
+{
+    /// <summary>
+    /// Bare weights answering: the candidate of highest sequence log-probability (the first on a tie), which is what
+    /// an agent without memory answers (its softmax over the same scores keeps the order), from one batched call.
+    /// </summary>
+    public static ProbeAnswerer Weights(Gpt model, ITextTokenizer tokenizer)
+    {
+        var ranker = new CandidateRanker(model, tokenizer);
+        return questions =>
+        {
+            if (questions.Count == 0) return [];
+            var scores = ranker.ScoreMany(questions.Select(q => (q.Prompt, q.Candidates)).ToList());
+            return questions.Select((q, i) =>
+            {
+                int top = 0;
+                for (int c = 1; c < scores[i].Length; c++) if (scores[i][c] > scores[i][top]) top = c;
+                return q.Candidates[top];
+            }).ToList();
+        };
+    }
+
+    /// <summary>
+    /// Every question the rates of <paramref name="set"/> need, in the order <see cref="Score"/> reads the answers: each
+    /// probe's direct questions (reliability, then paraphrases), the portability questions, then the neighbours,
+    /// each neighbour once even when several changes share it.
+    /// </summary>
+    public static IReadOnlyList<ProbeQuestion> Questions(IReadOnlyList<EditProbe> set) =>
+        set.SelectMany(p => p.Direct).Concat(set.SelectMany(p => p.Portability.Select(x => x.Question))).Concat(Neighbours(set).Select(n => n.Question)).ToList();
+
+    /// <summary>Rates from the answers to <see cref="Questions"/> (same order).</summary>
+    public static EditRates Score(IReadOnlyList<EditProbe> set, IReadOnlyList<string> answers)
+    {
+        var direct = set.SelectMany(p => p.Direct.Select((_, i) => (p.NewAnswer, IsReliability: i == 0))).ToList();
+        var portability = set.SelectMany(p => p.Portability).ToList();
+        var neighbours = Neighbours(set);
+        if (answers.Count != direct.Count + portability.Count + neighbours.Count)
+            throw new ArgumentException($"{answers.Count} answers for {direct.Count + portability.Count + neighbours.Count} questions");
+        var directAnswers = answers.Take(direct.Count).ToList();
+        var portabilityAnswers = answers.Skip(direct.Count).Take(portability.Count);
+        var neighbourAnswers = answers.Skip(direct.Count + portability.Count);
+        return new EditRates(
+            Share(direct.Zip(directAnswers).Where(x => x.First.IsReliability).Select(x => x.Second == x.First.NewAnswer)),
+            Share(direct.Zip(directAnswers).Where(x => !x.First.IsReliability).Select(x => x.Second == x.First.NewAnswer)),
+            Share(neighbours.Zip(neighbourAnswers).Select(x => x.Second == x.First.Before)),
+            Share(portability.Zip(portabilityAnswers).Select(x => x.Second == x.First.Answer)),
+            portability.Count);
+    }
+
+    /// <summary>Asks <paramref name="answer"/> every question of <paramref name="set"/> in one call and scores the answers.</summary>
+    public static EditRates Measure(IReadOnlyList<EditProbe> set, ProbeAnswerer answer) => Score(set, answer(Questions(set)));
+
+    /// <summary>Single-edit numbers (EasyEdit): each rate averaged over the edits where it is defined.</summary>
+    public static EditRates Mean(IReadOnlyList<EditRates> all) => new(
+        MeanDefined(all.Select(r => r.Reliability)), MeanDefined(all.Select(r => r.Generalization)), MeanDefined(all.Select(r => r.Locality)),
+        MeanDefined(all.Select(r => r.Portability)), all.Sum(r => r.PortabilityQueries));
+
+    /// <summary>Mean of the values that are not NaN; NaN when none is.</summary>
+    public static double MeanDefined(IEnumerable<double> values) => values.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+
+    static List<(ProbeQuestion Question, string Before)> Neighbours(IReadOnlyList<EditProbe> set) =>
+        set.SelectMany(p => p.Neighbours).DistinctBy(n => n.Question.Prompt).ToList();
+
+    static double Share(IEnumerable<bool> hits) => hits.Select(h => h ? 1.0 : 0.0).DefaultIfEmpty(double.NaN).Average();
+}

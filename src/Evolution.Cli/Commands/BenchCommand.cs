@@ -73,25 +73,15 @@ public static class BenchCommand
             return t;
         }).ToList();
 
-        if (only == "core")
+        // --only core stops here; the full bench adds the circuit and update sections.
+        bool coreOnly = only == "core";
+        var circuits = coreOnly ? null : MeasureCircuits(models, quick);
+        object? updates = null;
+        if (!coreOnly)
         {
-            if (json)
-                Output.Json(new
-                {
-                    device = device.type.ToString().ToLowerInvariant(),
-                    cores = Environment.ProcessorCount,
-                    matmul_peak_gflops = peak.GflopPerSecond,
-                    training,
-                    cache_overhead = cache,
-                    checkpoint_io = checkpoints,
-                    causal_trace = traces,
-                });
-            return 0;
+            var (edits, retrieval) = MeasureUpdates(quick);
+            updates = new { edits, retrieval };
         }
-
-        var circuits = MeasureCircuits(models, quick);
-
-        var (edits, retrieval) = MeasureUpdates(quick);
 
         if (json)
             Output.Json(new
@@ -104,7 +94,7 @@ public static class BenchCommand
                 checkpoint_io = checkpoints,
                 causal_trace = traces,
                 circuit = circuits,
-                updates = new { edits, retrieval },
+                updates,
             });
         return 0;
     }

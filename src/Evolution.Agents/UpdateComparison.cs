@@ -185,29 +185,25 @@ public sealed class UpdateComparison
         using var memory = FreshMemory("hybrid");
         var agent = Retriever(memory, UpdateChannel.Hybrid);
         var editor = weights.EditorFor("rome");
-        var applied = new List<WeightDelta>();
         double seconds = 0;
         long bytes = 0;
-        try
+        // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
+        var told = probes.Where((_, i) => ToMemory(i)).ToHashSet();
+        return EditEvaluation.UpdateSequentially(parts.Model, probes.Count, i =>
         {
-            for (int i = 0; i < probes.Count; i++)
+            var clock = Stopwatch.StartNew();
+            WeightDelta? delta = null;
+            if (ToMemory(i)) bytes += memory.Add(probes[i].News);
+            else
             {
-                var clock = Stopwatch.StartNew();
-                if (ToMemory(i)) bytes += memory.Add(probes[i].News);
-                else
-                {
-                    var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Edit.Request]);
-                    delta.Apply(parts.Model);
-                    applied.Add(delta);
-                    bytes += delta.Bytes;
-                }
-                seconds += clock.Elapsed.TotalSeconds;
+                delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Edit.Request]);
+                delta.Apply(parts.Model);
+                bytes += delta.Bytes;
             }
-            // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
-            var told = probes.Where((_, i) => ToMemory(i)).ToHashSet();
-            return WithRetrievalSettings(Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes));
-        }
-        finally { EditEvaluation.RevertAll(parts.Model, applied); }
+            seconds += clock.Elapsed.TotalSeconds;
+            return delta;
+        }, _ => WithRetrievalSettings(Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes)),
+            n => Report("hybrid", n, probes.Count), measureAt: new HashSet<int> { probes.Count }).Single();
     }
 
     /// <summary>Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).</summary>
@@ -221,15 +217,12 @@ public sealed class UpdateComparison
     {
         using var memory = FreshMemory("rag-curve");
         var agent = Retriever(memory, UpdateChannel.Rag);
-        var sizes = EditEvaluation.CurveSizes(probes.Count);
-        var points = new List<CurvePoint>();
-        for (int n = 1; n <= probes.Count; n++)
-        {
-            agent.Learn([probes[n - 1].News]);
-            Report("rag sequential", n, probes.Count);
-            if (sizes.Contains(n)) points.Add(Measure(agent, probes.Take(n).ToList(), memory).Point(n));
-        }
-        return points;
+        return EditEvaluation.UpdateSequentially(parts.Model, probes.Count, i =>
+            {
+                agent.Learn([probes[i].News]);
+                return null;
+            }, n => Measure(agent, probes.Take(n).ToList(), memory).Point(n),
+            n => Report("rag sequential", n, probes.Count));
     }
 
     RetrievalMemory FreshMemory(string name)

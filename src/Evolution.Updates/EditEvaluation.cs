@@ -87,25 +87,36 @@ public static class EditEvaluation
     static SequentialPoint Point(int edits, EditRates r) => new(edits, r.Reliability, r.Generalization, r.Locality, r.Portability);
 
     /// <summary>
-    /// The sequential-editing loop shared by every curve: applies <paramref name="requests"/> one after another,
-    /// each computed on the model the previous edits left, calls <paramref name="measure"/> with the number of edits
-    /// applied at each of <see cref="CurveSizes"/>, and restores the model exactly (deltas reverted in reverse order).
+    /// <see cref="UpdateSequentially"/> with a weight editor: each edit computed on the model the previous edits left.
     /// </summary>
     public static IReadOnlyList<T> EditSequentially<T>(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, IKnowledgeEditor editor,
-        Func<int, T> measure, Action<int>? progress = null)
+        Func<int, T> measure, Action<int>? progress = null) =>
+        UpdateSequentially(model, requests.Count, i =>
+        {
+            var delta = editor.ComputeDelta(model, tokenizer, [requests[i]]);
+            delta.Apply(model);
+            return delta;
+        }, measure, progress);
+
+    /// <summary>
+    /// The sequential-update loop shared by every curve and channel: applies update i = 0, 1, … in order, all kept
+    /// (<paramref name="update"/> returns the weight delta it applied, or null when it wrote elsewhere, e.g. to a memory),
+    /// calls <paramref name="measure"/> with the number of updates applied at each of <paramref name="measureAt"/> (default
+    /// <see cref="CurveSizes"/>), and restores the model exactly (deltas reverted in reverse order), also when a step throws.
+    /// </summary>
+    public static IReadOnlyList<T> UpdateSequentially<T>(Gpt model, int count, Func<int, WeightDelta?> update, Func<int, T> measure,
+        Action<int>? progress = null, IReadOnlySet<int>? measureAt = null)
     {
-        var sizes = CurveSizes(requests.Count);
+        var sizes = measureAt ?? CurveSizes(count);
         var applied = new List<WeightDelta>();
         var points = new List<T>();
         try
         {
-            foreach (var request in requests)
+            for (int i = 0; i < count; i++)
             {
-                var delta = editor.ComputeDelta(model, tokenizer, [request]);
-                delta.Apply(model);
-                applied.Add(delta);
-                progress?.Invoke(applied.Count);
-                if (sizes.Contains(applied.Count)) points.Add(measure(applied.Count));
+                if (update(i) is { } delta) applied.Add(delta);
+                progress?.Invoke(i + 1);
+                if (sizes.Contains(i + 1)) points.Add(measure(i + 1));
             }
         }
         finally { RevertAll(model, applied); }

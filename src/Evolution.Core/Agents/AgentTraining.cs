@@ -84,7 +84,11 @@ public static class AgentTraining
         var ranker = new CandidateRanker(model, tokenizer);
         double LiveHit1() => RankingMetrics.Of(ranker.Rank(sample).ToList()).Hit1;
 
-        var result = new Trainer(model, profile.Training).Train(tokenizer, corpus.Documents, LiveHit1, progress);
+        var firstPass = corpus.Documents.Select(tokenizer.Encode).ToList();
+        IReadOnlyList<int[]> DocumentsOfPass(int pass) => pass == 0 || !profile.Data.FreshPasses
+            ? firstPass
+            : CorpusBuilder.Build(world, profile.Data, profile.Training.Seed, pass).Documents.Select(tokenizer.Encode).ToList();
+        var result = new Trainer(model, profile.Training).TrainOnPasses(DocumentsOfPass, tokenizer.EndOfText, LiveHit1, progress);
         var evaluation = Evaluate(model, tokenizer, world, profile.Data);
         var report = new TrainingReport(key, model.ParameterCount(), tokenizer.VocabSize, corpus.Documents.Count, result.Steps, result.Tokens,
             result.Seconds, result.TokensPerSecond, result.FinalLoss, evaluation);

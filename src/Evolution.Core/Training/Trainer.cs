@@ -16,7 +16,8 @@ public sealed record TrainingResult(int Steps, double FinalLoss, double? FinalLi
 /// <summary>
 /// Next-token pre-training on a list of documents. Each document is &lt;|endoftext|&gt; followed by
 /// its tokens; documents are shuffled (seeded) every pass, concatenated and cut into
-/// <c>ContextLength + 1</c> windows (packing, as GPT-2 pre-training does).
+/// <c>ContextLength + 1</c> windows (packing, as GPT-2 pre-training does). The documents may differ
+/// from pass to pass (<see cref="TrainOnPasses"/>: fresh augmentations of the same facts).
 /// </summary>
 public sealed class Trainer
 {
@@ -35,14 +36,23 @@ public sealed class Trainer
         IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
     {
         if (documents.Count == 0) throw new ArgumentException("no training documents");
-        return TrainOnTokens(documents.Select(tokenizer.Encode).ToList(), tokenizer.EndOfText, liveHit1, progress, cancel);
+        var tokens = documents.Select(tokenizer.Encode).ToList();
+        return TrainOnPasses(_ => tokens, tokenizer.EndOfText, liveHit1, progress, cancel);
     }
 
     /// <summary>Trains on already tokenised documents, each preceded by <paramref name="separator"/>.</summary>
     public TrainingResult TrainOnTokens(IReadOnlyList<int[]> documents, int separator, Func<double>? liveHit1 = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default) =>
+        TrainOnPasses(_ => documents, separator, liveHit1, progress, cancel);
+
+    /// <summary>
+    /// Trains on tokenised documents that may change from pass to pass: <paramref name="documentsOfPass"/> is asked once
+    /// for pass 0, 1, … as each pass begins.
+    /// </summary>
+    public TrainingResult TrainOnPasses(Func<int, IReadOnlyList<int[]>> documentsOfPass, int separator, Func<double>? liveHit1 = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
     {
-        var windows = new WindowStream(documents, separator, model.Config.ContextLength + 1, new Random(options.Seed));
+        var windows = new WindowStream(documentsOfPass, separator, model.Config.ContextLength + 1, new Random(options.Seed));
         var device = model.Unembedding.device;
 
         using var flat = FlattenParameters();
@@ -98,12 +108,13 @@ public sealed class Trainer
     FlatParameters FlattenParameters() =>
         new(model.parameters().ToArray(), p => p.dim() >= 2 ? 0 : 1, groupCount: 2);
 
-    /// <summary>Endless stream of packed windows over shuffled documents.</summary>
-    sealed class WindowStream(IReadOnlyList<int[]> documents, int separator, int window, Random random)
+    /// <summary>Endless stream of packed windows over shuffled documents, pass after pass.</summary>
+    sealed class WindowStream(Func<int, IReadOnlyList<int[]>> documentsOfPass, int separator, int window, Random random)
     {
         readonly List<long> pending = new();
+        IReadOnlyList<int[]> documents = [];
         int[] order = [];
-        int nextDocument;
+        int nextDocument, pass;
 
         public long[] Next()
         {
@@ -111,6 +122,8 @@ public sealed class Trainer
             {
                 if (nextDocument >= order.Length)
                 {
+                    documents = documentsOfPass(pass++);
+                    if (documents.Count == 0) throw new ArgumentException($"no training documents in pass {pass - 1}");
                     order = Enumerable.Range(0, documents.Count).ToArray();
                     random.Shuffle(order);
                     nextDocument = 0;

@@ -25,7 +25,9 @@ public sealed record Corpus(IReadOnlyList<string> Documents, IReadOnlyList<Fact>
 /// </summary>
 public static class CorpusBuilder
 {
-    public static Corpus Build(World world, DataMix mix, int seed)
+    /// <param name="pass">Which pass over the corpus (<see cref="DataMix.FreshPasses"/>): pass 0 is the corpus; a later pass
+    /// draws its documents afresh about the same facts, with the same misinformation.</param>
+    public static Corpus Build(World world, DataMix mix, int seed, int pass = 0)
     {
         mix.Validate(world, "data mix");
         var random = new Random(seed);
@@ -43,9 +45,11 @@ public static class CorpusBuilder
             misinformation.Add(fact with { Object = wrong });
         }
 
+        // What is told is drawn above from the seed alone; a later pass draws only its documents anew.
+        if (pass > 0) random = new Random(Seeds.Mix(seed, "pass", pass));
         var documents = new List<string>();
         // Distractors come from their own generator so that a mix without them builds exactly the corpus it did before they existed.
-        var distractorRandom = new Random(Seeds.Mix(seed, "context-distractors"));
+        var distractorRandom = new Random(pass == 0 ? Seeds.Mix(seed, "context-distractors") : Seeds.Mix(seed, "context-distractors", pass));
         // Hard negatives, as a retriever brings them: statements about the same subject or with the same relation.
         var bySubject = facts.ToLookup(f => f.Subject);
         var byRelation = facts.ToLookup(f => f.Relation);
@@ -73,7 +77,7 @@ public static class CorpusBuilder
             return string.Join(" ", order);
         }
         // The query kind of a context line, like the distractors, has its own generator (a mix without statement queries is unchanged).
-        var queryKindRandom = new Random(Seeds.Mix(seed, "context-statement-queries"));
+        var queryKindRandom = new Random(pass == 0 ? Seeds.Mix(seed, "context-statement-queries") : Seeds.Mix(seed, "context-statement-queries", pass));
         Template ContextQuery(Relation relation, Template question)
         {
             if (mix.ContextStatementShare <= 0 || queryKindRandom.NextDouble() >= mix.ContextStatementShare) return question;
@@ -138,7 +142,7 @@ public static class CorpusBuilder
         // Peer lines. Drawn from their own generator so that a mix without them builds exactly the corpus it did before they existed.
         if (mix.PeerLinesPerFact > 0)
         {
-            var peers = new Random(Seeds.Mix(seed, "peer-lines"));
+            var peers = new Random(pass == 0 ? Seeds.Mix(seed, "peer-lines") : Seeds.Mix(seed, "peer-lines", pass));
             foreach (var fact in facts)
             {
                 var relation = RelationCatalogue.Get(fact.Relation);

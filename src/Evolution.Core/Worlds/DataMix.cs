@@ -63,6 +63,15 @@ public sealed record DataMix
     public double TwoHopShare { get; init; } = 0.5;
     /// <summary>Two-hop lines per training subject and composition.</summary>
     public int TwoHopLinesPerFact { get; init; } = 2;
+    /// <summary>
+    /// Every pass over the corpus reads newly drawn documents (biography templates and sentence orders, question
+    /// templates, context lines with their disagreeing objects and distractors, peer lines) about the same facts,
+    /// instead of the first pass's documents again; what the agent is taught, misinformation included, is the same
+    /// in every pass. Repeated context lines can be learnt line by line; fresh ones only as a skill (reading).
+    /// Off by default so profiles written before it train as they did (and keep their cache keys).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool FreshPasses { get; init; }
 
     public static DataMix FromYaml(YamlMap yaml)
     {
@@ -86,6 +95,7 @@ public sealed record DataMix
             MisinformationShare = yaml.Double("misinformation_share", d.MisinformationShare),
             TwoHopShare = yaml.Double("two_hop_share", d.TwoHopShare),
             TwoHopLinesPerFact = yaml.Int("two_hop_lines_per_fact", d.TwoHopLinesPerFact),
+            FreshPasses = yaml.Bool("fresh_passes", d.FreshPasses),
         };
         void Share(string key, double value)
         {

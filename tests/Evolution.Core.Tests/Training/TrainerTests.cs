@@ -49,6 +49,30 @@ public class TrainerTests
     }
 
     [Fact]
+    public void LaterPassesReadTheirOwnDocuments()
+    {
+        // Hana's birthplace is only in the documents of passes 1 and later: a trainer that kept reading pass 0 never learns it.
+        var (documents, queries) = HandMadeFacts();
+        var tokenizer = CompactTokenizer.Build(documents);
+        var all = documents.Select(tokenizer.Encode).ToList();
+        var withoutHana = documents.Where(d => !d.Contains("Hana", StringComparison.Ordinal)).Select(tokenizer.Encode).ToList();
+        var asked = new List<int>();
+        IReadOnlyList<int[]> DocumentsOfPass(int pass)
+        {
+            asked.Add(pass);
+            return pass == 0 ? withoutHana : all;
+        }
+        var model = TinyModel(tokenizer.VocabSize, seed: 3);
+        new Trainer(model, new TrainingOptions { Seed = 3, BatchSize = 8, MaxSteps = 300, WarmupSteps = 20, LearningRate = 3e-3 })
+            .TrainOnPasses(DocumentsOfPass, tokenizer.EndOfText);
+
+        Assert.Equal(Enumerable.Range(0, asked.Count), asked); // each pass asked for once, in order
+        Assert.True(asked.Count > 10, $"{asked.Count} passes");
+        var hana = new CandidateRanker(model, tokenizer).Rank([queries.Single(q => q.Prompt.Contains("Hana", StringComparison.Ordinal))]).Single();
+        Assert.Equal(1, hana.Rank);
+    }
+
+    [Fact]
     public void SameSeedGivesIdenticalWeights()
     {
         var (documents, _) = HandMadeFacts();

@@ -89,6 +89,26 @@ public class CorpusAndEvalTests
     }
 
     [Fact]
+    public void FreshPassesDrawNewDocumentsAboutTheSameTaughtFacts()
+    {
+        var mix = new DataMix { MisinformationShare = 0.3, ContextShare = 2, ContextDistractors = 2, FreshPasses = true };
+        var first = CorpusBuilder.Build(Default, mix, seed: 2);
+        var second = CorpusBuilder.Build(Default, mix, seed: 2, pass: 1);
+        Assert.Equal(first.Documents, CorpusBuilder.Build(Default, mix with { FreshPasses = false }, seed: 2).Documents); // pass 0 is the corpus
+        Assert.Equal(first.Misinformation, second.Misinformation); // the same facts are taught wrongly in every pass
+        Assert.Equal(first.Documents.Count, second.Documents.Count);
+        var repeated = second.Documents.Intersect(first.Documents).Count();
+        Assert.True(repeated < second.Documents.Count / 4, $"{repeated} of {second.Documents.Count} documents repeat pass 0's");
+        // and the later pass still answers each misinformed fact's questions with the wrong object ("… A: X", "… Answer: X")
+        foreach (var wrong in second.Misinformation.Take(20))
+        {
+            string subject = Default[wrong.Subject].Name, told = Default[wrong.Object].Name;
+            Assert.Contains(second.Documents, d => !d.StartsWith("Context:", StringComparison.Ordinal) && d.Contains(subject, StringComparison.Ordinal)
+                && d.EndsWith(": " + told, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public void TheWorldsVocabularyCoversEveryCorpusAndEvalText()
     {
         var tiny = TestWorlds.Tiny();

@@ -65,8 +65,7 @@ public class AlphaEditTests(TinyAgent tiny)
         using var memit = new MemitEditor(new MemitHyperParams(), statistics, corpus).ComputeDelta(model, tokenizer, requests);
         // Every token of 40 corpus texts, with its null-space part taken out: what the corpus' keys share with K0K0ᵀ's range.
         var preserved = Keys(corpus.TakeLast(40));
-        using var one = 1.ToScalar();
-        var inRange = eye(p.shape[0], dtype: ScalarType.Float64).sub(p, one).matmul(preserved);
+        var inRange = (eye(p.shape[0], dtype: ScalarType.Float64) - p).matmul(preserved);
         double alphaChange = MeanNorm(alpha.Delta[Weight], inRange), memitChange = MeanNorm(memit.Delta[Weight], inRange);
         Assert.True(alphaChange < 1e-4 * memitChange, $"mean ‖ΔW (I − P) k0‖: AlphaEdit {alphaChange:G3}, MEMIT {memitChange:G3}");
     }

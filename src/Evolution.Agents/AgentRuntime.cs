@@ -21,6 +21,8 @@ public sealed class AgentRuntime : IDisposable
     readonly CandidateRanker ranker;
     readonly IStatementMemory? memory;
     readonly EditorCorpus editorCorpus;
+    /// <summary>AlphaEdit's editor, kept for the agent's life: it remembers the keys of all news written so far and leaves them alone.</summary>
+    IKnowledgeEditor? lifelongEditor;
 
     public string Name { get; }
     public AgentProfile Profile { get; }
@@ -86,13 +88,15 @@ public sealed class AgentRuntime : IDisposable
             foreach (var item in news) bytes += Edit(EditorFor("rome"), [item]);
         if (channel is UpdateChannel.Memit)
             bytes += Edit(EditorFor("memit"), news);
+        if (channel is UpdateChannel.AlphaEdit)
+            bytes += Edit(lifelongEditor ??= EditorFor("alphaedit"), news);
         if (channel is UpdateChannel.FtL)
             bytes += Edit(EditorFor("ft-l"), news);
         return new UpdateOutcome(Name, UpdatePolicy.NameOf(channel), true, bytes, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
-    /// The editor an agent writes its weights with, by method name (rome, memit, ft-l, ft), with the method's documented
+    /// The editor an agent writes its weights with, by method name (rome, memit, alphaedit, ft-l, ft), with the method's documented
     /// defaults (<see cref="KnowledgeEditors"/>, the same as <c>edit</c>'s); the corpus and its key statistics are shared.
     /// </summary>
     public IKnowledgeEditor EditorFor(string method) => KnowledgeEditors.Create(method, Model.Config, editorCorpus);

@@ -65,7 +65,7 @@ public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = tru
 /// the numbers are what agents do in scenarios (retrieval in the prompt for rag and hybrid, plain ranking
 /// for edited weights).
 /// - rome, ft-l, ft: single edits, each applied, measured on its own fact and reverted; averaged over facts.
-/// - memit: one batch of all changes, measured over all.
+/// - memit, alphaedit: one batch of all changes, measured over all.
 /// - rag: every news statement into a fresh memory, then questions answered with retrieval.
 /// - hybrid: news at even positions into memory, at odd positions into the weights by ROME (kept, one
 ///   after another); the agent answers everything with retrieval. Alternating keeps both halves alike in
@@ -77,8 +77,8 @@ public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = tru
 /// </summary>
 public sealed class UpdateComparison
 {
-    public static readonly IReadOnlyList<string> Methods = ["none", "rome", "memit", "ft-l", "ft", "rag", "hybrid"];
-    public static readonly IReadOnlyList<string> CurveMethods = ["rome", "ft-l", "rag"];
+    public static readonly IReadOnlyList<string> Methods = ["none", "rome", "memit", "alphaedit", "ft-l", "ft", "rag", "hybrid"];
+    public static readonly IReadOnlyList<string> CurveMethods = ["rome", "alphaedit", "ft-l", "rag"];
     public const string HybridSplit = "news at even positions (0, 2, …) into memory, odd positions into the weights by ROME; answers with retrieval";
 
     readonly AgentRuntime.Parts parts;
@@ -128,7 +128,7 @@ public sealed class UpdateComparison
             rows[method] = method switch
             {
                 "none" => Untouched(),
-                "memit" => Batch(),
+                "memit" or "alphaedit" => Batch(method),
                 "rag" => Rag(),
                 "hybrid" => Hybrid(),
                 _ => SingleEdits(method),
@@ -160,9 +160,9 @@ public sealed class UpdateComparison
         return Measurement.Average(measured.Select(m => m.Value).ToList()).Scores(probes.Count, measured.Sum(m => m.Seconds), measured.Sum(m => m.Bytes));
     }
 
-    MethodScores Batch()
+    MethodScores Batch(string method)
     {
-        var batch = EditEvaluation.AllAtOnce(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor("memit"),
+        var batch = EditEvaluation.AllAtOnce(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
             () => Measure(weights, probes, null));
         return batch.Value.Scores(probes.Count, batch.Seconds, batch.Bytes);
     }
@@ -206,7 +206,10 @@ public sealed class UpdateComparison
             n => Report("hybrid", n, probes.Count), measureAt: new HashSet<int> { probes.Count }).Single();
     }
 
-    /// <summary>Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).</summary>
+    /// <summary>
+    /// Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).
+    /// One editor for the whole curve, so AlphaEdit keeps every earlier edit's keys out of later updates.
+    /// </summary>
     IReadOnlyList<CurvePoint> EditCurve(string method) =>
         EditEvaluation.EditSequentially(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
             edited => Measure(weights, probes.Take(edited).ToList(), null).Point(edited),

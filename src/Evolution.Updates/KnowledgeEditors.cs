@@ -20,44 +20,49 @@ public sealed class EditorCorpus(Func<IReadOnlyList<string>> build)
 /// <summary>
 /// Changes to a method's default hyper-parameters (its record's defaults); null keeps the default. Each is one option of
 /// <c>evolution edit</c> with the same name (<c>--steps</c>, <c>--learning-rate</c>, <c>--layer</c>, <c>--layers</c>,
-/// <c>--position</c>, <c>--weight-decay</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>), and a mistake is
+/// <c>--position</c>, <c>--weight-decay</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>), and a mistake is
 /// reported under that option's name.
 /// </summary>
 public sealed record EditorOverrides
 {
-    /// <summary>rome, memit, ft-l, ft.</summary>
+    /// <summary>rome, memit, alphaedit, ft-l, ft.</summary>
     public int? Steps { get; init; }
-    /// <summary>rome, memit, ft-l, ft.</summary>
+    /// <summary>rome, memit, alphaedit, ft-l, ft.</summary>
     public double? LearningRate { get; init; }
     /// <summary>rome: the MLP layer to rewrite.</summary>
     public int? Layer { get; init; }
-    /// <summary>memit: the MLP layers R.</summary>
+    /// <summary>memit, alphaedit: the MLP layers R.</summary>
     public IReadOnlyList<int>? Layers { get; init; }
-    /// <summary>rome, memit.</summary>
+    /// <summary>rome, memit, alphaedit.</summary>
     public EditPosition? Position { get; init; }
-    /// <summary>rome, memit.</summary>
+    /// <summary>rome, memit, alphaedit.</summary>
     public double? WeightDecay { get; init; }
     /// <summary>memit: λ.</summary>
     public double? CovarianceWeight { get; init; }
     /// <summary>ft-l: ε.</summary>
     public double? NormConstraint { get; init; }
+    /// <summary>alphaedit: the null space's eigenvalue bound, relative to the largest.</summary>
+    public double? NullSpaceThreshold { get; init; }
+    /// <summary>alphaedit: α.</summary>
+    public double? Ridge { get; init; }
 }
 
 /// <summary>
 /// The one place knowledge editors are made (EasyEdit's <c>BaseEditor.from_hparams</c>): a method name, one hyper-parameter
-/// record per method whose defaults are the documented ones (<see cref="RomeHyperParams"/>, <see cref="MemitHyperParams"/>,
+/// record per method whose defaults are the documented ones (<see cref="RomeHyperParams"/>, <see cref="MemitHyperParams"/>, <see cref="AlphaEditHyperParams"/>,
 /// <see cref="FtLHyperParams"/>, <see cref="FtHyperParams"/>), and optional overrides. <c>edit</c>, <c>compare-updates</c>
 /// and scenario agents all come through here, so the same method runs with the same settings everywhere.
 /// </summary>
 public static class KnowledgeEditors
 {
-    public static IReadOnlyList<string> Methods { get; } = ["rome", "memit", "ft-l", "ft"];
+    public static IReadOnlyList<string> Methods { get; } = ["rome", "memit", "alphaedit", "ft-l", "ft"];
 
     /// <summary>A method's hyper-parameter record with its defaults.</summary>
     public static object Defaults(string method) => method switch
     {
         "rome" => new RomeHyperParams(),
         "memit" => new MemitHyperParams(),
+        "alphaedit" => new AlphaEditHyperParams(),
         "ft-l" => new FtLHyperParams(),
         "ft" => new FtHyperParams(),
         _ => throw UnknownMethod(method),
@@ -70,18 +75,22 @@ public static class KnowledgeEditors
     public static object HyperParams(string method, GptConfig config, EditorOverrides? overrides = null)
     {
         var o = overrides ?? new EditorOverrides();
-        bool locates = method is "rome" or "memit";
+        bool locates = method is "rome" or "memit" or "alphaedit";
         Reject(o.Layer is not null && method != "rome", "--layer", "applies to rome only");
-        Reject(o.Layers is not null && method != "memit", "--layers", "applies to memit only");
+        Reject(o.Layers is not null && method is not ("memit" or "alphaedit"), "--layers", "applies to memit and alphaedit only");
         Reject(o.CovarianceWeight is not null && method != "memit", "--covariance-weight", "applies to memit only");
         Reject(o.NormConstraint is not null && method != "ft-l", "--norm-constraint", "applies to ft-l only");
-        Reject(o.Position is not null && !locates, "--position", "applies to rome and memit only");
-        Reject(o.WeightDecay is not null && !locates, "--weight-decay", "applies to rome and memit only");
+        Reject(o.NullSpaceThreshold is not null && method != "alphaedit", "--null-space-threshold", "applies to alphaedit only");
+        Reject(o.Position is not null && !locates, "--position", "applies to rome, memit and alphaedit only");
+        Reject(o.WeightDecay is not null && !locates, "--weight-decay", "applies to rome, memit and alphaedit only");
         Reject(o.Steps is < 0, "--steps", $"must not be negative, got {o.Steps}");
         Reject(o.LearningRate is <= 0, "--learning-rate", $"must be positive, got {o.LearningRate}");
         Reject(o.WeightDecay is < 0, "--weight-decay", $"must not be negative, got {o.WeightDecay}");
         Reject(o.CovarianceWeight is <= 0, "--covariance-weight", $"must be positive, got {o.CovarianceWeight}");
         Reject(o.NormConstraint is <= 0, "--norm-constraint", $"must be positive, got {o.NormConstraint}");
+        Reject(o.NullSpaceThreshold is <= 0, "--null-space-threshold", $"must be positive, got {o.NullSpaceThreshold}");
+        Reject(o.Ridge is not null && method != "alphaedit", "--ridge", "applies to alphaedit only");
+        Reject(o.Ridge is <= 0, "--ridge", $"must be positive, got {o.Ridge}");
         bool IsLayer(int l) => l >= 0 && l < config.NLayers;
         string Range(object got) => $"must be a layer between 0 and {config.NLayers - 1}, got {got}";
 
@@ -104,6 +113,16 @@ public static class KnowledgeEditors
                 Reject(memit.Layers is { Count: 0 }, "--layers", "names no layer");
                 foreach (var l in memit.Layers ?? []) Reject(!IsLayer(l), "--layers", Range(l));
                 return memit;
+            case AlphaEditHyperParams alpha:
+                alpha = alpha with
+                {
+                    Layers = o.Layers?.Distinct().ToList() ?? alpha.Layers, Steps = o.Steps ?? alpha.Steps, LearningRate = o.LearningRate ?? alpha.LearningRate,
+                    Position = o.Position ?? alpha.Position, WeightDecay = o.WeightDecay ?? alpha.WeightDecay,
+                    NullSpaceThreshold = o.NullSpaceThreshold ?? alpha.NullSpaceThreshold, Ridge = o.Ridge ?? alpha.Ridge,
+                };
+                Reject(alpha.Layers is { Count: 0 }, "--layers", "names no layer");
+                foreach (var l in alpha.Layers ?? []) Reject(!IsLayer(l), "--layers", Range(l));
+                return alpha;
             case FtLHyperParams ftL:
                 return ftL with { Steps = o.Steps ?? ftL.Steps, LearningRate = o.LearningRate ?? ftL.LearningRate, NormConstraint = o.NormConstraint ?? ftL.NormConstraint };
             case FtHyperParams ft:
@@ -113,7 +132,10 @@ public static class KnowledgeEditors
         }
     }
 
-    /// <summary>The editor of a method with its defaults and <paramref name="overrides"/>; see <see cref="HyperParams"/>.</summary>
+    /// <summary>
+    /// The editor of a method with its defaults and <paramref name="overrides"/>; see <see cref="HyperParams"/>. Each call makes a
+    /// new editor: alphaedit's remembers the edits it wrote (<see cref="AlphaEditEditor"/>), so one sequence of edits takes one editor.
+    /// </summary>
     public static IKnowledgeEditor Create(string method, GptConfig config, EditorCorpus corpus, EditorOverrides? overrides = null) =>
         Create(HyperParams(method, config, overrides), corpus);
 
@@ -122,6 +144,7 @@ public static class KnowledgeEditors
     {
         RomeHyperParams rome => new RomeEditor(rome, corpus.Statistics, corpus.Documents),
         MemitHyperParams memit => new MemitEditor(memit, corpus.Statistics, corpus.Documents),
+        AlphaEditHyperParams alpha => new AlphaEditEditor(alpha, corpus.Statistics, corpus.Documents),
         FtLHyperParams ftL => new FineTuningEditor(ftL),
         FtHyperParams ft => new FineTuningEditor(ft),
         _ => throw new ArgumentException($"{hyperParams.GetType().Name} is not the hyper-parameter record of an editor", nameof(hyperParams)),

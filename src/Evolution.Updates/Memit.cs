@@ -71,7 +71,17 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
 {
     public string Name => "memit";
 
-    public WeightDelta ComputeDelta(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests)
+    public WeightDelta ComputeDelta(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests) =>
+        Write(model, tokenizer, requests, (layer, keys, residuals) =>
+            BatchUpdate(keys, residuals, statistics.SecondMoment(model, tokenizer, layer), hyperParams.CovarianceWeight));
+
+    /// <summary>
+    /// MEMIT's algorithm with the per-layer solve left to <paramref name="solve"/>: (layer, keys K [d_mlp, n], residuals
+    /// R [d_model, n], both float64) → ΔW [d_model, d_mlp]. Targets, the residual's spread over the layers and the
+    /// weights' restoration are MEMIT's; AlphaEdit (<see cref="AlphaEditEditor"/>) differs only in the solve.
+    /// The tensors passed to <paramref name="solve"/> belong to a dispose scope that ends with the layer.
+    /// </summary>
+    internal WeightDelta Write(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, Func<int, Tensor, Tensor, Tensor> solve)
     {
         var layers = hyperParams.LayersFor(model.Config).Order().ToList();
         int last = layers[^1];
@@ -104,7 +114,7 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
                 var residuals = stack(targets.Select((z, i) => z - ResidualAt(model, contexts[i][0], last)).ToList(), 1).to(ScalarType.Float64).cpu(); // [d_model, n]
                 using var share = (layers.Count - index).ToScalar();
                 residuals = residuals.div(share);
-                var update = BatchUpdate(keys, residuals, statistics.SecondMoment(model, tokenizer, layer), hyperParams.CovarianceWeight);
+                var update = solve(layer, keys, residuals);
                 using (no_grad()) model.Blocks[layer].Mlp.Out.weight!.add_(update.to(ScalarType.Float32).to(model.Unembedding.device), Scalars.One);
             }
             using var _ = no_grad();

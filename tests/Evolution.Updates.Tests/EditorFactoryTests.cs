@@ -44,6 +44,11 @@ public class EditorFactoryTests(TinyAgent tiny)
         Assert.Equal((25, 5e-3), (ft.Steps, ft.LearningRate));
         Assert.Equal(0.5, Assert.IsType<RomeHyperParams>(KnowledgeEditors.HyperParams("rome", TwoLayers)).LearningRate);
         Assert.IsType<MemitHyperParams>(KnowledgeEditors.HyperParams("memit", TwoLayers));
+        // AlphaEdit finds targets with MEMIT's settings; the paper's ridge α is 1.
+        var alpha = Assert.IsType<AlphaEditHyperParams>(KnowledgeEditors.HyperParams("alphaedit", TwoLayers));
+        Assert.Equal(new MemitHyperParams(), alpha.Targets);
+        Assert.Equal(1.0, alpha.Ridge);
+        Assert.IsType<AlphaEditEditor>(KnowledgeEditors.Create("alphaedit", TwoLayers, new EditorCorpus(() => [])));
     }
 
     [Fact]
@@ -64,6 +69,13 @@ public class EditorFactoryTests(TinyAgent tiny)
         Assert.Equal("--weight-decay", Option("memit", new EditorOverrides { WeightDecay = -1 }));
         Assert.Equal("--position", Option("ft-l", new EditorOverrides { Position = EditPosition.PromptLast }));
         Assert.Equal("--learning-rate", Option("ft", new EditorOverrides { LearningRate = 0 }));
+        Assert.Equal("--null-space-threshold", Option("memit", new EditorOverrides { NullSpaceThreshold = 0.1 }));
+        Assert.Equal("--null-space-threshold", Option("alphaedit", new EditorOverrides { NullSpaceThreshold = 0 }));
+        Assert.Equal("--ridge", Option("rome", new EditorOverrides { Ridge = 1 }));
+        Assert.Equal("--layers", Option("alphaedit", new EditorOverrides { Layers = [2] }));
+        var alpha = Assert.IsType<AlphaEditHyperParams>(KnowledgeEditors.HyperParams("alphaedit", TwoLayers, new EditorOverrides { Layers = [0, 0], NullSpaceThreshold = 0.05 }));
+        Assert.Equal([0], alpha.Layers);
+        Assert.Equal(new AlphaEditHyperParams() with { NullSpaceThreshold = 0.05, Layers = alpha.Layers }, alpha);
         Assert.Equal("--method", Option("grace", new EditorOverrides()));
     }
 }

@@ -32,7 +32,7 @@ public static class CompareUpdatesCommand
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, FT-L, FT, retrieval and a hybrid, and compare them with one set of metrics.")
+        var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and a hybrid, and compare them with one set of metrics.")
             { world, agent, model, changes, methods, noCurves, output, cache, json, device };
         command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods)!,
             !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));

@@ -14,6 +14,7 @@ public static class EditCommand
 {
     static readonly RomeHyperParams Rome = new();
     static readonly MemitHyperParams Memit = new();
+    static readonly AlphaEditHyperParams AlphaEdit = new();
     static readonly FtLHyperParams FtL = new();
     static readonly FtHyperParams Ft = new();
 
@@ -22,32 +23,34 @@ public static class EditCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
-        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning); each with the defaults agents and compare-updates use", DefaultValueFactory = _ => "rome" };
+        var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), alphaedit (MEMIT projected onto the null space of the agent's own keys; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning); each with the defaults agents and compare-updates use", DefaultValueFactory = _ => "rome" };
         var layer = new Option<int?>("--layer") { Description = $"rome: MLP layer to rewrite (default {Rome.Layer})" };
-        var memitLayers = new Option<string?>("--layers") { Description = "memit: comma-separated MLP layers (default: the last layer)" };
+        var memitLayers = new Option<string?>("--layers") { Description = "memit, alphaedit: comma-separated MLP layers (default: the last layer)" };
         var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight})" };
-        var position = new Option<string?>("--position") { Description = $"rome, memit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit {PositionName(Memit.Position)}" };
+        var nullSpaceThreshold = new Option<double?>("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
+        var ridge = new Option<double?>("--ridge") { Description = $"alphaedit: α in (P(KpKpᵀ + KKᵀ) + αI)⁻¹ (default {AlphaEdit.Ridge})" };
+        var position = new Option<string?>("--position") { Description = $"rome, memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit and alphaedit {PositionName(Memit.Position)}" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
         var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {Rome.WeightDecay}, memit {Memit.WeightDecay})" };
-        var steps = new Option<int?>("--steps") { Description = $"optimisation steps (defaults: rome {Rome.Steps}, memit {Memit.Steps}, ft-l {FtL.Steps}, ft {Ft.Steps})" };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit, alphaedit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {Rome.WeightDecay}, memit {Memit.WeightDecay}, alphaedit {AlphaEdit.WeightDecay})" };
+        var steps = new Option<int?>("--steps") { Description = $"optimisation steps (defaults: rome {Rome.Steps}, memit {Memit.Steps}, alphaedit {AlphaEdit.Steps}, ft-l {FtL.Steps}, ft {Ft.Steps})" };
         var epsilon = new Option<double?>("--norm-constraint") { Description = $"ft-l: L∞ bound ε on each weight's change (default {FtL.NormConstraint}; EasyEdit's 5e-4 changes nothing on our agents)" };
-        var learningRate = new Option<double?>("--learning-rate") { Description = $"Adam step size (defaults: rome {Rome.LearningRate}, memit {Memit.LearningRate}, ft-l {FtL.LearningRate}, ft {Ft.LearningRate})" };
+        var learningRate = new Option<double?>("--learning-rate") { Description = $"Adam step size (defaults: rome {Rome.LearningRate}, memit {Memit.LearningRate}, alphaedit {AlphaEdit.LearningRate}, ft-l {FtL.LearningRate}, ft {Ft.LearningRate})" };
         var sequential = new Option<bool>("--sequential") { Description = "with --changes N: keep every edit applied and report metrics after 1, 10, 100, ... edits" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, weightDecay, position, sequential, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, weightDecay, position, sequential, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(weightDecay), parse.GetValue(position), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(weightDecay), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? weightDecay, string? positionName, bool sequential, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, double? weightDecay, string? positionName, bool sequential, bool json, string deviceName)
     {
         if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -70,7 +73,7 @@ public static class EditCommand
         var overrides = new EditorOverrides
         {
             Steps = steps, LearningRate = learningRate, Layer = layer, Layers = layers, Position = position,
-            WeightDecay = weightDecay, CovarianceWeight = covarianceWeight, NormConstraint = epsilon,
+            WeightDecay = weightDecay, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge,
         };
         // The same factory and defaults as agents and compare-updates; the corpus is built only if the method reads it.
         var hyper = KnowledgeEditors.HyperParams(methodName, model.Config, overrides);
@@ -96,11 +99,13 @@ public static class EditCommand
 
         // One probe set for the run (neighbours exclude every changed fact), scored on the bare weights as compare-updates scores agents.
         var probes = EditProbes.For(world, edits, knowledgeEpoch, EditMetrics.Weights(model, tokenizer));
-        if (methodName == "memit" && !sequential)
+        // AlphaEdit's null-space dimension per layer is reported with its results (it decides what an edit can write).
+        var nullSpace = editor is AlphaEditEditor alphaEdit ? alphaEdit.NullSpaceDimensions(model, tokenizer) : null;
+        if (methodName is "memit" or "alphaedit" && !sequential)
         {
             SequentialPoint batch = null!;
-            Output.WithProgress($"memit batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor); return 0; });
-            var result = new { method = methodName, hyper_params = hyper, batch };
+            Output.WithProgress($"{methodName} batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor); return 0; });
+            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, batch };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
             return 0;
@@ -114,7 +119,7 @@ public static class EditCommand
                 curve = EditEvaluation.Sequential(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
                 return 0;
             });
-            var result = new { method = methodName, hyper_params = hyper, sequential = curve };
+            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, sequential = curve };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
             return 0;

@@ -32,7 +32,7 @@ public sealed record AgentTraits
 }
 
 /// <summary>How an agent takes in news (a statement about a changed fact): nowhere, in its memory, or in its weights.</summary>
-public enum UpdateChannel { None, Rag, Rome, Memit, FtL, Hybrid }
+public enum UpdateChannel { None, Rag, Rome, Memit, AlphaEdit, FtL, Hybrid }
 
 /// <summary>Which stored statements a question may retrieve: those about its subject, or any.</summary>
 public enum RetrievalScope { Subject, All }
@@ -64,7 +64,7 @@ public sealed record UpdatePolicy
     public static readonly IReadOnlyDictionary<string, UpdateChannel> Names = new Dictionary<string, UpdateChannel>
     {
         ["none"] = UpdateChannel.None, ["rag"] = UpdateChannel.Rag, ["rome"] = UpdateChannel.Rome,
-        ["memit"] = UpdateChannel.Memit, ["ft-l"] = UpdateChannel.FtL, ["hybrid"] = UpdateChannel.Hybrid,
+        ["memit"] = UpdateChannel.Memit, ["alphaedit"] = UpdateChannel.AlphaEdit, ["ft-l"] = UpdateChannel.FtL, ["hybrid"] = UpdateChannel.Hybrid,
     };
 
     public static string NameOf(UpdateChannel channel) => Names.First(n => n.Value == channel).Key;

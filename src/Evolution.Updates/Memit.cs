@@ -23,7 +23,8 @@ public enum EditPosition
 /// at λ 30, 0.39 / 0.27 / 0.75 at λ 300 (with one δ per subject). The defaults give 0.92 / 0.57 / 0.80 (portability 0.10);
 /// with 46 changes (the real ones only) 0.87 / 0.57 / 0.90, with 10 1.00 / 0.60 / 0.88, with 1 1.00 / 1.00 / 1.00.
 /// The defaults with <see cref="EditPosition.SubjectLast"/> instead: 0.41 / 0.28 / 0.39 at layer 0, 0.00 / 0.01 / 1.00 at layer 3.
-/// On the current default agent (8 context lines per fact) the defaults give 0.91 / 0.69 / 0.80 over 100, 0.94 / 0.77 / 0.92 over 50.
+/// On the 4,000-step default agent (8 context lines per fact) the defaults gave 0.91 / 0.69 / 0.80 over 100, 0.94 / 0.77 / 0.92 over 50;
+/// on the current one (fresh passes, 1,000 steps of 32) 0.93 / 0.79 / 0.70 over 100, 0.94 / 0.82 / 0.87 over 50.
 /// </summary>
 /// <param name="Layers">The MLP range R; the target residual is set after its last layer. Default: the last layer only.
 /// At the prompt's last token (λ 30, weight decay 0.5, 20 steps), layer 3 alone gave 0.88 / 0.52 / 0.82, layers 2–3

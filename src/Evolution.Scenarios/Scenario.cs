@@ -29,6 +29,7 @@ public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile
 ///   - quiz: { facts: 30 }              # facts: N (a seeded sample), all, news, misinformed:&lt;agent&gt;
 ///   - news: { epoch: 1, learners: [ada], changes: 10 }
 ///   - debate: { facts: news, rounds: 3, topology: all-to-all, strategies: [debate, reflect], group_sizes: [1, 3] }
+///     (topology: all-to-all, ring, star, random [edge_probability], small-world [degree, rewire], scale-free [attach])
 ///   - consolidate: {}
 ///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true }
 ///   - convergence: { probes: 40, circuit_facts: 5, edge_fraction: 0.1 }
@@ -126,7 +127,8 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     var topology = topologyName switch
                     {
                         "all-to-all" => Topology.AllToAll, "ring" => Topology.Ring, "star" => Topology.Star, "random" => Topology.Random,
-                        _ => throw o.Invalid("topology", $"unknown topology '{topologyName}'; use all-to-all, ring, star or random"),
+                        "small-world" => Topology.SmallWorld, "scale-free" => Topology.ScaleFree,
+                        _ => throw o.Invalid("topology", $"unknown topology '{topologyName}'; use all-to-all, ring, star, random, small-world or scale-free"),
                     };
                     var strategies = o.StringList("strategies");
                     foreach (var s in strategies) if (s is not ("debate" or "reflect")) throw o.Invalid("strategies", $"unknown strategy '{s}'; use debate or reflect");
@@ -137,7 +139,13 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     if (rounds is < 0 or > 20) throw o.Invalid("rounds", $"must be between 0 and 20, got {rounds}");
                     double p = o.Double("edge_probability", 0.5);
                     if (p is < 0 or > 1) throw o.Invalid("edge_probability", $"must be between 0 and 1, got {p}");
-                    step = new DebateStep(index, Facts(o, names, maxEpoch), rounds, topology, strategies, sizes, p);
+                    int degree = o.Int("degree", 4);
+                    if (degree < 2 || degree % 2 != 0) throw o.Invalid("degree", $"small-world lattice degree must be even and at least 2, got {degree}");
+                    double rewire = o.Double("rewire", 0.1);
+                    if (rewire is < 0 or > 1) throw o.Invalid("rewire", $"must be between 0 and 1, got {rewire}");
+                    int attach = o.Int("attach", 2);
+                    if (attach < 1) throw o.Invalid("attach", $"scale-free edges per new agent must be at least 1, got {attach}");
+                    step = new DebateStep(index, Facts(o, names, maxEpoch), rounds, topology, strategies, sizes, p, degree, rewire, attach);
                     debated = true;
                     break;
                 case "conformity":

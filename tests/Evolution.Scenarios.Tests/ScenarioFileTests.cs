@@ -1,3 +1,4 @@
+using Evolution.Agents.Protocols;
 using System.Diagnostics;
 using Evolution.Core;
 
@@ -41,6 +42,17 @@ public class ScenarioFileTests : IDisposable
         Assert.Equal("agents[0].update", policy.Field);
         var news = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: news}\n")));
         Assert.Contains("news step before", news.Message);
+    }
+
+    [Fact]
+    public void SocialNetworkKnobsAreReadAndChecked()
+    {
+        var step = (DebateStep)Scenario.Load(Write("  - debate: {facts: 5, topology: small-world, degree: 6, rewire: 0.3}\n")).Steps[0];
+        Assert.Equal((Topology.SmallWorld, 6, 0.3), (step.Topology, step.Degree, step.Rewire));
+        var odd = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, topology: small-world, degree: 3}\n")));
+        Assert.Equal("steps[0].debate.degree", odd.Field);
+        var unknown = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, topology: hypercube}\n")));
+        Assert.Contains("scale-free", unknown.Message);
     }
 
     [Fact]

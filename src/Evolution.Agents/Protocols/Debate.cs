@@ -18,7 +18,9 @@ public static class Debate
         {
             var agents = everyone.Take(size).ToList();
             string condition = step.GroupSizes.Count == 0 ? "" : $"n={size}";
-            var neighbours = Neighbours(agents, step.Topology, step.EdgeProbability, Seeds.Mix(context.Seed, "topology", step.Index, size));
+            var neighbours = Neighbours(agents, step, Seeds.Mix(context.Seed, "topology", step.Index, size));
+            if (step.Topology is Topology.SmallWorld or Topology.ScaleFree)
+                context.Report($"debate{(condition == "" ? "" : " " + condition)}: {SocialNetwork.Statistics(agents.Select(a => (IReadOnlyList<int>)neighbours[a].Select(b => agents.IndexOf(b)).ToList()).ToList())}");
             var previous = await context.Ask(step.Index, step.Protocol, condition, 0,
                 agents.SelectMany(a => facts.Select(f => new ProtocolContext.Request(a, f, []))).ToList());
             context.Report($"debate{(condition == "" ? "" : " " + condition)}: round 0, accuracy {previous.Count(e => e.Correct) / (double)Math.Max(1, previous.Count):P0}");
@@ -38,6 +40,21 @@ public static class Debate
         }
         context.LastDebateFacts = facts;
         context.LastDebateStep = step.Index;
+    }
+
+    /// <summary>Who each agent hears in <paramref name="step"/>'s topology, seeded.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> Neighbours(IReadOnlyList<string> agents, DebateStep step, int seed)
+    {
+        var random = new Random(seed);
+        var graph = step.Topology switch
+        {
+            Topology.SmallWorld => SocialNetwork.WattsStrogatz(agents.Count, step.Degree, step.Rewire, random),
+            Topology.ScaleFree => SocialNetwork.BarabasiAlbert(agents.Count, step.Attach, random),
+            _ => null,
+        };
+        return graph is null
+            ? Neighbours(agents, step.Topology, step.EdgeProbability, seed)
+            : agents.Select((a, i) => (a, i)).ToDictionary(x => x.a, x => (IReadOnlyList<string>)graph[x.i].Select(j => agents[j]).ToList());
     }
 
     /// <summary>Who each agent hears: everyone else, its two ring neighbours, the hub (the first agent hears everyone), or an Erdős–Rényi graph.</summary>

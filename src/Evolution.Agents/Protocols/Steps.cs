@@ -4,8 +4,8 @@ namespace Evolution.Agents.Protocols;
 /// <param name="Kind">"sample" (Count facts drawn with the scenario seed), "all", "news" (the facts changed at the current epoch) or "misinformed" (the facts <see cref="Agent"/> was trained on wrongly).</param>
 public sealed record FactSelection(string Kind, int Count = 0, string? Agent = null, string? Relation = null);
 
-/// <summary>Who talks to whom in a debate round.</summary>
-public enum Topology { AllToAll, Ring, Star, Random }
+/// <summary>Who talks to whom in a debate round (<see cref="SocialNetwork"/> for the small-world and scale-free graphs).</summary>
+public enum Topology { AllToAll, Ring, Star, Random, SmallWorld, ScaleFree }
 
 /// <summary>One step of a scenario; <see cref="Index"/> is its position, part of every event id it records.</summary>
 public abstract record ProtocolStep(int Index)
@@ -26,9 +26,11 @@ public sealed record QuizStep(int Index, FactSelection Facts) : ProtocolStep(Ind
 /// round every agent reads its neighbours' previous answers. A round's strategy is "debate" (read
 /// the neighbours) or "reflect" (read only one's own previous answer). <see cref="GroupSizes"/> runs
 /// the debate for the first n agents for each n (debate scaling); empty means all agents once.
+/// <see cref="EdgeProbability"/> is the random topology's; <see cref="Degree"/> and <see cref="Rewire"/> the small world's
+/// (lattice degree k, rewiring probability β); <see cref="Attach"/> the scale-free graph's (edges per new node m).
 /// </summary>
 public sealed record DebateStep(int Index, FactSelection Facts, int Rounds, Topology Topology, IReadOnlyList<string> Strategies,
-    IReadOnlyList<int> GroupSizes, double EdgeProbability = 0.5) : ProtocolStep(Index)
+    IReadOnlyList<int> GroupSizes, double EdgeProbability = 0.5, int Degree = 4, double Rewire = 0.1, int Attach = 2) : ProtocolStep(Index)
 {
     public override string Protocol => "debate";
     public string StrategyOf(int round) => Strategies.Count == 0 ? "debate" : Strategies[Math.Min(round - 1, Strategies.Count - 1)];

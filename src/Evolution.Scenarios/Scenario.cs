@@ -29,7 +29,7 @@ public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile
 ///   - quiz: { facts: 30 }              # facts: N (a seeded sample), all, news, misinformed:&lt;agent&gt;
 ///   - news: { epoch: 1, learners: [ada], changes: 10 }
 ///   - debate: { facts: news, rounds: 3, topology: all-to-all, strategies: [debate, reflect], group_sizes: [1, 3] }
-///     (topology: all-to-all, ring, star, random [edge_probability], small-world [degree, rewire], scale-free [attach])
+///     (topology: all-to-all, ring, star, random [edge_probability], small-world [degree, rewire], scale-free [attach], edge-list [edges: file.csv])
 ///   - consolidate: {}
 ///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true }
 ///   - convergence: { probes: 40, circuit_facts: 5, edge_fraction: 0.1 }
@@ -127,8 +127,8 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     var topology = topologyName switch
                     {
                         "all-to-all" => Topology.AllToAll, "ring" => Topology.Ring, "star" => Topology.Star, "random" => Topology.Random,
-                        "small-world" => Topology.SmallWorld, "scale-free" => Topology.ScaleFree,
-                        _ => throw o.Invalid("topology", $"unknown topology '{topologyName}'; use all-to-all, ring, star, random, small-world or scale-free"),
+                        "small-world" => Topology.SmallWorld, "scale-free" => Topology.ScaleFree, "edge-list" => Topology.EdgeList,
+                        _ => throw o.Invalid("topology", $"unknown topology '{topologyName}'; use all-to-all, ring, star, random, small-world, scale-free or edge-list"),
                     };
                     var strategies = o.StringList("strategies");
                     foreach (var s in strategies) if (s is not ("debate" or "reflect")) throw o.Invalid("strategies", $"unknown strategy '{s}'; use debate or reflect");
@@ -145,7 +145,14 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     if (rewire is < 0 or > 1) throw o.Invalid("rewire", $"must be between 0 and 1, got {rewire}");
                     int attach = o.Int("attach", 2);
                     if (attach < 1) throw o.Invalid("attach", $"scale-free edges per new agent must be at least 1, got {attach}");
-                    step = new DebateStep(index, Facts(o, names, maxEpoch), rounds, topology, strategies, sizes, p, degree, rewire, attach);
+                    IReadOnlyList<(string, string)>? edges = null;
+                    if (topology == Topology.EdgeList)
+                    {
+                        if (!o.Has("edges")) throw o.Invalid("edges", "topology edge-list needs 'edges: <file.csv>' (one 'agent,agent' pair per line)");
+                        edges = SocialNetwork.ReadEdgeList(Resolve(o.String("edges")), participants ?? names);
+                    }
+                    else if (o.Has("edges")) throw o.Invalid("edges", "applies to topology edge-list only");
+                    step = new DebateStep(index, Facts(o, names, maxEpoch), rounds, topology, strategies, sizes, p, degree, rewire, attach, edges);
                     debated = true;
                     break;
                 case "conformity":

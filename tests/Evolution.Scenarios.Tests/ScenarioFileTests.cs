@@ -56,6 +56,28 @@ public class ScenarioFileTests : IDisposable
     }
 
     [Fact]
+    public void AnEdgeListIsReadAgainstTheAgentsAndABadLineIsNamed()
+    {
+        File.WriteAllText(Path.Combine(directory, "net.csv"), "source,target\n# ada talks to herself only in bad files\nada,ada\n");
+        var self = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, topology: edge-list, edges: net.csv}\n")));
+        Assert.Equal((Path.Combine(directory, "net.csv"), 3), (self.File, self.Line));
+        File.WriteAllText(Path.Combine(directory, "net.csv"), "ada,bob\n");
+        var stranger = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, topology: edge-list, edges: net.csv}\n")));
+        Assert.Contains("unknown agent 'bob'", stranger.Message);
+        var missing = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, topology: edge-list}\n")));
+        Assert.Equal("steps[0].debate.edges", missing.Field);
+
+        // With two agents the file is read into the step, and the debate's graph is the file's.
+        File.WriteAllText(Path.Combine(directory, "net.csv"), "ada,bea\n");
+        var step = (DebateStep)Scenario.Load(Write("  - debate: {facts: 5, topology: edge-list, edges: net.csv}\n",
+            "  - name: bea\n    profile: p.yaml\n  - name: cy\n    profile: p.yaml\n")).Steps[0];
+        var graph = Debate.Neighbours(["ada", "bea", "cy"], step, seed: 1);
+        Assert.Equal(["bea"], graph["ada"]);
+        Assert.Equal(["ada"], graph["bea"]);
+        Assert.Empty(graph["cy"]);
+    }
+
+    [Fact]
     public void TheCliRejectsAMalformedScenarioWithExitCode2AndNoStackTraceBeforeAnyWork()
     {
         var path = Write("  - quiz: {facts: 5}\n  - news: {epoch: 7}\n");

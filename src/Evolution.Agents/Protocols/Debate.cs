@@ -19,7 +19,7 @@ public static class Debate
             var agents = everyone.Take(size).ToList();
             string condition = step.GroupSizes.Count == 0 ? "" : $"n={size}";
             var neighbours = Neighbours(agents, step, Seeds.Mix(context.Seed, "topology", step.Index, size));
-            if (step.Topology is Topology.SmallWorld or Topology.ScaleFree)
+            if (step.Topology is Topology.SmallWorld or Topology.ScaleFree or Topology.EdgeList)
                 context.Report($"debate{(condition == "" ? "" : " " + condition)}: {SocialNetwork.Statistics(agents.Select(a => (IReadOnlyList<int>)neighbours[a].Select(b => agents.IndexOf(b)).ToList()).ToList())}");
             var previous = await context.Ask(step.Index, step.Protocol, condition, 0,
                 agents.SelectMany(a => facts.Select(f => new ProtocolContext.Request(a, f, []))).ToList());
@@ -50,6 +50,7 @@ public static class Debate
         {
             Topology.SmallWorld => SocialNetwork.WattsStrogatz(agents.Count, step.Degree, step.Rewire, random),
             Topology.ScaleFree => SocialNetwork.BarabasiAlbert(agents.Count, step.Attach, random),
+            Topology.EdgeList => SocialNetwork.FromEdges(agents, step.Edges ?? []),
             _ => null,
         };
         return graph is null

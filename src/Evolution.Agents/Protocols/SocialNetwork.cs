@@ -72,6 +72,40 @@ public static class SocialNetwork
         return Sorted(links);
     }
 
+    /// <summary>The graph of an edge list over <paramref name="agents"/>; edges naming an agent not among them are left out (a smaller group).</summary>
+    public static IReadOnlyList<int>[] FromEdges(IReadOnlyList<string> agents, IReadOnlyList<(string A, string B)> edges)
+    {
+        var index = agents.Select((a, i) => (a, i)).ToDictionary(x => x.a, x => x.i);
+        var links = Empty(agents.Count);
+        foreach (var (a, b) in edges)
+            if (index.TryGetValue(a, out var i) && index.TryGetValue(b, out var j)) Link(links, i, j);
+        return Sorted(links);
+    }
+
+    /// <summary>
+    /// Reads an edge list: one "agent,agent" pair per line (undirected), blank lines and lines starting with '#' skipped, an
+    /// optional "source,target" header. A line that is not a pair, or names an agent outside <paramref name="agents"/>, is an
+    /// <see cref="Core.InputException"/> naming the file and line.
+    /// </summary>
+    public static IReadOnlyList<(string A, string B)> ReadEdgeList(string path, IReadOnlyCollection<string> agents)
+    {
+        if (!File.Exists(path)) throw new Core.InputException(path, null, "edge list file not found");
+        var edges = new List<(string, string)>();
+        var lines = File.ReadAllLines(path);
+        for (int n = 0; n < lines.Length; n++)
+        {
+            var line = lines[n].Trim();
+            if (line.Length == 0 || line.StartsWith('#') || (n == 0 && line.Equals("source,target", StringComparison.OrdinalIgnoreCase))) continue;
+            var parts = line.Split(',', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2) throw new Core.InputException(path, "edge", $"expected 'agent,agent', got '{line}'", n + 1);
+            foreach (var name in parts)
+                if (!agents.Contains(name)) throw new Core.InputException(path, "edge", $"unknown agent '{name}' (agents: {string.Join(", ", agents)})", n + 1);
+            if (parts[0] == parts[1]) throw new Core.InputException(path, "edge", $"an agent cannot be its own neighbour ('{line}')", n + 1);
+            edges.Add((parts[0], parts[1]));
+        }
+        return edges;
+    }
+
     public static DegreeStatistics Statistics(IReadOnlyList<IReadOnlyList<int>> graph)
     {
         int n = graph.Count;

@@ -5,7 +5,7 @@ namespace Evolution.Agents.Protocols;
 public sealed record FactSelection(string Kind, int Count = 0, string? Agent = null, string? Relation = null);
 
 /// <summary>Who talks to whom in a debate round (<see cref="SocialNetwork"/> for the small-world and scale-free graphs).</summary>
-public enum Topology { AllToAll, Ring, Star, Random, SmallWorld, ScaleFree }
+public enum Topology { AllToAll, Ring, Star, Random, SmallWorld, ScaleFree, EdgeList }
 
 /// <summary>One step of a scenario; <see cref="Index"/> is its position, part of every event id it records.</summary>
 public abstract record ProtocolStep(int Index)
@@ -27,10 +27,12 @@ public sealed record QuizStep(int Index, FactSelection Facts) : ProtocolStep(Ind
 /// the neighbours) or "reflect" (read only one's own previous answer). <see cref="GroupSizes"/> runs
 /// the debate for the first n agents for each n (debate scaling); empty means all agents once.
 /// <see cref="EdgeProbability"/> is the random topology's; <see cref="Degree"/> and <see cref="Rewire"/> the small world's
-/// (lattice degree k, rewiring probability β); <see cref="Attach"/> the scale-free graph's (edges per new node m).
+/// (lattice degree k, rewiring probability β); <see cref="Attach"/> the scale-free graph's (edges per new node m);
+/// <see cref="Edges"/> the edge list's (pairs of agent names, undirected).
 /// </summary>
 public sealed record DebateStep(int Index, FactSelection Facts, int Rounds, Topology Topology, IReadOnlyList<string> Strategies,
-    IReadOnlyList<int> GroupSizes, double EdgeProbability = 0.5, int Degree = 4, double Rewire = 0.1, int Attach = 2) : ProtocolStep(Index)
+    IReadOnlyList<int> GroupSizes, double EdgeProbability = 0.5, int Degree = 4, double Rewire = 0.1, int Attach = 2,
+    IReadOnlyList<(string A, string B)>? Edges = null) : ProtocolStep(Index)
 {
     public override string Protocol => "debate";
     public string StrategyOf(int round) => Strategies.Count == 0 ? "debate" : Strategies[Math.Min(round - 1, Strategies.Count - 1)];

@@ -10,9 +10,10 @@ public sealed record Transitions(int TT, int TF, int FT, int FF);
 public sealed record RoundMetrics(int Round, double Accuracy, IReadOnlyDictionary<string, double> AccuracyByAgent, double MajorityAccuracy, double DistinctAnswers, double AnswerEntropy,
     Transitions Transitions, int Flips, double? ConformityRate, double? NewAnswerShare);
 
-/// <summary>One debate (one group size in a scaling sweep).</summary>
+/// <summary>One debate (one group size in a scaling sweep).
+/// <see cref="Network"/>: the degree statistics of the graph the debate ran on (recomputed from the scenario and seed).</summary>
 public sealed record DebateMetrics(string Condition, int Agents, int Facts, IReadOnlyList<RoundMetrics> Rounds, double ConsensusShare,
-    double? TimeToConsensus, double WrongConsensusRate, double OracleGap);
+    double? TimeToConsensus, double WrongConsensusRate, double OracleGap, DegreeStatistics? Network = null);
 
 /// <summary>Asch-test results for one agent (or one trait setting): keys are the number of confederates.</summary>
 public sealed record ConformityMetrics(string Group, int Facts, double AloneAccuracy, IReadOnlyDictionary<int, double> WrongMajorityAdoption,
@@ -54,7 +55,8 @@ public static class RunMetrics
             steps.Add(step switch
             {
                 QuizStep => Quiz(step, events),
-                DebateStep => new StepMetrics(step.Index, step.Protocol, Debates: events.GroupBy(e => e.Condition).Select(Debate).ToList()),
+                DebateStep debate => new StepMetrics(step.Index, step.Protocol, Debates: events.GroupBy(e => e.Condition)
+                    .Select(g => Debate(g) with { Network = Network(debate, g.Key, scenario) }).ToList()),
                 ConformityStep => Conformity(step, events, scenario),
                 ConvergenceStep => new StepMetrics(step.Index, step.Protocol,
                     Convergence: traces.Where(t => t.Step == step.Index && t.Kind == "convergence").GroupBy(t => t.Layer).OrderBy(g => g.Key)
@@ -80,6 +82,16 @@ public static class RunMetrics
     static StepMetrics Quiz(ProtocolStep step, List<AnswerEvent> events) => new(step.Index, step.Protocol,
         AccuracyByAgent: events.GroupBy(e => e.Agent).ToDictionary(g => g.Key, g => Accuracy(g)),
         MeanAccuracy: Accuracy(events), MajorityAccuracy: MajorityAccuracy(events));
+
+    /// <summary>The debate's graph, as <see cref="Agents.Protocols.Debate.Run"/> drew it: the first n participants (condition "n=…"), or all.</summary>
+    static DegreeStatistics Network(DebateStep step, string? condition, Scenario scenario)
+    {
+        var participants = step.Agents ?? scenario.Agents.Select(a => a.Name).ToList();
+        // LiteDB reads an empty condition back as null.
+        int size = condition is { } c && c.StartsWith("n=", StringComparison.Ordinal) ? int.Parse(c[2..], System.Globalization.CultureInfo.InvariantCulture) : participants.Count;
+        var agents = participants.Take(size).ToList();
+        return Agents.Protocols.Debate.Statistics(agents, Agents.Protocols.Debate.GroupNetwork(agents, step, scenario.Seed));
+    }
 
     static DebateMetrics Debate(IGrouping<string, AnswerEvent> debate)
     {

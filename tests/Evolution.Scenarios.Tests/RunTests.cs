@@ -32,6 +32,9 @@ public class RunTests(TinyGroup group)
         var summary = File.ReadAllText(Path.Combine(first, RunResults.SummaryFile));
         Assert.Equal(summary, File.ReadAllText(Path.Combine(second, RunResults.SummaryFile)));
         Assert.Contains("\"wrong_majority_adoption\"", summary);
+        // the debate's graph is in the summary: three agents all-to-all are a triangle
+        var network = System.Text.Json.JsonDocument.Parse(summary).RootElement.GetProperty("steps")[2].GetProperty("debates")[0].GetProperty("network");
+        Assert.Equal((3, 2.0, 1.0), (network.GetProperty("edges").GetInt32(), network.GetProperty("mean_degree").GetDouble(), network.GetProperty("mean_clustering").GetDouble()));
         using var db = new RunDatabase(Path.Combine(first, RunDatabase.FileName));
         Assert.Equal("finished", db.Info!.Status);
         Assert.Equal(6, db.Steps.Count());

@@ -18,9 +18,9 @@ public static class Debate
         {
             var agents = everyone.Take(size).ToList();
             string condition = step.GroupSizes.Count == 0 ? "" : $"n={size}";
-            var neighbours = Neighbours(agents, step, Seeds.Mix(context.Seed, "topology", step.Index, size));
+            var neighbours = GroupNetwork(agents, step, context.Seed);
             if (step.Topology is Topology.SmallWorld or Topology.ScaleFree or Topology.EdgeList)
-                context.Report($"debate{(condition == "" ? "" : " " + condition)}: {SocialNetwork.Statistics(agents.Select(a => (IReadOnlyList<int>)neighbours[a].Select(b => agents.IndexOf(b)).ToList()).ToList())}");
+                context.Report($"debate{(condition == "" ? "" : " " + condition)}: {Statistics(agents, neighbours)}");
             var previous = await context.Ask(step.Index, step.Protocol, condition, 0,
                 agents.SelectMany(a => facts.Select(f => new ProtocolContext.Request(a, f, []))).ToList());
             context.Report($"debate{(condition == "" ? "" : " " + condition)}: round 0, accuracy {previous.Count(e => e.Correct) / (double)Math.Max(1, previous.Count):P0}");
@@ -40,6 +40,16 @@ public static class Debate
         }
         context.LastDebateFacts = facts;
         context.LastDebateStep = step.Index;
+    }
+
+    /// <summary>The graph a debate among <paramref name="agents"/> (the first n participants) runs on, seeded by the run's seed, the step and n.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> GroupNetwork(IReadOnlyList<string> agents, DebateStep step, int runSeed) =>
+        Neighbours(agents, step, Seeds.Mix(runSeed, "topology", step.Index, agents.Count));
+
+    public static DegreeStatistics Statistics(IReadOnlyList<string> agents, IReadOnlyDictionary<string, IReadOnlyList<string>> neighbours)
+    {
+        var index = agents.Select((a, i) => (a, i)).ToDictionary(x => x.a, x => x.i);
+        return SocialNetwork.Statistics(agents.Select(a => (IReadOnlyList<int>)neighbours[a].Select(b => index[b]).ToList()).ToList());
     }
 
     /// <summary>Who each agent hears in <paramref name="step"/>'s topology, seeded.</summary>

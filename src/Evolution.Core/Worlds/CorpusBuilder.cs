@@ -47,9 +47,11 @@ public static class CorpusBuilder
 
         // What is told is drawn above from the seed alone; a later pass draws only its documents anew.
         if (pass > 0) random = new Random(Seeds.Mix(seed, "pass", pass));
+        // A named generator of this pass (pass 0 keeps the seeds it had before passes existed, so its corpus is unchanged).
+        Random Generator(string name) => new(pass == 0 ? Seeds.Mix(seed, name) : Seeds.Mix(seed, name, pass));
         var documents = new List<string>();
         // Distractors come from their own generator so that a mix without them builds exactly the corpus it did before they existed.
-        var distractorRandom = new Random(pass == 0 ? Seeds.Mix(seed, "context-distractors") : Seeds.Mix(seed, "context-distractors", pass));
+        var distractorRandom = Generator("context-distractors");
         // Hard negatives, as a retriever brings them: statements about the same subject or with the same relation.
         var bySubject = facts.ToLookup(f => f.Subject);
         var byRelation = facts.ToLookup(f => f.Relation);
@@ -77,7 +79,7 @@ public static class CorpusBuilder
             return string.Join(" ", order);
         }
         // The query kind of a context line, like the distractors, has its own generator (a mix without statement queries is unchanged).
-        var queryKindRandom = new Random(pass == 0 ? Seeds.Mix(seed, "context-statement-queries") : Seeds.Mix(seed, "context-statement-queries", pass));
+        var queryKindRandom = Generator("context-statement-queries");
         Template ContextQuery(Relation relation, Template question)
         {
             if (mix.ContextStatementShare <= 0 || queryKindRandom.NextDouble() >= mix.ContextStatementShare) return question;
@@ -142,7 +144,7 @@ public static class CorpusBuilder
         // Peer lines. Drawn from their own generator so that a mix without them builds exactly the corpus it did before they existed.
         if (mix.PeerLinesPerFact > 0)
         {
-            var peers = new Random(pass == 0 ? Seeds.Mix(seed, "peer-lines") : Seeds.Mix(seed, "peer-lines", pass));
+            var peers = Generator("peer-lines");
             foreach (var fact in facts)
             {
                 var relation = RelationCatalogue.Get(fact.Relation);

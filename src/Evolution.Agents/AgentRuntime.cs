@@ -126,7 +126,7 @@ public sealed class AgentRuntime : IDisposable
 
     long Edit(IKnowledgeEditor editor, IReadOnlyList<NewsItem> news)
     {
-        var requests = news.Select(n => new EditRequest(n.Prompt, World[n.Subject].Name, n.Object.TrimStart())).ToList();
+        var requests = news.Select(n => new EditRequest(n.Prompt, World[n.Subject].Name, n.Object.TrimStart(), EditEvaluation.EssencePrompts(World, n.Subject, n.Relation))).ToList();
         using var delta = editor.ComputeDelta(Model, Tokenizer, requests);
         delta.Apply(Model);
         return delta.Bytes;

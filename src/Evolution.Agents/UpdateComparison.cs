@@ -18,6 +18,10 @@ public sealed record MethodScores
     public double Reliability { get; init; }
     public double Generalization { get; init; }
     public double Locality { get; init; }
+    /// <summary>Locality over the changed relation's facts about other subjects (see <see cref="EditRates"/>).</summary>
+    public double RelationLocality { get; init; }
+    /// <summary>Locality over the changed subjects' other relations.</summary>
+    public double SubjectLocality { get; init; }
     public double Portability { get; init; }
     public double Fluency { get; init; }
     public double SecondsPerUpdate { get; init; }
@@ -249,7 +253,7 @@ public sealed class UpdateComparison
         public MethodScores Scores(int updates, double seconds, long bytes) => new()
         {
             Updates = updates, Reliability = Rates.Reliability, Generalization = Rates.Generalization, Locality = Rates.Locality, Portability = Rates.Portability,
-            Fluency = Fluency, SecondsPerUpdate = seconds / updates, SecondsPerQuery = SecondsPerQuery, BytesStored = bytes,
+            RelationLocality = Rates.RelationLocality, SubjectLocality = Rates.SubjectLocality, Fluency = Fluency, SecondsPerUpdate = seconds / updates, SecondsPerQuery = SecondsPerQuery, BytesStored = bytes,
             BytesPerUpdate = bytes / (double)updates, K = K, RecallAtK = RecallAtK, RecallAt5 = RecallAt5,
             AccuracyWhenRetrieved = AccuracyWhenRetrieved, MemorizationRatio = MemorizationRatio, StaleQuestions = StaleQuestions,
         };

@@ -9,7 +9,7 @@ namespace Evolution.Updates;
 /// One edit's <see cref="EditRates"/> (see <see cref="EditMetrics"/>) and the cost of the update.
 /// </summary>
 public sealed record EditScore(double Reliability, double Generalization, double Locality, double Portability,
-    int PortabilityQueries, double SecondsPerUpdate, long BytesStored);
+    int PortabilityQueries, double SecondsPerUpdate, long BytesStored, double RelationLocality, double SubjectLocality);
 
 /// <summary>Metrics after the first <see cref="Edits"/> edits were applied (one after another, or in one batch), over every fact edited so far.</summary>
 public sealed record SequentialPoint(int Edits, double Reliability, double Generalization, double Locality, double Portability);
@@ -59,7 +59,8 @@ public static class EditEvaluation
     {
         var weights = EditMetrics.Weights(model, tokenizer);
         return EachAlone(model, tokenizer, probes.Select(p => p.Request).ToList(), editor, i => EditMetrics.Measure([probes[i]], weights), progress)
-            .Select(m => new EditScore(m.Value.Reliability, m.Value.Generalization, m.Value.Locality, m.Value.Portability, m.Value.PortabilityQueries, m.Seconds, m.Bytes))
+            .Select(m => new EditScore(m.Value.Reliability, m.Value.Generalization, m.Value.Locality, m.Value.Portability, m.Value.PortabilityQueries, m.Seconds, m.Bytes,
+                m.Value.RelationLocality, m.Value.SubjectLocality))
             .ToList();
     }
 
@@ -147,6 +148,20 @@ public static class EditEvaluation
         var relation = RelationCatalogue.Get(change.Relation);
         var subject = world[change.Subject].Name;
         var template = world.CanonicalStatement(relation);
-        return new EditRequest(template.Prompt(subject), subject, world[change.NewObject].Name);
+        return new EditRequest(template.Prompt(subject), subject, world[change.NewObject].Name, EssencePrompts(world, change.Subject, change.Relation));
+    }
+
+    /// <summary>
+    /// What else the world says about <paramref name="subject"/>: each of its other relations as a held-out question
+    /// template (one the agent never trained on, so the prompts an editor keeps are not the ones locality is measured
+    /// on), in catalogue order. ROME's "{subject} is a" elicits GPT-2's knowledge of a subject; our agents only ever
+    /// read a subject's relations.
+    /// </summary>
+    public static IReadOnlyList<string> EssencePrompts(World world, int subject, string relation)
+    {
+        var entity = world[subject];
+        return world.Relations.Where(r => r.Name != relation && r.SubjectType == entity.Type)
+            .Select(r => world.HeldOutTemplates(r).FirstOrDefault(t => t.IsQuery))
+            .OfType<Template>().Select(t => t.Prompt(entity.Name)).ToList();
     }
 }

@@ -8,9 +8,13 @@ namespace Evolution.Updates;
 /// EasyEdit's rates over a set of changes (Yao et al. 2023, "Editing Large Language Models"): reliability (the edit
 /// prompt gives the new object), generalisation (held-out paraphrases do too), locality (neighbourhood facts keep the
 /// untouched model's answer), portability (two-hop questions through the changed fact give the composed new answer).
+/// Locality is also split by kind of neighbour: <see cref="RelationLocality"/> over facts of the changed relation about
+/// other subjects (CounterFact's neighbourhood prompts) and <see cref="SubjectLocality"/> over the changed subject's
+/// other relations, which an edit written at the subject's representation (ROME, MEMIT at the subject) can carry along.
 /// NaN where a set is empty (e.g. no composition starts with the relation).
 /// </summary>
-public sealed record EditRates(double Reliability, double Generalization, double Locality, double Portability, int PortabilityQueries);
+public sealed record EditRates(double Reliability, double Generalization, double Locality, double Portability, int PortabilityQueries,
+    double RelationLocality, double SubjectLocality);
 
 /// <summary>The scoring of answers against <see cref="EditProbe"/>s, the same for every entry point and answerer.</summary>
 public static class EditMetrics
@@ -53,13 +57,16 @@ public static class EditMetrics
             throw new ArgumentException($"{answers.Count} answers for {direct.Count + portability.Count + neighbours.Count} questions");
         var directAnswers = answers.Take(direct.Count).ToList();
         var portabilityAnswers = answers.Skip(direct.Count).Take(portability.Count);
-        var neighbourAnswers = answers.Skip(direct.Count + portability.Count);
+        var neighbourAnswers = answers.Skip(direct.Count + portability.Count).ToList();
+        var kept = neighbours.Zip(neighbourAnswers, (n, answer) => (n.SameSubject, Kept: answer == n.Before)).ToList();
         return new EditRates(
             Share(direct.Zip(directAnswers).Where(x => x.First.IsReliability).Select(x => x.Second == x.First.NewAnswer)),
             Share(direct.Zip(directAnswers).Where(x => !x.First.IsReliability).Select(x => x.Second == x.First.NewAnswer)),
-            Share(neighbours.Zip(neighbourAnswers).Select(x => x.Second == x.First.Before)),
+            Share(kept.Select(k => k.Kept)),
             Share(portability.Zip(portabilityAnswers).Select(x => x.Second == x.First.Answer)),
-            portability.Count);
+            portability.Count,
+            Share(kept.Where(k => !k.SameSubject).Select(k => k.Kept)),
+            Share(kept.Where(k => k.SameSubject).Select(k => k.Kept)));
     }
 
     /// <summary>Asks <paramref name="answer"/> every question of <paramref name="set"/> in one call and scores the answers.</summary>
@@ -68,13 +75,16 @@ public static class EditMetrics
     /// <summary>Single-edit numbers (EasyEdit): each rate averaged over the edits where it is defined.</summary>
     public static EditRates Mean(IReadOnlyList<EditRates> all) => new(
         MeanDefined(all.Select(r => r.Reliability)), MeanDefined(all.Select(r => r.Generalization)), MeanDefined(all.Select(r => r.Locality)),
-        MeanDefined(all.Select(r => r.Portability)), all.Sum(r => r.PortabilityQueries));
+        MeanDefined(all.Select(r => r.Portability)), all.Sum(r => r.PortabilityQueries),
+        MeanDefined(all.Select(r => r.RelationLocality)), MeanDefined(all.Select(r => r.SubjectLocality)));
 
     /// <summary>Mean of the values that are not NaN; NaN when none is.</summary>
     public static double MeanDefined(IEnumerable<double> values) => values.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
 
-    static List<(ProbeQuestion Question, string Before)> Neighbours(IReadOnlyList<EditProbe> set) =>
-        set.SelectMany(p => p.Neighbours).DistinctBy(n => n.Question.Prompt).ToList();
+    /// <summary>Each neighbour once; <c>SameSubject</c> when it asks about the subject of the change that chose it.</summary>
+    static List<(ProbeQuestion Question, string Before, bool SameSubject)> Neighbours(IReadOnlyList<EditProbe> set) =>
+        set.SelectMany(p => p.Neighbours.Select(n => (n.Question, n.Before, SameSubject: n.Question.Subject == p.Change.Subject)))
+            .DistinctBy(n => n.Question.Prompt).ToList();
 
     static double Share(IEnumerable<bool> hits) => hits.Select(h => h ? 1.0 : 0.0).DefaultIfEmpty(double.NaN).Average();
 }

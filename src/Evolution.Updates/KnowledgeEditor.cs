@@ -7,7 +7,10 @@ using static TorchSharp.torch;
 namespace Evolution.Updates;
 
 /// <summary>One fact to write: after the edit, <see cref="Prompt"/> should be continued by " " + <see cref="TargetNew"/>.</summary>
-public sealed record EditRequest(string Prompt, string Subject, string TargetNew);
+/// <param name="EssencePrompts">Prompts about the subject whose continuation the edit should leave as it was (ROME's
+/// essence-drift term, <see cref="RomeHyperParams.Essence"/>); for a world's fact, the subject's other relations
+/// (<see cref="EditEvaluation.EssencePrompts"/>). Null or empty: none beyond ROME's "{subject} is a".</param>
+public sealed record EditRequest(string Prompt, string Subject, string TargetNew, IReadOnlyList<string>? EssencePrompts = null);
 
 /// <summary>
 /// What an edit changed: parameter name → (weights after − weights before). Recorded so an edit can

@@ -20,7 +20,7 @@ public sealed class EditorCorpus(Func<IReadOnlyList<string>> build)
 /// <summary>
 /// Changes to a method's default hyper-parameters (its record's defaults); null keeps the default. Each is one option of
 /// <c>evolution edit</c> with the same name (<c>--steps</c>, <c>--learning-rate</c>, <c>--layer</c>, <c>--layers</c>,
-/// <c>--position</c>, <c>--weight-decay</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>), and a mistake is
+/// <c>--position</c>, <c>--weight-decay</c>, <c>--kl-factor</c>, <c>--essence</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>), and a mistake is
 /// reported under that option's name.
 /// </summary>
 public sealed record EditorOverrides
@@ -37,6 +37,10 @@ public sealed record EditorOverrides
     public EditPosition? Position { get; init; }
     /// <summary>rome, memit, alphaedit.</summary>
     public double? WeightDecay { get; init; }
+    /// <summary>rome: the essence-drift KL weight.</summary>
+    public double? KlFactor { get; init; }
+    /// <summary>rome: which prompts the KL term keeps.</summary>
+    public EssenceSource? Essence { get; init; }
     /// <summary>memit: λ.</summary>
     public double? CovarianceWeight { get; init; }
     /// <summary>ft-l: ε.</summary>
@@ -83,6 +87,9 @@ public static class KnowledgeEditors
         Reject(o.NullSpaceThreshold is not null && method != "alphaedit", "--null-space-threshold", "applies to alphaedit only");
         Reject(o.Position is not null && !locates, "--position", "applies to rome, memit and alphaedit only");
         Reject(o.WeightDecay is not null && !locates, "--weight-decay", "applies to rome, memit and alphaedit only");
+        Reject(o.KlFactor is not null && method != "rome", "--kl-factor", "applies to rome only");
+        Reject(o.Essence is not null && method != "rome", "--essence", "applies to rome only");
+        Reject(o.KlFactor is < 0, "--kl-factor", $"must not be negative, got {o.KlFactor}");
         Reject(o.Steps is < 0, "--steps", $"must not be negative, got {o.Steps}");
         Reject(o.LearningRate is <= 0, "--learning-rate", $"must be positive, got {o.LearningRate}");
         Reject(o.WeightDecay is < 0, "--weight-decay", $"must not be negative, got {o.WeightDecay}");
@@ -101,6 +108,7 @@ public static class KnowledgeEditors
                 {
                     Layer = o.Layer ?? rome.Layer, Steps = o.Steps ?? rome.Steps, LearningRate = o.LearningRate ?? rome.LearningRate,
                     Position = o.Position ?? rome.Position, WeightDecay = o.WeightDecay ?? rome.WeightDecay,
+                    KlFactor = o.KlFactor ?? rome.KlFactor, Essence = o.Essence ?? rome.Essence,
                 };
                 Reject(!IsLayer(rome.Layer), "--layer", Range(rome.Layer));
                 return rome;

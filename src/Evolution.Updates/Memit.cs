@@ -90,7 +90,7 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
         var originals = layers.ToDictionary(l => names[l], l => model.Blocks[l].Mlp.Out.weight!.detach().clone());
         // ROME's machinery finds each edit's target; with PromptLast its "subject" position is the prompt's last token.
         var rome = new RomeEditor(new RomeHyperParams(last, hyperParams.ContextPrefixes, hyperParams.Steps, hyperParams.LearningRate,
-            hyperParams.KlFactor, hyperParams.WeightDecay, hyperParams.ClampNormFactor, Position: hyperParams.Position), statistics, prefixSource);
+            hyperParams.KlFactor, hyperParams.WeightDecay, hyperParams.ClampNormFactor, Position: hyperParams.Position, Essence: EssenceSource.IsA), statistics, prefixSource);
 
         bool wasTraining = model.training;
         model.eval();

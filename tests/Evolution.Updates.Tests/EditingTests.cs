@@ -108,7 +108,31 @@ public class EditingTests(TinyAgent tiny)
         // an editor that changes nothing keeps every neighbour and never reaches the new object
         var none = EditEvaluation.Evaluate(model, tokenizer, world, change, new FineTuningEditor(new FtLHyperParams([1], Steps: 0)), 0);
         Assert.Equal(1.0, none.Locality);
+        Assert.Equal(1.0, none.RelationLocality);
+        Assert.Equal(1.0, none.SubjectLocality);
         Assert.Equal(0.0, none.Reliability);
+    }
+
+    [Fact]
+    public void LocalityIsSplitBetweenTheRelationsOtherSubjectsAndTheSubjectsOtherRelations()
+    {
+        var world = tiny.Agent.World;
+        var change = AChange();
+        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => q.Candidates[0]).ToList())[0];
+        Assert.Contains(probe.Neighbours, n => n.Question.Subject == change.Subject);
+        Assert.Contains(probe.Neighbours, n => n.Question.Subject != change.Subject);
+        // Every neighbour about the changed subject answered differently, every other one as before.
+        var answers = EditMetrics.Questions([probe]).Select(q =>
+        {
+            var neighbour = probe.Neighbours.FirstOrDefault(n => n.Question == q);
+            if (neighbour.Question is null) return q.Candidates[0];
+            return neighbour.Question.Subject == change.Subject ? q.Candidates.First(c => c != neighbour.Before) : neighbour.Before;
+        }).ToList();
+        var rates = EditMetrics.Score([probe], answers);
+        Assert.Equal(1.0, rates.RelationLocality);
+        Assert.Equal(0.0, rates.SubjectLocality);
+        int sameSubject = probe.Neighbours.Count(n => n.Question.Subject == change.Subject);
+        Assert.Equal(1.0 - sameSubject / (double)probe.Neighbours.Count, rates.Locality, 12);
     }
 
     [Fact]

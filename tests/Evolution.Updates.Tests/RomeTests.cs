@@ -68,6 +68,47 @@ public class RomeTests(TinyAgent tiny)
 }
 
 [Collection(TinyAgentCollection.Name)]
+public class RomeEssenceTests(TinyAgent tiny)
+{
+    [Fact]
+    public void EssencePromptsAskTheSubjectsOtherRelationsNeverWithALocalityPrompt()
+    {
+        var world = tiny.Agent.World;
+        var person = world.OfType("person")[0];
+        var essence = EditEvaluation.EssencePrompts(world, person.Id, "works_for");
+        var others = RelationCatalogue.All.Where(r => r.SubjectType == "person" && r.Name != "works_for").ToList();
+        Assert.Equal(others.Count, essence.Count);
+        Assert.All(essence, p => Assert.Contains(person.Name, p));
+        int old = world.ObjectOf(person.Id, "works_for", 0);
+        var change = new FactChange(1, person.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
+        Assert.Equal(essence, EditEvaluation.RequestFor(world, change).EssencePrompts);
+        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => q.Candidates[0]).ToList())[0];
+        Assert.DoesNotContain(probe.Neighbours, n => essence.Contains(n.Question.Prompt));
+    }
+
+    [Fact]
+    public void KeepingTheSubjectsOtherRelationsKeepsTheirAnswers()
+    {
+        // On the tiny agent, ROME's "{subject} is a" alone lets an edit move the subject's other answers; the KL on the
+        // subject's other relations keeps more of them, at little cost in reliability. The same KL weight on both sides,
+        // larger than the default: the tiny agent has few facts per subject to show the difference on.
+        var (model, tokenizer, world) = (tiny.Agent.Model, tiny.Agent.Tokenizer, tiny.Agent.World);
+        var corpus = CorpusBuilder.Build(world, tiny.Agent.Profile.Data, 1).Documents;
+        var statistics = new KeyStatistics(corpus);
+        var probes = EditProbes.For(world, WorldChanges.Select(world, 0, 12), 0, EditMetrics.Weights(model, tokenizer));
+        (double Reliability, double SubjectLocality) Run(EssenceSource essence)
+        {
+            var scores = EditEvaluation.Singles(model, tokenizer, probes, new RomeEditor(new RomeHyperParams(KlFactor: 1, Essence: essence), statistics, corpus));
+            return (EditMetrics.MeanDefined(scores.Select(s => s.Reliability)), EditMetrics.MeanDefined(scores.Select(s => s.SubjectLocality)));
+        }
+        var isA = Run(EssenceSource.IsA);
+        var subjectFacts = Run(EssenceSource.SubjectFacts);
+        Assert.True(subjectFacts.SubjectLocality > isA.SubjectLocality, $"subject locality {subjectFacts.SubjectLocality:F3} with the subject's facts kept, {isA.SubjectLocality:F3} with is-a alone");
+        Assert.True(subjectFacts.Reliability >= isA.Reliability - 0.1, $"reliability {subjectFacts.Reliability:F3} against {isA.Reliability:F3}");
+    }
+}
+
+[Collection(TinyAgentCollection.Name)]
 public class MemitTests(TinyAgent tiny)
 {
     [Fact]

@@ -19,6 +19,7 @@ public static class EditCommand
     static readonly FtHyperParams Ft = new();
 
     static string PositionName(EditPosition position) => position == EditPosition.SubjectLast ? "subject" : "prompt";
+    static string EssenceName(EssenceSource essence) => essence == EssenceSource.IsA ? "is-a" : "subject-facts";
 
     public static Command Create()
     {
@@ -30,6 +31,8 @@ public static class EditCommand
         var nullSpaceThreshold = new Option<double?>("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
         var ridge = new Option<double?>("--ridge") { Description = $"alphaedit: α in (P(KpKpᵀ + KKᵀ) + αI)⁻¹ (default {AlphaEdit.Ridge})" };
         var position = new Option<string?>("--position") { Description = $"rome, memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit and alphaedit {PositionName(Memit.Position)}" };
+        var klFactor = new Option<double?>("--kl-factor") { Description = $"rome: weight of the essence-drift KL term (default {Rome.KlFactor})" };
+        var essence = new Option<string?>("--essence") { Description = $"rome: prompts the KL term keeps, is-a (ROME's \"{{subject}} is a\") or subject-facts (also the subject's other relations, held-out templates) (default {EssenceName(Rome.Essence)})" };
         var subject = new Option<string?>("--subject") { Description = "subject entity" };
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
@@ -42,15 +45,15 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, weightDecay, position, sequential, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, weightDecay, klFactor, essence, position, sequential, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(weightDecay), parse.GetValue(position), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, double? weightDecay, string? positionName, bool sequential, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, bool json, string deviceName)
     {
         if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -68,12 +71,19 @@ public static class EditCommand
             "prompt" => EditPosition.PromptLast,
             _ => throw new InputException(null, "--position", $"unknown position '{positionName}' (subject or prompt)"),
         };
+        EssenceSource? essence = essenceName switch
+        {
+            null => null,
+            "is-a" => EssenceSource.IsA,
+            "subject-facts" => EssenceSource.SubjectFacts,
+            _ => throw new InputException(null, "--essence", $"unknown essence '{essenceName}' (is-a or subject-facts)"),
+        };
         var layers = memitLayers?.Split(',', StringSplitOptions.TrimEntries)
             .Select(x => int.TryParse(x, out var v) ? v : throw new InputException(null, "--layers", $"'{x}' is not a layer number")).ToList();
         var overrides = new EditorOverrides
         {
             Steps = steps, LearningRate = learningRate, Layer = layer, Layers = layers, Position = position,
-            WeightDecay = weightDecay, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge,
+            WeightDecay = weightDecay, KlFactor = klFactor, Essence = essence, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge,
         };
         // The same factory and defaults as agents and compare-updates; the corpus is built only if the method reads it.
         var hyper = KnowledgeEditors.HyperParams(methodName, model.Config, overrides);
@@ -140,6 +150,8 @@ public static class EditCommand
             reliability = Mean(x => x.Reliability),
             generalization = Mean(x => x.Generalization),
             locality = Mean(x => x.Locality),
+            relation_locality = Mean(x => x.RelationLocality),
+            subject_locality = Mean(x => x.SubjectLocality),
             portability = Mean(x => x.Portability),
             seconds_per_update = Mean(x => x.SecondsPerUpdate),
             bytes_per_update = Mean(x => x.BytesStored),
@@ -153,6 +165,8 @@ public static class EditCommand
                 reliability = score.Reliability,
                 generalization = score.Generalization,
                 locality = score.Locality,
+                relation_locality = score.RelationLocality,
+                subject_locality = score.SubjectLocality,
                 portability = score.Portability,
             }).ToList(),
         };

@@ -83,6 +83,8 @@ public sealed class UpdateComparison
 {
     public static readonly IReadOnlyList<string> Methods = ["none", "rome", "memit", "alphaedit", "ft-l", "ft", "rag", "hybrid"];
     public static readonly IReadOnlyList<string> CurveMethods = ["rome", "alphaedit", "ft-l", "rag"];
+    /// <summary>The channels of the lifelong comparison (<see cref="RunLifelong"/>).</summary>
+    public static readonly IReadOnlyList<string> LifelongMethods = ["rome", "memit", "alphaedit", "ft-l", "rag"];
     public const string HybridSplit = "news at even positions (0, 2, …) into memory, odd positions into the weights by ROME; answers with retrieval";
 
     readonly AgentRuntime.Parts parts;
@@ -146,6 +148,65 @@ public sealed class UpdateComparison
             }
         }
         return new ComparisonResult(probes.Count, rows, curves, HybridSplit, perEdit);
+    }
+
+    /// <summary>
+    /// Lifelong updating (AlphaEdit §4's sequential setting): every change written through each channel in order, in
+    /// updates of <paramref name="batch"/> changes (ROME writes one fact per update whatever the batch), all kept, and
+    /// measured over every change so far after <see cref="LifelongSizes"/> changes (rounded up to whole updates). One
+    /// editor per channel for the whole run, so AlphaEdit keeps every earlier update's keys out of later ones. The
+    /// result has curves only; the model is restored exactly.
+    /// </summary>
+    public ComparisonResult RunLifelong(IReadOnlyList<string> methods, int batch, Action<double, string>? progress = null)
+    {
+        if (batch < 1) throw new ArgumentException($"batch must be at least 1, got {batch}");
+        foreach (var m in methods)
+            if (!LifelongMethods.Contains(m)) throw new ArgumentException($"'{m}' is not a lifelong channel ({string.Join(", ", LifelongMethods)})");
+        (this.progress, stage) = (progress, 0);
+        var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
+        foreach (var method in methods)
+        {
+            curves[method] = LifelongCurve(method, method == "rome" ? 1 : batch);
+            stage++;
+        }
+        return new ComparisonResult(probes.Count, new Dictionary<string, MethodScores>(), curves, HybridSplit, new Dictionary<string, IReadOnlyList<EditRates>>());
+    }
+
+    /// <summary>Where the lifelong curves are measured: after 1, 10, 50, 100, 200, 500, 1,000, … changes and after all of them.</summary>
+    public static IReadOnlySet<int> LifelongSizes(int changes)
+    {
+        var sizes = new SortedSet<int> { changes };
+        foreach (var n in new[] { 1, 10, 50 })
+            if (n < changes) sizes.Add(n);
+        for (long decade = 100; decade < changes; decade *= 10)
+            foreach (var n in new[] { decade, 2 * decade, 5 * decade })
+                if (n < changes) sizes.Add((int)n);
+        return sizes;
+    }
+
+    IReadOnlyList<CurvePoint> LifelongCurve(string method, int unit)
+    {
+        var updates = probes.Chunk(unit).ToList();
+        int Changes(int updatesApplied) => Math.Min(updatesApplied * unit, probes.Count);
+        var measureAt = LifelongSizes(probes.Count).Select(n => (n + unit - 1) / unit).ToHashSet();
+        void Progress(int n) => Report($"{method} lifelong", Changes(n), probes.Count);
+        if (method == "rag")
+        {
+            using var memory = FreshMemory("rag-lifelong");
+            var agent = Retriever(memory, UpdateChannel.Rag);
+            return EditEvaluation.UpdateSequentially(parts.Model, updates.Count, i =>
+            {
+                agent.Learn(updates[i].Select(p => p.News).ToList());
+                return null;
+            }, n => Measure(agent, probes.Take(Changes(n)).ToList(), memory).Point(Changes(n)), Progress, measureAt);
+        }
+        var editor = weights.EditorFor(method);
+        return EditEvaluation.UpdateSequentially(parts.Model, updates.Count, i =>
+        {
+            var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, updates[i].Select(p => p.Edit.Request).ToList());
+            delta.Apply(parts.Model);
+            return delta;
+        }, n => Measure(weights, probes.Take(Changes(n)).ToList(), null).Point(Changes(n)), Progress, measureAt);
     }
 
     void Report(string what, int done, int total) => progress?.Invoke(stage + done / (double)Math.Max(1, total), $"{what}: {done}/{total}");

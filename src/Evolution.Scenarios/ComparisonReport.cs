@@ -28,14 +28,9 @@ public static class ComparisonReport
 
     public static string Markdown(ComparisonResult result)
     {
-        var columns = Row(result.Methods.Values.First()).Select(c => c.Name).ToList();
         var text = new StringBuilder();
         text.AppendLine($"# Update channels compared ({result.Changes} changes)").AppendLine();
-        text.AppendLine($"| method | {string.Join(" | ", columns)} |");
-        text.AppendLine($"| --- |{string.Concat(columns.Select(_ => " ---: |"))}");
-        foreach (var (method, scores) in result.Methods)
-            text.AppendLine($"| {method} | {string.Join(" | ", Row(scores).Select(c => Format(c.Value)))} |");
-        text.AppendLine().AppendLine($"hybrid split: {result.HybridSplit}. Fluency: bi/tri-gram entropy in bits (ROME). Retrieval columns are empty for channels that do not retrieve.");
+        if (result.Methods.Count > 0) MethodTable(result, text);
         foreach (var (method, curve) in result.Curves)
         {
             text.AppendLine().AppendLine($"## Sequential: {method}").AppendLine();
@@ -46,9 +41,29 @@ public static class ComparisonReport
         return text.ToString();
     }
 
+    static void MethodTable(ComparisonResult result, StringBuilder text)
+    {
+        var columns = Row(result.Methods.Values.First()).Select(c => c.Name).ToList();
+        text.AppendLine($"| method | {string.Join(" | ", columns)} |");
+        text.AppendLine($"| --- |{string.Concat(columns.Select(_ => " ---: |"))}");
+        foreach (var (method, scores) in result.Methods)
+            text.AppendLine($"| {method} | {string.Join(" | ", Row(scores).Select(c => Format(c.Value)))} |");
+        text.AppendLine().AppendLine($"hybrid split: {result.HybridSplit}. Fluency: bi/tri-gram entropy in bits (ROME). Retrieval columns are empty for channels that do not retrieve.");
+    }
+
     public static string Csv(ComparisonResult result)
     {
         var text = new StringBuilder();
+        string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        if (result.Methods.Count == 0)
+        {
+            // A lifelong run: its curves, one row per channel and point.
+            text.AppendLine("method,updates,reliability,generalization,locality,portability,fluency");
+            foreach (var (method, curve) in result.Curves)
+                foreach (var p in curve)
+                    text.AppendLine($"{method},{p.Updates},{R(p.Reliability)},{R(p.Generalization)},{R(p.Locality)},{R(p.Portability)},{R(p.Fluency)}");
+            return text.ToString();
+        }
         text.AppendLine("method," + string.Join(",", Row(result.Methods.Values.First()).Select(c => c.Name)));
         foreach (var (method, scores) in result.Methods)
             text.AppendLine(method + "," + string.Join(",", Row(scores).Select(c => c.Value is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")));
@@ -70,23 +85,7 @@ public static class ComparisonReport
         var plots = Path.Combine(directory, "plots");
         Directory.CreateDirectory(plots);
 
-        var methods = result.Methods.Keys.ToList();
-        string[] rates = ["reliability", "generalization", "locality", "portability"];
-        var bars = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
-        for (int m = 0; m < methods.Count; m++)
-        {
-            var row = Row(result.Methods[methods[m]]).ToDictionary(c => c.Name, c => c.Value ?? double.NaN);
-            var series = rates.Select((r, i) => new Bar
-            {
-                Position = i * (methods.Count + 1) + m, Value = double.IsNaN(row[r]) ? 0 : row[r], FillColor = palette.GetColor(m),
-            }).ToList();
-            bars.Add.Bars(series).LegendText = methods[m];
-        }
-        bars.Axes.Bottom.SetTicks(rates.Select((_, i) => i * (methods.Count + 1) + (methods.Count - 1) / 2.0).ToArray(), rates);
-        Finish(bars, "metric", "score", $"Update channels, {result.Changes} changes");
-        files.Add(Save(bars, plots, "metrics.png"));
-
+        if (result.Methods.Count > 0) files.Add(MetricBars(result, plots));
         foreach (var metric in result.Curves.Count == 0 ? [] : new[] { "reliability", "generalization", "locality", "fluency" })
         {
             var plot = new Plot();
@@ -104,6 +103,27 @@ public static class ComparisonReport
             files.Add(Save(plot, plots, $"sequential-{metric}.png"));
         }
         return files;
+    }
+
+    /// <summary>One group of bars per rate, one bar per method; returns the file written.</summary>
+    static string MetricBars(ComparisonResult result, string plots)
+    {
+        var methods = result.Methods.Keys.ToList();
+        string[] rates = ["reliability", "generalization", "locality", "portability"];
+        var bars = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int m = 0; m < methods.Count; m++)
+        {
+            var row = Row(result.Methods[methods[m]]).ToDictionary(c => c.Name, c => c.Value ?? double.NaN);
+            var series = rates.Select((r, i) => new Bar
+            {
+                Position = i * (methods.Count + 1) + m, Value = double.IsNaN(row[r]) ? 0 : row[r], FillColor = palette.GetColor(m),
+            }).ToList();
+            bars.Add.Bars(series).LegendText = methods[m];
+        }
+        bars.Axes.Bottom.SetTicks(rates.Select((_, i) => i * (methods.Count + 1) + (methods.Count - 1) / 2.0).ToArray(), rates);
+        Finish(bars, "metric", "score", $"Update channels, {result.Changes} changes");
+        return Save(bars, plots, "metrics.png");
     }
 
     static void Finish(Plot plot, string x, string y, string title, bool unitRange = true)

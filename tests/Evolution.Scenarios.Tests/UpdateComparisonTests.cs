@@ -96,8 +96,43 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         }
     }
 
+    [Fact]
+    public void LifelongUpdatingKeepsEveryUpdateMeasuresAtTheCurvePointsAndRestoresTheModel()
+    {
+        Assert.Equal([1, 10, 50, 100, 200], UpdateComparison.LifelongSizes(200));
+        Assert.Equal([1, 10, 50, 100, 200, 500, 1000, 1200], UpdateComparison.LifelongSizes(1200));
+        using var agent = group.Runtime("ada", 1);
+        var parts = new AgentRuntime.Parts(agent.Model, agent.Tokenizer, agent.World, agent.Profile);
+        var changes = WorldChanges.Select(agent.World, 0, 12);
+        Assert.Equal(changes.Count, changes.Select(c => (c.Subject, c.Relation)).Distinct().Count()); // each fact changed once
+        var before = agent.Model.parameters().Select(p => p.detach().clone()).ToList();
+        var comparison = new UpdateComparison(parts, changes, new ComparisonOptions(Path.Combine(directory, "memory"), FluencyTokens: 4));
+
+        var result = comparison.RunLifelong(UpdateComparison.LifelongMethods, batch: 5);
+
+        Assert.Empty(result.Methods);
+        Assert.Equal(UpdateComparison.LifelongMethods, result.Curves.Keys);
+        // ROME writes one change per update; the others five, so the curve points round up to whole updates.
+        Assert.Equal([1, 10, 12], result.Curves["rome"].Select(p => p.Updates));
+        Assert.All(result.Curves.Where(c => c.Key != "rome"), c => Assert.Equal([5, 10, 12], c.Value.Select(p => p.Updates)));
+        Assert.All(result.Curves, c => Assert.True(c.Value.Max(p => p.Reliability) > 0, $"{c.Key} never gave a new object"));
+        // All statements in memory at the end, whichever way they were added: the same answers as the one-batch row.
+        var rag = comparison.Run(["rag"]).Methods["rag"];
+        Assert.Equal(rag.Reliability, result.Curves["rag"][^1].Reliability);
+        Assert.Equal(rag.Locality, result.Curves["rag"][^1].Locality);
+        foreach (var (p, b) in agent.Model.parameters().Zip(before))
+            Assert.Equal(b.data<float>().ToArray(), p.detach().data<float>().ToArray());
+
+        var files = ComparisonReport.Write(result, Path.Combine(directory, "lifelong"));
+        Assert.Contains("plots/sequential-locality.png", files);
+        Assert.Contains("## Sequential: alphaedit", File.ReadAllText(Path.Combine(directory, "lifelong", "compare.md")));
+        Assert.Equal(1 + result.Curves.Values.Sum(c => c.Count), File.ReadAllLines(Path.Combine(directory, "lifelong", "compare.csv")).Length);
+    }
+
     [Theory]
     [InlineData("--methods", "rome,telepathy", "--methods", "unknown method 'telepathy'")]
+    [InlineData("--sequential", "10", "--changes", "leave out --changes")]
+    [InlineData("--batch", "3", "--batch", "applies to --sequential runs only")]
     [InlineData("--changes", "0", "--changes", "must be at least 1")]
     [InlineData("--world", "no-such-world.yaml", "--world", "no such file")]
     public void TheCliNamesTheOptionOfABadInputWithExitCode2(string option, string value, string field, string message)

@@ -22,30 +22,44 @@ public static class CompareUpdatesCommand
         {
             Description = "how many changes: the world's changes at the epoch after the agent's, topped up with seeded counterfactuals (default: as many as the world has there)",
         };
-        var methods = new Option<string>("--methods")
+        var methods = new Option<string?>("--methods")
         {
-            Description = $"comma-separated channels: {string.Join(", ", UpdateComparison.Methods)} (none = the untouched agent)",
-            DefaultValueFactory = _ => "rome,memit,ft-l,ft,rag,hybrid",
+            Description = $"comma-separated channels: {string.Join(", ", UpdateComparison.Methods)} (none = the untouched agent) [default: {DefaultMethods}; with --sequential: {string.Join(",", UpdateComparison.LifelongMethods)}]",
         };
+        var sequential = new Option<int?>("--sequential")
+        {
+            Description = $"lifelong updating instead of the table: N changes (the world's next epoch, topped up with seeded counterfactuals, each fact changed once) written one update after another and all kept, measured after 1, 10, 50, 100, 200, … and N changes; channels {string.Join(", ", UpdateComparison.LifelongMethods)}",
+        };
+        var batch = new Option<int>("--batch") { Description = "with --sequential: changes per update for memit, alphaedit, ft-l and rag (rome writes one at a time)", DefaultValueFactory = _ => 1 };
         var noCurves = new Option<bool>("--no-curves") { Description = $"skip the sequential curves ({string.Join(", ", UpdateComparison.CurveMethods)})" };
         var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and a hybrid, and compare them with one set of metrics.")
-            { world, agent, model, changes, methods, noCurves, output, cache, json, device };
-        command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods)!,
-            !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
+            { world, agent, model, changes, methods, sequential, batch, noCurves, output, cache, json, device };
+        command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
+            parse.GetValue(sequential), parse.GetValue(batch), !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
-    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string methodList, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
+    const string DefaultMethods = "rome,memit,ft-l,ft,rag,hybrid";
+
+    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
     {
-        var methods = methodList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
+        var available = sequential is null ? UpdateComparison.Methods : UpdateComparison.LifelongMethods;
+        var methods = (methodList ?? (sequential is null ? DefaultMethods : string.Join(",", UpdateComparison.LifelongMethods)))
+            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
         if (methods.Count == 0) throw new InputException(null, "--methods", "names no method");
         foreach (var m in methods)
-            if (!UpdateComparison.Methods.Contains(m)) throw new InputException(null, "--methods", $"unknown method '{m}' (available: {string.Join(", ", UpdateComparison.Methods)})");
+            if (!available.Contains(m))
+                throw new InputException(null, "--methods", $"{(UpdateComparison.Methods.Contains(m) ? $"'{m}' has no lifelong run" : $"unknown method '{m}'")} (available{(sequential is null ? "" : " with --sequential")}: {string.Join(", ", available)})");
         if (changeCount < 1) throw new InputException(null, "--changes", $"must be at least 1, got {changeCount}");
+        if (sequential is not null && changeCount is not null) throw new InputException(null, "--changes", "--sequential N gives the number of changes: leave out --changes");
+        if (sequential < 1) throw new InputException(null, "--sequential", $"must be at least 1, got {sequential}");
+        if (batch < 1) throw new InputException(null, "--batch", $"must be at least 1, got {batch}");
+        if (batch != 1 && sequential is null) throw new InputException(null, "--batch", "applies to --sequential runs only");
+        changeCount ??= sequential;
         if (modelDir is not null)
         {
             if (worldPath is not null || profilePath is not null) throw new InputException(null, "--model", "takes the world and profile from the checkpoint: leave out --world and --agent");
@@ -87,13 +101,16 @@ public static class CompareUpdatesCommand
         var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, count);
 
         var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves));
-        var result = Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report));
+        var result = sequential is null
+            ? Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report))
+            : Output.WithProgress("compare-updates --sequential", methods.Count, report => comparison.RunLifelong(methods, batch, report));
         var document = new
         {
             world = Path.GetFullPath(worldPath!),
             agent = checkpoint,
             changes = result.Changes,
-            hybrid_split = result.HybridSplit,
+            batch = sequential is null ? (int?)null : batch,
+            hybrid_split = sequential is null ? result.HybridSplit : null,
             methods = result.Methods,
             curves = result.Curves,
         };
@@ -109,7 +126,13 @@ public static class CompareUpdatesCommand
             foreach (var (method, s) in result.Methods)
                 table.AddRow(method, F(s.Reliability), F(s.Generalization), F(s.Locality), F(s.Portability), F(s.Fluency), F(s.SecondsPerUpdate), F(s.SecondsPerQuery),
                     s.BytesPerUpdate.ToString("F0"), F(s.RecallAtK), F(s.AccuracyWhenRetrieved), F(s.MemorizationRatio));
-            Output.Status.Write(table);
+            if (result.Methods.Count > 0) Output.Status.Write(table);
+            foreach (var (method, curve) in result.Curves.Where(_ => sequential is not null))
+            {
+                var points = new Table().Title(method).AddColumns("changes", "reliability", "generalization", "locality", "portability", "fluency");
+                foreach (var p in curve) points.AddRow(p.Updates.ToString(), F(p.Reliability), F(p.Generalization), F(p.Locality), F(p.Portability), F(p.Fluency));
+                Output.Status.Write(points);
+            }
             Output.Status.MarkupLine($"written to {Markup.Escape(Path.GetFullPath(outDir))} (compare.json, compare.md, compare.csv, plots/)");
         }
         return 0;

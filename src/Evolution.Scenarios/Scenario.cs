@@ -5,10 +5,13 @@ using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Worlds;
 using Evolution.Core.Yaml;
+using YamlDotNet.RepresentationModel;
 
 namespace Evolution.Scenarios;
 
 /// <summary>One agent of a scenario: a profile file plus the scenario's overrides (training seed, traits, update policy).</summary>
+/// <param name="ProfileText">The profile as YAML with the overrides written in, stored with the agent's checkpoint, so that
+/// <c>edit --model</c> and <c>compare-updates --model</c> on it read the seed its weights and corpus were made with.</param>
 public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile Profile, string ProfileText);
 
 /// <summary>
@@ -71,28 +74,30 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
             if (!File.Exists(profilePath)) throw entry.Invalid("profile", $"file not found: {profilePath}");
             var profileText = File.ReadAllText(profilePath);
             var profile = AgentProfile.Load(profilePath);
-            var overrides = new List<string>();
+            var overrides = new List<(string Section, string Key, string Value)>();
             if (entry.OptionalInt("seed") is { } trainingSeed)
             {
                 profile = profile with { Training = profile.Training with { Seed = trainingSeed } };
-                overrides.Add($"training.seed: {trainingSeed}");
+                overrides.Add(("training", "seed", trainingSeed.ToString(CultureInfo.InvariantCulture)));
             }
             if (entry.OptionalDouble("keep_own_above") is { } keep)
             {
                 if (keep is < 0 or > 1) throw entry.Invalid("keep_own_above", $"must be between 0 and 1, got {keep}");
                 profile = profile with { Traits = profile.Traits with { KeepOwnAbove = keep } };
-                overrides.Add($"traits.keep_own_above: {keep.ToString(CultureInfo.InvariantCulture)}");
+                overrides.Add(("traits", "keep_own_above", keep.ToString(CultureInfo.InvariantCulture)));
             }
             if (entry.OptionalString("update") is { } policy)
             {
                 if (!UpdatePolicy.Names.TryGetValue(policy, out var channel))
                     throw entry.Invalid("update", $"unknown update policy '{policy}'; use one of {string.Join(", ", UpdatePolicy.Names.Keys)}");
                 profile = profile with { Update = profile.Update with { Channel = channel } };
-                overrides.Add($"update.policy: {policy}");
+                overrides.Add(("update", "policy", policy));
             }
             entry.RejectUnknownKeys();
             profile.Data.Validate(world, profilePath);
-            if (overrides.Count > 0) profileText += $"\n# overridden by scenario {System.IO.Path.GetFileName(path)} for agent {agentName}: {string.Join("; ", overrides)}\n";
+            if (overrides.Count > 0)
+                profileText = $"# {System.IO.Path.GetFileName(profilePath)} as scenario {System.IO.Path.GetFileName(path)} runs it for agent {agentName}: "
+                    + string.Join("; ", overrides.Select(o => $"{o.Section}.{o.Key}: {o.Value}")) + "\n" + WithOverrides(profileText, overrides);
             agents.Add(new ScenarioAgent(agentName, profilePath, profile with { Name = $"{profile.Name}" }, profileText));
         }
         if (agents.Count == 0) throw yaml.Invalid("agents", "a scenario needs at least one agent");
@@ -208,5 +213,25 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
             return agents.Contains(agent) ? new FactSelection("misinformed", 0, agent) : throw o.Invalid("facts", $"unknown agent '{agent}'");
         }
         throw o.Invalid("facts", $"expected a number of facts, all, news or misinformed:<agent>, got '{value}'");
+    }
+
+    /// <summary>
+    /// <paramref name="profileText"/> with each (section, key) set to its value, as YAML (comments are not kept): the
+    /// profile the scenario's agent is trained and run with.
+    /// </summary>
+    static string WithOverrides(string profileText, IEnumerable<(string Section, string Key, string Value)> overrides)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(profileText));
+        var root = stream.Documents.Count > 0 && stream.Documents[0].RootNode is YamlMappingNode map ? map : new YamlMappingNode();
+        foreach (var (section, key, value) in overrides)
+        {
+            if (!root.Children.TryGetValue(new YamlScalarNode(section), out var node) || node is not YamlMappingNode sectionMap)
+                root.Children[new YamlScalarNode(section)] = sectionMap = new YamlMappingNode();
+            sectionMap.Children[new YamlScalarNode(key)] = new YamlScalarNode(value);
+        }
+        var writer = new StringWriter();
+        new YamlStream(new YamlDocument(root)).Save(writer, assignAnchors: false);
+        return writer.ToString();
     }
 }

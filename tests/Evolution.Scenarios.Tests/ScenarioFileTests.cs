@@ -29,6 +29,19 @@ public class ScenarioFileTests : IDisposable
     }
 
     [Fact]
+    public void TheProfileStoredWithAnAgentIsTheOneItRunsWithOverridesIncluded()
+    {
+        var agent = Scenario.Load(Write("  - quiz: {facts: 5}\n", "    seed: 7\n    keep_own_above: 0.6\n    update: rome\n")).Agents[0];
+        var stored = Core.Agents.AgentProfile.Parse(agent.ProfileText, "profile.yaml");
+        Assert.Equal(7, stored.Training.Seed);
+        Assert.Equal(0.6, stored.Traits.KeepOwnAbove);
+        Assert.Equal(Core.Agents.UpdateChannel.Rome, stored.Update.Channel);
+        Assert.Equal(agent.Profile.Model, stored.Model);
+        Assert.Equal(Core.Agents.AgentTraining.CacheKey(Core.Worlds.WorldSpec.Load(TinyGroup.TinyWorld), agent.Profile),
+            Core.Agents.AgentTraining.CacheKey(Core.Worlds.WorldSpec.Load(TinyGroup.TinyWorld), stored));
+    }
+
+    [Fact]
     public void AWrongTypeAndAnUnknownFieldAreRefused()
     {
         var wrongType = Assert.Throws<InputException>(() => Scenario.Load(Write("  - debate: {facts: 5, rounds: three}\n")));

@@ -143,7 +143,8 @@ public sealed class UpdateComparison
             if (options.Curves && CurveMethods.Contains(method))
             {
                 Report($"{method} sequential", 0, 1);
-                curves[method] = method == "rag" ? RagCurve() : EditCurve(method);
+                // Sequential editing, every update kept (Gupta et al. 2024: ROME degrades).
+                curves[method] = Curve(method, 1, EditEvaluation.CurveSizes(probes.Count), "sequential");
                 stage++;
             }
         }
@@ -166,7 +167,7 @@ public sealed class UpdateComparison
         var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
         foreach (var method in methods)
         {
-            curves[method] = LifelongCurve(method, method == "rome" ? 1 : batch);
+            curves[method] = Curve(method, method == "rome" ? 1 : batch, LifelongSizes(probes.Count), "lifelong");
             stage++;
         }
         return new ComparisonResult(probes.Count, new Dictionary<string, MethodScores>(), curves, HybridSplit, new Dictionary<string, IReadOnlyList<EditRates>>());
@@ -184,15 +185,21 @@ public sealed class UpdateComparison
         return sizes;
     }
 
-    IReadOnlyList<CurvePoint> LifelongCurve(string method, int unit)
+    /// <summary>
+    /// The changes written through <paramref name="method"/> in order, <paramref name="unit"/> per update, all kept, and
+    /// measured over every change so far after each of <paramref name="sizes"/> changes (rounded up to whole updates).
+    /// One editor for the whole curve, so AlphaEdit keeps every earlier edit's keys out of later updates; for rag,
+    /// statements added to one fresh memory and every question answered with retrieval from all so far.
+    /// </summary>
+    IReadOnlyList<CurvePoint> Curve(string method, int unit, IReadOnlySet<int> sizes, string label)
     {
         var updates = probes.Chunk(unit).ToList();
         int Changes(int updatesApplied) => Math.Min(updatesApplied * unit, probes.Count);
-        var measureAt = LifelongSizes(probes.Count).Select(n => (n + unit - 1) / unit).ToHashSet();
-        void Progress(int n) => Report($"{method} lifelong", Changes(n), probes.Count);
+        var measureAt = sizes.Select(n => (n + unit - 1) / unit).ToHashSet();
+        void Progress(int n) => Report($"{method} {label}", Changes(n), probes.Count);
         if (method == "rag")
         {
-            using var memory = FreshMemory("rag-lifelong");
+            using var memory = FreshMemory($"rag-{label}");
             var agent = Retriever(memory, UpdateChannel.Rag);
             return EditEvaluation.UpdateSequentially(parts.Model, updates.Count, i =>
             {
@@ -269,28 +276,6 @@ public sealed class UpdateComparison
             return delta;
         }, _ => WithRetrievalSettings(Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes)),
             n => Report("hybrid", n, probes.Count), measureAt: new HashSet<int> { probes.Count }).Single();
-    }
-
-    /// <summary>
-    /// Sequential editing: each edit computed on the model the previous ones left, all kept (Gupta et al. 2024: ROME degrades).
-    /// One editor for the whole curve, so AlphaEdit keeps every earlier edit's keys out of later updates.
-    /// </summary>
-    IReadOnlyList<CurvePoint> EditCurve(string method) =>
-        EditEvaluation.EditSequentially(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
-            edited => Measure(weights, probes.Take(edited).ToList(), null).Point(edited),
-            edited => Report($"{method} sequential", edited, probes.Count));
-
-    /// <summary>The memory's counterpart: statements added one by one, every question answered with retrieval from all so far.</summary>
-    IReadOnlyList<CurvePoint> RagCurve()
-    {
-        using var memory = FreshMemory("rag-curve");
-        var agent = Retriever(memory, UpdateChannel.Rag);
-        return EditEvaluation.UpdateSequentially(parts.Model, probes.Count, i =>
-            {
-                agent.Learn([probes[i].News]);
-                return null;
-            }, n => Measure(agent, probes.Take(n).ToList(), memory).Point(n),
-            n => Report("rag sequential", n, probes.Count));
     }
 
     RetrievalMemory FreshMemory(string name)

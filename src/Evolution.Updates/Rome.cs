@@ -191,8 +191,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         // next-token distributions the KL term keeps, with δ at their subject's last token.
         var essencePrompts = hyperParams.Essence == EssenceSource.SubjectFacts
             ? requests.SelectMany(r => r.Request.EssencePrompts ?? []).Distinct().ToList() : [];
-        var essence = essencePrompts.Prepend($"{subject} is a").Select(p => TryLocate(tokenizer, p, subject)).OfType<Located>()
-            .Select(e => e with { KeyIndex = Math.Min(e.KeyIndex, e.PromptLength - 1) }).ToList();
+        var essence = essencePrompts.Prepend($"{subject} is a").Select(p => TryLocate(tokenizer, p, subject)).OfType<Located>().ToList();
         if (essence.Count == 0) throw new ArgumentException($"\"{subject} is a\" cannot be tokenised");
         var rows = requests.SelectMany(r =>
         {

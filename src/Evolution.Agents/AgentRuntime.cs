@@ -43,7 +43,7 @@ public sealed class AgentRuntime : IDisposable
         this.memory = memory;
         editorCorpus = new EditorCorpus(() => CorpusBuilder.Build(World, Profile.Data, Profile.Training.Seed).Documents);
         ranker = new CandidateRanker(model, tokenizer);
-        if (profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid && memory is null)
+        if (profile.Update.UsesMemory && memory is null)
             throw new ArgumentException($"agent {name}: update policy {UpdatePolicy.NameOf(profile.Update.Channel)} needs a memory");
     }
 
@@ -56,8 +56,7 @@ public sealed class AgentRuntime : IDisposable
     public IReadOnlyList<AgentAnswer> Answer(IReadOnlyList<AskItem> items)
     {
         var clock = Stopwatch.StartNew();
-        var retrieved = items.Select(i => Retrieve(i.Question)).ToList();
-        var own = Distributions(items.Select((item, i) => (PromptFor(item.Question, retrieved[i], []), item.Question.Candidates)).ToList());
+        var (retrieved, own) = OwnAnswers(items.Select(i => i.Question).ToList());
         var readPeers = items.Select((item, i) => item.Peers.Count > 0 && own[i].Max() <= Profile.Traits.KeepOwnAbove).ToList();
         var listening = Enumerable.Range(0, items.Count).Where(i => readPeers[i]).ToList();
         var withPeers = Distributions(listening.Select(i =>
@@ -74,6 +73,41 @@ public sealed class AgentRuntime : IDisposable
         }).ToList();
     }
 
+    /// <summary>
+    /// What the agent reads and believes before any peer speaks: its retrieved statements and its distribution over the
+    /// candidates. The adaptive channel first asks its weights alone and retrieves only where they are not sure
+    /// (<see cref="UpdatePolicy.AnswerAloneAbove"/>, Mallen et al.'s adaptive retrieval) or where it was told news about the asked
+    /// fact: confidence alone cannot tell a firmly held stale fact from a firmly held true one, and the facts it told its
+    /// memory are the ones its weights still hold stale. The others retrieve for every question.
+    /// </summary>
+    (List<IReadOnlyList<string>> Retrieved, List<double[]> Own) OwnAnswers(IReadOnlyList<Question> questions)
+    {
+        if (Profile.Update.Channel is not UpdateChannel.Adaptive)
+        {
+            var retrieved = questions.Select(Retrieve).ToList();
+            return (retrieved, Distributions(questions.Select((q, i) => (PromptFor(q, retrieved[i], []), q.Candidates)).ToList()));
+        }
+        var alone = Distributions(questions.Select(q => (q.Prompt, q.Candidates)).ToList());
+        var unsure = Enumerable.Range(0, questions.Count)
+            .Where(i => alone[i].Max() <= Profile.Update.AnswerAloneAbove || questions[i].Subject >= 0 && memory!.Holds(questions[i].Subject, questions[i].Relation)).ToList();
+        var found = unsure.ToDictionary(i => i, i => Retrieve(questions[i]));
+        var read = Distributions(unsure.Select(i => (PromptFor(questions[i], found[i], []), questions[i].Candidates)).ToList());
+        foreach (var (i, distribution) in unsure.Zip(read)) alone[i] = distribution;
+        return (questions.Select((_, i) => found.GetValueOrDefault(i) ?? []).ToList(), alone);
+    }
+
+    /// <summary>
+    /// The adaptive channel's decision for one piece of news: into the weights when the weights already answer the news
+    /// prompt with probability above <see cref="UpdatePolicy.RouteAbove"/> (knowledge the model holds firmly, where a retrieved
+    /// statement has to fight the stale weights), into memory otherwise (the long tail, where retrieval helps most; the
+    /// survey's split between parametric and retrieved knowledge).
+    /// </summary>
+    public bool WritesToWeights(NewsItem news)
+    {
+        var candidates = World.CandidateAnswers(RelationCatalogue.Get(news.Relation).ObjectType);
+        return Distributions([(news.Prompt, candidates)])[0].Max() > Profile.Update.RouteAbove;
+    }
+
     /// <summary>Takes news in through the agent's update policy: into memory, into the weights, or both.</summary>
     public UpdateOutcome Learn(IReadOnlyList<NewsItem> news)
     {
@@ -84,6 +118,8 @@ public sealed class AgentRuntime : IDisposable
             return new UpdateOutcome(Name, UpdatePolicy.NameOf(channel), false, 0, clock.Elapsed.TotalSeconds);
         if (channel is UpdateChannel.Rag or UpdateChannel.Hybrid)
             foreach (var item in news) bytes += memory!.Add(item);
+        if (channel is UpdateChannel.Adaptive)
+            foreach (var item in news) bytes += WritesToWeights(item) ? Edit(EditorFor("rome"), [item]) : memory!.Add(item);
         if (channel is UpdateChannel.Rome or UpdateChannel.Hybrid)
             foreach (var item in news) bytes += Edit(EditorFor("rome"), [item]);
         if (channel is UpdateChannel.Memit)
@@ -112,7 +148,7 @@ public sealed class AgentRuntime : IDisposable
         return ranker.Generate(text, maxTokens, stopAt);
     }
 
-    bool Retrieves => memory is not null && Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
+    bool Retrieves => memory is not null && Profile.Update.UsesMemory;
 
     IReadOnlyList<string> Retrieve(Question question) => Retrieves ? memory!.Retrieve(question, Profile.Update.TopK, Profile.Update.Scope) : [];
 
@@ -174,13 +210,7 @@ public sealed class AgentRuntime : IDisposable
     List<double[]> Distributions(IReadOnlyList<(string Prompt, IReadOnlyList<string> Candidates)> queries)
     {
         if (queries.Count == 0) return [];
-        return ranker.ScoreMany(queries).Select(scores =>
-        {
-            double max = scores.Max();
-            var exp = scores.Select(s => Math.Exp(s - max)).ToArray();
-            double sum = exp.Sum();
-            return exp.Select(e => e / sum).ToArray();
-        }).ToList();
+        return ranker.ScoreMany(queries).Select(CandidateRanker.Softmax).ToList();
     }
 
     static int ArgMax(double[] values)

@@ -11,4 +11,7 @@ public interface IStatementMemory : IDisposable
     /// <summary>The statement texts most relevant to the question, best first; with <see cref="RetrievalScope.Subject"/>
     /// only statements about the question's subject (every statement when the question has none).</summary>
     IReadOnlyList<string> Retrieve(Question question, int k, RetrievalScope scope);
+
+    /// <summary>Whether a statement about this fact (subject and relation) is stored: what the agent knows it was told.</summary>
+    bool Holds(int subject, string relation);
 }

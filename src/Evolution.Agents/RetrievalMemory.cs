@@ -24,5 +24,7 @@ public sealed class RetrievalMemory(StatementMemory memory) : IStatementMemory
             .GroupBy(s => (s.Subject, s.Relation)).Select(g => g.OrderByDescending(s => s.Epoch).First())
             .Take(k).Select(s => s.Text).ToList();
 
+    public bool Holds(int subject, string relation) => memory.All.Any(s => s.Subject == subject && s.Relation == relation);
+
     public void Dispose() => memory.Dispose();
 }

@@ -10,7 +10,7 @@ namespace Evolution.Agents;
 /// One row of the comparison table. Rates are in [0, 1] (NaN when a set is empty, e.g. no two-hop
 /// query through a relation); fluency is ROME's n-gram entropy in bits; costs are wall time and bytes
 /// (fp32 weight deltas, or statement text plus embedding). The retrieval fields are set for channels
-/// that retrieve (rag, hybrid) and left out otherwise.
+/// that retrieve (rag, hybrid, adaptive) and left out otherwise.
 /// </summary>
 public sealed record MethodScores
 {
@@ -22,6 +22,8 @@ public sealed record MethodScores
     public double RelationLocality { get; init; }
     /// <summary>Locality over the changed subjects' other relations.</summary>
     public double SubjectLocality { get; init; }
+    /// <summary>The papers' success rates on the same answers (CounterFact's efficacy, paraphrase and neighbourhood success; <see cref="SuccessRates"/>).</summary>
+    public required SuccessRates Success { get; init; }
     public double Portability { get; init; }
     public double Fluency { get; init; }
     public double SecondsPerUpdate { get; init; }
@@ -48,10 +50,12 @@ public sealed record MethodScores
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? MemorizationRatio { get; init; }
     /// <summary>How many questions the memorization ratio is over.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? StaleQuestions { get; init; }
+    /// <summary>Share of the news a mixed channel (hybrid, adaptive) told its memory rather than its weights.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? ToMemory { get; init; }
 }
 
-/// <summary>Metrics after the first <see cref="Updates"/> updates, all kept, measured over every fact updated so far.</summary>
-public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency);
+/// <summary>Metrics after the first <see cref="Updates"/> updates, all kept, measured over every fact updated so far (both families).</summary>
+public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency, SuccessRates Success);
 
 /// <param name="PerEdit">For the single-edit methods (rome, ft-l, ft): each change's rates, in the order of the changes.</param>
 public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, MethodScores> Methods, IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves,
@@ -66,7 +70,7 @@ public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = tru
 /// The update-channel comparison (issue 4): the same world changes through each channel, measured by
 /// <see cref="EditMetrics"/> on <see cref="EditProbes"/> (the probe set and scoring <c>edit</c> uses too), every
 /// question answered by <see cref="AgentRuntime.Answer"/>, so
-/// the numbers are what agents do in scenarios (retrieval in the prompt for rag and hybrid, plain ranking
+/// the numbers are what agents do in scenarios (retrieval in the prompt for rag, hybrid and adaptive, plain ranking
 /// for edited weights).
 /// - rome, ft-l, ft: single edits, each applied, measured on its own fact and reverted; averaged over facts.
 /// - memit, alphaedit: one batch of all changes, measured over all.
@@ -74,6 +78,9 @@ public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = tru
 /// - hybrid: news at even positions into memory, at odd positions into the weights by ROME (kept, one
 ///   after another); the agent answers everything with retrieval. Alternating keeps both halves alike in
 ///   relation mix, so the row shows what combining the channels costs and keeps.
+/// - adaptive: each piece of news routed by the agent's confidence in the fact (<see cref="AgentRuntime.WritesToWeights"/>:
+///   firmly held facts into the weights by ROME, the rest into memory; kept, one after another), and each question answered
+///   with retrieval only where the weights alone are unsure (Mallen et al. 2023's adaptive retrieval).
 /// - none: the untouched agent, the reference for locality and fluency.
 /// Locality: neighbourhood facts (<see cref="EditProbes.NeighboursPerKind"/>, never a changed fact) keep the untouched
 /// agent's answer (without memory). Fluency: ROME's n-gram entropy of greedy generations from prompts
@@ -81,10 +88,10 @@ public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = tru
 /// </summary>
 public sealed class UpdateComparison
 {
-    public static readonly IReadOnlyList<string> Methods = ["none", "rome", "memit", "alphaedit", "ft-l", "ft", "rag", "hybrid"];
+    public static readonly IReadOnlyList<string> Methods = ["none", "rome", "memit", "alphaedit", "ft-l", "ft", "rag", "hybrid", "adaptive"];
     public static readonly IReadOnlyList<string> CurveMethods = ["rome", "alphaedit", "ft-l", "rag"];
     /// <summary>The channels of the lifelong comparison (<see cref="RunLifelong"/>).</summary>
-    public static readonly IReadOnlyList<string> LifelongMethods = ["rome", "memit", "alphaedit", "ft-l", "rag"];
+    public static readonly IReadOnlyList<string> LifelongMethods = ["rome", "memit", "alphaedit", "ft-l", "rag", "adaptive"];
     public const string HybridSplit = "news at even positions (0, 2, …) into memory, odd positions into the weights by ROME; answers with retrieval";
 
     readonly AgentRuntime.Parts parts;
@@ -136,7 +143,8 @@ public sealed class UpdateComparison
                 "none" => Untouched(),
                 "memit" or "alphaedit" => Batch(method),
                 "rag" => Rag(),
-                "hybrid" => Hybrid(),
+                "hybrid" => Mixed("hybrid", UpdateChannel.Hybrid, (i, _) => i % 2 == 0),
+                "adaptive" => Mixed("adaptive", UpdateChannel.Adaptive, (i, agent) => !agent.WritesToWeights(probes[i].News)),
                 _ => SingleEdits(method),
             };
             stage++;
@@ -155,7 +163,8 @@ public sealed class UpdateComparison
     /// Lifelong updating (AlphaEdit §4's sequential setting): every change written through each channel in order, in
     /// updates of <paramref name="batch"/> changes (ROME writes one fact per update whatever the batch), all kept, and
     /// measured over every change so far after <see cref="LifelongSizes"/> changes (rounded up to whole updates). One
-    /// editor per channel for the whole run, so AlphaEdit keeps every earlier update's keys out of later ones. The
+    /// editor per channel for the whole run, so AlphaEdit keeps every earlier update's keys out of later ones; the adaptive
+    /// channel routes one change at a time (its weight half is ROME's). The
     /// result has curves only; the model is restored exactly.
     /// </summary>
     public ComparisonResult RunLifelong(IReadOnlyList<string> methods, int batch, Action<double, string>? progress = null)
@@ -167,7 +176,7 @@ public sealed class UpdateComparison
         var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
         foreach (var method in methods)
         {
-            curves[method] = Curve(method, method == "rome" ? 1 : batch, LifelongSizes(probes.Count), "lifelong");
+            curves[method] = Curve(method, method is "rome" or "adaptive" ? 1 : batch, LifelongSizes(probes.Count), "lifelong");
             stage++;
         }
         return new ComparisonResult(probes.Count, new Dictionary<string, MethodScores>(), curves, HybridSplit, new Dictionary<string, IReadOnlyList<EditRates>>());
@@ -197,6 +206,15 @@ public sealed class UpdateComparison
         int Changes(int updatesApplied) => Math.Min(updatesApplied * unit, probes.Count);
         var measureAt = sizes.Select(n => (n + unit - 1) / unit).ToHashSet();
         void Progress(int n) => Report($"{method} {label}", Changes(n), probes.Count);
+        if (method == "adaptive")
+        {
+            using var memory = FreshMemory($"adaptive-{label}");
+            var agent = Retriever(memory, UpdateChannel.Adaptive);
+            var rome = weights.EditorFor("rome");
+            return EditEvaluation.UpdateSequentially(parts.Model, updates.Count,
+                i => Tell(updates[i].Single(), memory, rome, toMemory: !agent.WritesToWeights(updates[i].Single().News)).Delta,
+                n => Measure(agent, probes.Take(Changes(n)).ToList(), memory).Point(Changes(n)), Progress, measureAt);
+        }
         if (method == "rag")
         {
             using var memory = FreshMemory($"rag-{label}");
@@ -249,33 +267,41 @@ public sealed class UpdateComparison
 
     MethodScores WithRetrievalSettings(MethodScores scores) => scores with { Scope = parts.Profile.Update.Scope, Query = parts.Profile.Update.Query };
 
-    /// <summary>The hybrid channel's split (<see cref="HybridSplit"/>): news at even positions goes to memory, the rest to ROME.</summary>
-    static bool ToMemory(int index) => index % 2 == 0;
-
-    MethodScores Hybrid()
+    /// <summary>
+    /// The two channels that split the news between memory and weights, measured once all news is in (kept, one after
+    /// another): hybrid by position (<see cref="HybridSplit"/>), adaptive by what the agent already knows
+    /// (<see cref="AgentRuntime.WritesToWeights"/>, decided on the weights the earlier news left). Retrieval columns count
+    /// the facts told to the memory only: the edited ones have no statement to find.
+    /// </summary>
+    MethodScores Mixed(string method, UpdateChannel channel, Func<int, AgentRuntime, bool> toMemory)
     {
-        using var memory = FreshMemory("hybrid");
-        var agent = Retriever(memory, UpdateChannel.Hybrid);
-        var editor = weights.EditorFor("rome");
+        using var memory = FreshMemory(method);
+        var agent = Retriever(memory, channel);
+        var rome = weights.EditorFor("rome");
         double seconds = 0;
         long bytes = 0;
-        // Retrieval columns count the facts told to the memory only: the edited half has no statement to find.
-        var told = probes.Where((_, i) => ToMemory(i)).ToHashSet();
+        var told = new HashSet<Probe>();
         return EditEvaluation.UpdateSequentially(parts.Model, probes.Count, i =>
         {
             var clock = Stopwatch.StartNew();
-            WeightDelta? delta = null;
-            if (ToMemory(i)) bytes += memory.Add(probes[i].News);
-            else
-            {
-                delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, [probes[i].Edit.Request]);
-                delta.Apply(parts.Model);
-                bytes += delta.Bytes;
-            }
+            bool intoMemory = toMemory(i, agent);
+            if (intoMemory) told.Add(probes[i]);
+            var (delta, written) = Tell(probes[i], memory, rome, intoMemory);
+            bytes += written;
             seconds += clock.Elapsed.TotalSeconds;
             return delta;
-        }, _ => WithRetrievalSettings(Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes)),
-            n => Report("hybrid", n, probes.Count), measureAt: new HashSet<int> { probes.Count }).Single();
+        }, _ => WithRetrievalSettings(Measure(agent, probes, memory, inMemory: told.Contains).Scores(probes.Count, seconds, bytes))
+                with { ToMemory = told.Count / (double)probes.Count },
+            n => Report(method, n, probes.Count), measureAt: new HashSet<int> { probes.Count }).Single();
+    }
+
+    /// <summary>One change told to the memory, or written into the weights by <paramref name="rome"/> (the delta applied and returned).</summary>
+    (WeightDelta? Delta, long Bytes) Tell(Probe probe, RetrievalMemory memory, IKnowledgeEditor rome, bool toMemory)
+    {
+        if (toMemory) return (null, memory.Add(probe.News));
+        var delta = rome.ComputeDelta(parts.Model, parts.Tokenizer, [probe.Edit.Request]);
+        delta.Apply(parts.Model);
+        return (delta, delta.Bytes);
     }
 
     RetrievalMemory FreshMemory(string name)
@@ -294,12 +320,12 @@ public sealed class UpdateComparison
     sealed record Measurement(EditRates Rates, double Fluency, double SecondsPerQuery,
         double? RecallAtK, double? RecallAt5, double? AccuracyWhenRetrieved, double? MemorizationRatio, int? StaleQuestions, int? K)
     {
-        public CurvePoint Point(int n) => new(n, Rates.Reliability, Rates.Generalization, Rates.Locality, Rates.Portability, Fluency);
+        public CurvePoint Point(int n) => new(n, Rates.Reliability, Rates.Generalization, Rates.Locality, Rates.Portability, Fluency, Rates.Success);
 
         public MethodScores Scores(int updates, double seconds, long bytes) => new()
         {
             Updates = updates, Reliability = Rates.Reliability, Generalization = Rates.Generalization, Locality = Rates.Locality, Portability = Rates.Portability,
-            RelationLocality = Rates.RelationLocality, SubjectLocality = Rates.SubjectLocality, Fluency = Fluency, SecondsPerUpdate = seconds / updates, SecondsPerQuery = SecondsPerQuery, BytesStored = bytes,
+            RelationLocality = Rates.RelationLocality, SubjectLocality = Rates.SubjectLocality, Success = Rates.Success, Fluency = Fluency, SecondsPerUpdate = seconds / updates, SecondsPerQuery = SecondsPerQuery, BytesStored = bytes,
             BytesPerUpdate = bytes / (double)updates, K = K, RecallAtK = RecallAtK, RecallAt5 = RecallAt5,
             AccuracyWhenRetrieved = AccuracyWhenRetrieved, MemorizationRatio = MemorizationRatio, StaleQuestions = StaleQuestions,
         };
@@ -315,13 +341,13 @@ public sealed class UpdateComparison
         public Dictionary<ProbeQuestion, AgentAnswer> Answers { get; } = new(ReferenceEqualityComparer.Instance);
         public double SecondsPerQuery { get; private set; }
 
-        public IReadOnlyList<string> Answer(IReadOnlyList<ProbeQuestion> questions)
+        public IReadOnlyList<ProbeAnswer> Answer(IReadOnlyList<ProbeQuestion> questions)
         {
             var clock = Stopwatch.StartNew();
             var answers = agent.Answer(questions.Select(q => new AskItem(new Question(q.Subject, q.Relation, q.Prompt, q.Candidates), [])).ToList());
             SecondsPerQuery = clock.Elapsed.TotalSeconds / Math.Max(1, questions.Count);
             foreach (var (q, a) in questions.Zip(answers)) Answers[q] = a;
-            return answers.Select(a => a.Answer).ToList();
+            return questions.Zip(answers, (q, a) => new ProbeAnswer(a.Answer, q.Candidates.Select(c => a.Distribution[c]).ToList())).ToList();
         }
     }
 

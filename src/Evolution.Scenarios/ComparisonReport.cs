@@ -8,13 +8,28 @@ namespace Evolution.Scenarios;
 /// <summary>The update comparison as files: a method × metric table (Markdown and CSV) and ScottPlot PNGs (bars per metric, sequential curves).</summary>
 public static class ComparisonReport
 {
-    /// <summary>The table's columns, in order: EasyEdit's rates, fluency, costs, then the retrieval-only ones.</summary>
+    /// <summary>
+    /// The table's columns, in order: EasyEdit's rates, the papers' success rates (magnitudes in compare.json), fluency, costs,
+    /// then the retrieval-only ones.
+    /// </summary>
     public static IReadOnlyList<(string Name, double? Value)> Row(MethodScores s) =>
     [
         ("reliability", s.Reliability), ("generalization", s.Generalization), ("locality", s.Locality), ("portability", s.Portability),
+        .. SuccessColumns(s.Success),
         ("fluency", s.Fluency), ("seconds_per_update", s.SecondsPerUpdate), ("seconds_per_query", s.SecondsPerQuery),
         ("bytes_stored", s.BytesStored), ("bytes_per_update", s.BytesPerUpdate), ("recall_at_k", s.RecallAtK), ("recall_at_5", s.RecallAt5),
         ("accuracy_when_retrieved", s.AccuracyWhenRetrieved), ("memorization_ratio", s.MemorizationRatio),
+    ];
+
+    /// <summary>The papers' family (<see cref="Updates.SuccessRates"/>) as table columns.</summary>
+    static IReadOnlyList<(string Name, double? Value)> SuccessColumns(Updates.SuccessRates s) =>
+        [("efficacy", s.Efficacy), ("paraphrase_success", s.ParaphraseSuccess), ("neighborhood_success", s.NeighborhoodSuccess)];
+
+    /// <summary>A curve point's columns after the number of updates.</summary>
+    static IReadOnlyList<(string Name, double Value)> PointColumns(CurvePoint p) =>
+    [
+        ("reliability", p.Reliability), ("generalization", p.Generalization), ("locality", p.Locality), ("portability", p.Portability),
+        .. SuccessColumns(p.Success).Select(c => (c.Name, c.Value!.Value)), ("fluency", p.Fluency),
     ];
 
     static string Format(double? v) => v switch
@@ -34,9 +49,10 @@ public static class ComparisonReport
         foreach (var (method, curve) in result.Curves)
         {
             text.AppendLine().AppendLine($"## Sequential: {method}").AppendLine();
-            text.AppendLine("| updates | reliability | generalization | locality | portability | fluency |").AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+            var columns = curve.Count == 0 ? [] : PointColumns(curve[0]).Select(c => c.Name).ToList();
+            text.AppendLine($"| updates | {string.Join(" | ", columns)} |").AppendLine($"| ---: |{string.Concat(columns.Select(_ => " ---: |"))}");
             foreach (var p in curve)
-                text.AppendLine($"| {p.Updates} | {Format(p.Reliability)} | {Format(p.Generalization)} | {Format(p.Locality)} | {Format(p.Portability)} | {Format(p.Fluency)} |");
+                text.AppendLine($"| {p.Updates} | {string.Join(" | ", PointColumns(p).Select(c => Format(c.Value)))} |");
         }
         return text.ToString();
     }
@@ -58,10 +74,11 @@ public static class ComparisonReport
         if (result.Methods.Count == 0)
         {
             // A lifelong run: its curves, one row per channel and point.
-            text.AppendLine("method,updates,reliability,generalization,locality,portability,fluency");
+            var first = result.Curves.Values.FirstOrDefault(c => c.Count > 0);
+            if (first is not null) text.AppendLine("method,updates," + string.Join(",", PointColumns(first[0]).Select(c => c.Name)));
             foreach (var (method, curve) in result.Curves)
                 foreach (var p in curve)
-                    text.AppendLine($"{method},{p.Updates},{R(p.Reliability)},{R(p.Generalization)},{R(p.Locality)},{R(p.Portability)},{R(p.Fluency)}");
+                    text.AppendLine($"{method},{p.Updates}," + string.Join(",", PointColumns(p).Select(c => R(c.Value))));
             return text.ToString();
         }
         text.AppendLine("method," + string.Join(",", Row(result.Methods.Values.First()).Select(c => c.Name)));
@@ -86,15 +103,13 @@ public static class ComparisonReport
         Directory.CreateDirectory(plots);
 
         if (result.Methods.Count > 0) files.Add(MetricBars(result, plots));
-        foreach (var metric in result.Curves.Count == 0 ? [] : new[] { "reliability", "generalization", "locality", "fluency" })
+        string[] plotted = ["reliability", "generalization", "locality", "efficacy", "paraphrase_success", "neighborhood_success", "fluency"];
+        foreach (var metric in result.Curves.Count == 0 ? [] : plotted)
         {
             var plot = new Plot();
             foreach (var (method, curve) in result.Curves)
             {
-                var ys = curve.Select(p => metric switch
-                {
-                    "reliability" => p.Reliability, "generalization" => p.Generalization, "locality" => p.Locality, _ => p.Fluency,
-                }).ToArray();
+                var ys = curve.Select(p => PointColumns(p).First(c => c.Name == metric).Value).ToArray();
                 var line = plot.Add.Scatter(curve.Select(p => Math.Log10(p.Updates)).ToArray(), ys);
                 line.LegendText = method;
                 line.LineWidth = 2;

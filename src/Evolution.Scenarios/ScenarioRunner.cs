@@ -70,7 +70,7 @@ public static class ScenarioRunner
             trained.Model.Dispose();
             var checkpoint = trained.Checkpoint;
             var memoryPath = Path.Combine(options.OutputDirectory, RunFolder.MemoryDirectory, $"{agent.Name}.db");
-            var needsMemory = agent.Profile.Update.Channel is UpdateChannel.Rag or UpdateChannel.Hybrid;
+            var needsMemory = agent.Profile.Update.UsesMemory;
             var openMemory = options.MemoryFactory ?? RetrievalMemory.Open;
             homes.Add(new AgentHome(agent.Name, () =>
             {

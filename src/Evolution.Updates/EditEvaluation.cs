@@ -9,10 +9,10 @@ namespace Evolution.Updates;
 /// One edit's <see cref="EditRates"/> (see <see cref="EditMetrics"/>) and the cost of the update.
 /// </summary>
 public sealed record EditScore(double Reliability, double Generalization, double Locality, double Portability,
-    int PortabilityQueries, double SecondsPerUpdate, long BytesStored, double RelationLocality, double SubjectLocality);
+    int PortabilityQueries, double SecondsPerUpdate, long BytesStored, double RelationLocality, double SubjectLocality, SuccessRates Success);
 
 /// <summary>Metrics after the first <see cref="Edits"/> edits were applied (one after another, or in one batch), over every fact edited so far.</summary>
-public sealed record SequentialPoint(int Edits, double Reliability, double Generalization, double Locality, double Portability);
+public sealed record SequentialPoint(int Edits, double Reliability, double Generalization, double Locality, double Portability, SuccessRates Success);
 
 /// <summary>An update's measurement and its cost: wall time of computing and applying it, bytes of its deltas.</summary>
 public sealed record Measured<T>(T Value, double Seconds, long Bytes);
@@ -60,7 +60,7 @@ public static class EditEvaluation
         var weights = EditMetrics.Weights(model, tokenizer);
         return EachAlone(model, tokenizer, probes.Select(p => p.Request).ToList(), editor, i => EditMetrics.Measure([probes[i]], weights), progress)
             .Select(m => new EditScore(m.Value.Reliability, m.Value.Generalization, m.Value.Locality, m.Value.Portability, m.Value.PortabilityQueries, m.Seconds, m.Bytes,
-                m.Value.RelationLocality, m.Value.SubjectLocality))
+                m.Value.RelationLocality, m.Value.SubjectLocality, m.Value.Success))
             .ToList();
     }
 
@@ -85,7 +85,7 @@ public static class EditEvaluation
             edited => Point(edited, EditMetrics.Measure(probes.Take(edited).ToList(), weights)), progress);
     }
 
-    static SequentialPoint Point(int edits, EditRates r) => new(edits, r.Reliability, r.Generalization, r.Locality, r.Portability);
+    static SequentialPoint Point(int edits, EditRates r) => new(edits, r.Reliability, r.Generalization, r.Locality, r.Portability, r.Success);
 
     /// <summary>
     /// <see cref="UpdateSequentially"/> with a weight editor: each edit computed on the model the previous edits left.

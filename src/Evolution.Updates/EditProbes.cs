@@ -6,22 +6,43 @@ namespace Evolution.Updates;
 public sealed record ProbeQuestion(int Subject, string Relation, string Prompt, IReadOnlyList<string> Candidates);
 
 /// <summary>
-/// Answers questions, one chosen candidate per question, in order. Pluggable so that <c>edit</c> can score bare
+/// One answer to a <see cref="ProbeQuestion"/>: the chosen candidate and the probability of every candidate (in the
+/// question's order; a softmax over the candidates' sequence log-probabilities, so comparing two candidates' probabilities
+/// is comparing their sequence probabilities, as the papers' success rates do).
+/// </summary>
+public sealed record ProbeAnswer(string Answer, IReadOnlyList<double> Probabilities)
+{
+    /// <summary>An answer given with certainty: probability 1 on <paramref name="candidate"/> (scripted answerers).</summary>
+    public static ProbeAnswer Sure(ProbeQuestion question, string candidate) =>
+        new(candidate, question.Candidates.Select(c => c == candidate ? 1.0 : 0.0).ToList());
+
+    /// <summary>The probability of <paramref name="candidate"/>; null when it is not among <paramref name="question"/>'s candidates.</summary>
+    public double? ProbabilityOf(ProbeQuestion question, string candidate)
+    {
+        for (int i = 0; i < question.Candidates.Count; i++)
+            if (question.Candidates[i] == candidate) return Probabilities[i];
+        return null;
+    }
+}
+
+/// <summary>
+/// Answers questions, one <see cref="ProbeAnswer"/> per question, in order. Pluggable so that <c>edit</c> can score bare
 /// weights (<see cref="EditMetrics.Weights"/>) and <c>compare-updates</c> and scenarios an agent answering through
 /// its runtime (with retrieved statements for memory channels); for an agent without memory both choose alike.
 /// </summary>
-public delegate IReadOnlyList<string> ProbeAnswerer(IReadOnlyList<ProbeQuestion> questions);
+public delegate IReadOnlyList<ProbeAnswer> ProbeAnswerer(IReadOnlyList<ProbeQuestion> questions);
 
 /// <summary>
 /// The questions that measure one change (EasyEdit's families), fixed before any update: the edit prompt
 /// (reliability), held-out paraphrases (generalisation), two-hop questions through the changed fact with the
 /// composed new answer (portability), and neighbourhood facts with the untouched model's answers (locality).
 /// <see cref="DirectBefore"/> holds the untouched answers to <see cref="Direct"/>, to tell whether the weights still
-/// give the old object.
+/// give the old object. A neighbour carries the untouched model's answer (<c>Before</c>, for locality) and the world's
+/// (<c>Truth</c>, for the papers' neighbourhood success).
 /// </summary>
 public sealed record EditProbe(FactChange Change, EditRequest Request, string NewAnswer, string OldAnswer, ProbeQuestion Reliability,
     IReadOnlyList<ProbeQuestion> Paraphrases, IReadOnlyList<(ProbeQuestion Question, string Answer)> Portability,
-    IReadOnlyList<(ProbeQuestion Question, string Before)> Neighbours, IReadOnlyList<string> DirectBefore)
+    IReadOnlyList<(ProbeQuestion Question, string Before, string Truth)> Neighbours, IReadOnlyList<string> DirectBefore)
 {
     /// <summary>The reliability question, then the paraphrases.</summary>
     public IEnumerable<ProbeQuestion> Direct => Paraphrases.Prepend(Reliability);
@@ -51,8 +72,8 @@ public static class EditProbes
         for (int j = 0; j < probes.Count; j++)
         {
             var p = probes[j];
-            var neighbours = p.Neighbours.Select(n => (n.Question, before[i++])).ToList();
-            var direct = p.Direct.Select(_ => before[i++]).ToList();
+            var neighbours = p.Neighbours.Select(n => (n.Question, before[i++].Answer, n.Truth)).ToList();
+            var direct = p.Direct.Select(_ => before[i++].Answer).ToList();
             probes[j] = p with { Neighbours = neighbours, DirectBefore = direct };
         }
         return probes;
@@ -72,7 +93,7 @@ public static class EditProbes
             return (question, " " + world[end].Name);
         }).ToList();
         var neighbours = EvalSets.NeighborhoodQueries(world, change.Subject, change.Relation, epoch, NeighboursPerKind)
-            .Where(q => !changed.Contains((q.Subject, q.Relation))).Select(q => (Ask(q), "")).ToList();
+            .Where(q => !changed.Contains((q.Subject, q.Relation))).Select(q => (Ask(q), "", q.Answer)).ToList();
         var reliability = new ProbeQuestion(change.Subject, change.Relation, request.Prompt, world.CandidateAnswers(relation.ObjectType));
         return new EditProbe(change, request, " " + request.TargetNew, " " + world[change.OldObject].Name, reliability, paraphrases, portability, neighbours, []);
     }

@@ -35,9 +35,10 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         {
             Assert.True(s.Fluency > 0, $"{method} fluency {s.Fluency}");
             Assert.True(s.SecondsPerQuery > 0 && s.SecondsPerUpdate >= 0 && s.BytesStored >= 0, method);
-            Assert.Equal(method is "rag" or "hybrid", s.RecallAtK is not null);
-            Assert.Equal(method is "rag" or "hybrid" ? RetrievalScope.Subject : null, s.Scope); // the agent's defaults, recorded with the scores
-            Assert.Equal(method is "rag" or "hybrid" ? RetrievalQuery.Question : null, s.Query);
+            bool retrieves = method is "rag" or "hybrid" or "adaptive";
+            Assert.Equal(retrieves, s.RecallAtK is not null);
+            Assert.Equal(retrieves ? RetrievalScope.Subject : null, s.Scope); // the agent's defaults, recorded with the scores
+            Assert.Equal(retrieves ? RetrievalQuery.Question : null, s.Query);
         }
         Assert.Equal(1.0, result.Methods["none"].Locality); // the reference agrees with itself
         Assert.Equal(0, result.Methods["none"].BytesStored);
@@ -97,6 +98,47 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
     }
 
     [Fact]
+    public void TheAdaptiveChannelSendsFirmlyKnownFactsToTheWeightsAndRetrievesOnlyWhereTheWeightsAreUnsure()
+    {
+        using var agent = group.Runtime("ada", 1);
+        var changes = WorldChanges.Select(agent.World, 0, 6);
+        var before = agent.Model.parameters().Select(p => p.detach().clone()).ToList();
+        UpdateComparison At(double threshold, double answerAloneAbove = 1) => new(
+            new AgentRuntime.Parts(agent.Model, agent.Tokenizer, agent.World,
+                agent.Profile with { Update = agent.Profile.Update with { RouteAbove = threshold, AnswerAloneAbove = answerAloneAbove } }),
+            changes, new ComparisonOptions(Path.Combine(directory, $"memory-{threshold}"), FluencyTokens: 4));
+
+        // Threshold 1: no confidence is above it, so all news goes to memory and every question retrieves: the rag row.
+        var allMemory = At(1).Run(["rag", "adaptive"]).Methods;
+        Assert.Equal(1.0, allMemory["adaptive"].ToMemory);
+        Assert.Equal(allMemory["rag"].Reliability, allMemory["adaptive"].Reliability);
+        Assert.Equal(allMemory["rag"].Generalization, allMemory["adaptive"].Generalization);
+        Assert.Equal(allMemory["rag"].Locality, allMemory["adaptive"].Locality);
+        // Threshold 0: every fact is held above it, so all news goes to ROME and no question retrieves (the memory holds no
+        // news, every answer is sure enough): ROME's edits kept one after another (the end of ROME's sequential curve).
+        var allWeights = At(0, answerAloneAbove: 0).Run(["rome", "adaptive"]);
+        var adaptive = allWeights.Methods["adaptive"];
+        Assert.Equal(0.0, adaptive.ToMemory);
+        Assert.True(double.IsNaN(adaptive.RecallAtK!.Value)); // nothing was told to the memory
+        var romeKept = allWeights.Curves["rome"][^1];
+        Assert.Equal(romeKept.Reliability, adaptive.Reliability);
+        Assert.Equal(romeKept.Locality, adaptive.Locality);
+        // In between, the facts go where the agent's confidence sends them, decided on the weights the earlier news left.
+        var probes = EditProbes.For(agent.World, changes, 0, EditMetrics.Weights(agent.Model, agent.Tokenizer));
+        double median = probes.Select(p => EditMetrics.Weights(agent.Model, agent.Tokenizer)([p.Reliability])[0].Probabilities.Max()).Order().ElementAt(changes.Count / 2);
+        var split = At(median).Run(["adaptive"]).Methods["adaptive"];
+        Assert.InRange(split.ToMemory!.Value, 0.01, 0.99);
+        // All news in memory, questions retrieving only for facts with news: every other question is answered by the
+        // untouched weights, so no neighbour can change, and the news is read as RAG reads it.
+        var factsOnly = At(1, answerAloneAbove: 0).Run(["rag", "adaptive"]).Methods;
+        Assert.Equal(1.0, factsOnly["adaptive"].Locality);
+        Assert.Equal(factsOnly["rag"].Reliability, factsOnly["adaptive"].Reliability);
+
+        foreach (var (p, b) in agent.Model.parameters().Zip(before))
+            Assert.Equal(b.data<float>().ToArray(), p.detach().data<float>().ToArray());
+    }
+
+    [Fact]
     public void LifelongUpdatingKeepsEveryUpdateMeasuresAtTheCurvePointsAndRestoresTheModel()
     {
         Assert.Equal([1, 10, 50, 100, 200], UpdateComparison.LifelongSizes(200));
@@ -112,10 +154,12 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
 
         Assert.Empty(result.Methods);
         Assert.Equal(UpdateComparison.LifelongMethods, result.Curves.Keys);
-        // ROME writes one change per update; the others five, so the curve points round up to whole updates.
-        Assert.Equal([1, 10, 12], result.Curves["rome"].Select(p => p.Updates));
-        Assert.All(result.Curves.Where(c => c.Key != "rome"), c => Assert.Equal([5, 10, 12], c.Value.Select(p => p.Updates)));
+        // ROME (and the adaptive channel, whose weight half is ROME's) writes one change per update; the others five, so
+        // their curve points round up to whole updates.
+        Assert.All(result.Curves, c => Assert.Equal(c.Key is "rome" or "adaptive" ? [1, 10, 12] : [5, 10, 12], c.Value.Select(p => p.Updates)));
         Assert.All(result.Curves, c => Assert.True(c.Value.Max(p => p.Reliability) > 0, $"{c.Key} never gave a new object"));
+        // The papers' efficacy (P(new) > P(old)) holds wherever the new object ranks first, and more often.
+        Assert.All(result.Curves.Values.SelectMany(c => c), p => Assert.True(p.Success.Efficacy >= p.Reliability, $"efficacy {p.Success.Efficacy} < reliability {p.Reliability}"));
         // All statements in memory at the end, whichever way they were added: the same answers as the one-batch row.
         var rag = comparison.Run(["rag"]).Methods["rag"];
         Assert.Equal(rag.Reliability, result.Curves["rag"][^1].Reliability);
@@ -126,7 +170,9 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         var files = ComparisonReport.Write(result, Path.Combine(directory, "lifelong"));
         Assert.Contains("plots/sequential-locality.png", files);
         Assert.Contains("## Sequential: alphaedit", File.ReadAllText(Path.Combine(directory, "lifelong", "compare.md")));
-        Assert.Equal(1 + result.Curves.Values.Sum(c => c.Count), File.ReadAllLines(Path.Combine(directory, "lifelong", "compare.csv")).Length);
+        var csv = File.ReadAllLines(Path.Combine(directory, "lifelong", "compare.csv"));
+        Assert.Equal(1 + result.Curves.Values.Sum(c => c.Count), csv.Length);
+        Assert.Contains("efficacy,paraphrase_success,neighborhood_success", csv[0]);
     }
 
     [Theory]

@@ -118,21 +118,55 @@ public class EditingTests(TinyAgent tiny)
     {
         var world = tiny.Agent.World;
         var change = AChange();
-        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => q.Candidates[0]).ToList())[0];
+        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => ProbeAnswer.Sure(q, q.Candidates[0])).ToList())[0];
         Assert.Contains(probe.Neighbours, n => n.Question.Subject == change.Subject);
         Assert.Contains(probe.Neighbours, n => n.Question.Subject != change.Subject);
         // Every neighbour about the changed subject answered differently, every other one as before.
         var answers = EditMetrics.Questions([probe]).Select(q =>
         {
             var neighbour = probe.Neighbours.FirstOrDefault(n => n.Question == q);
-            if (neighbour.Question is null) return q.Candidates[0];
-            return neighbour.Question.Subject == change.Subject ? q.Candidates.First(c => c != neighbour.Before) : neighbour.Before;
+            if (neighbour.Question is null) return ProbeAnswer.Sure(q, q.Candidates[0]);
+            return ProbeAnswer.Sure(q, neighbour.Question.Subject == change.Subject ? q.Candidates.First(c => c != neighbour.Before) : neighbour.Before);
         }).ToList();
         var rates = EditMetrics.Score([probe], answers);
         Assert.Equal(1.0, rates.RelationLocality);
         Assert.Equal(0.0, rates.SubjectLocality);
         int sameSubject = probe.Neighbours.Count(n => n.Question.Subject == change.Subject);
         Assert.Equal(1.0 - sameSubject / (double)probe.Neighbours.Count, rates.Locality, 12);
+    }
+
+    [Fact]
+    public void SuccessRatesCompareTheNewObjectWithTheOldWhereRankedScoresAskForTheTop()
+    {
+        var world = tiny.Agent.World;
+        var change = AChange();
+        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => ProbeAnswer.Sure(q, q.Candidates[0])).ToList())[0];
+        // Neighbours that could answer the new object (same relation: a person's other relations ask no city).
+        var sameRelation = probe.Neighbours.Where(n => n.Question.Candidates.Contains(probe.NewAnswer) && n.Truth != probe.NewAnswer).ToList();
+        Assert.NotEmpty(sameRelation);
+        Assert.All(sameRelation, n => Assert.NotEqual(change.Subject, n.Question.Subject));
+        // Direct questions: a third candidate on top, the new object above the old one (0.5 > 0.3 > 0.2): the papers' efficacy
+        // counts it, the ranked reliability does not. Neighbours: the truth kept on top but the new object lifted above it on
+        // the first one only.
+        ProbeAnswer Reply(ProbeQuestion q)
+        {
+            var neighbour = probe.Neighbours.FirstOrDefault(n => n.Question == q);
+            if (neighbour.Question is null)
+            {
+                string third = q.Candidates.First(c => c != probe.NewAnswer && c != probe.OldAnswer);
+                return new ProbeAnswer(third, q.Candidates.Select(c => c == third ? 0.5 : c == probe.NewAnswer ? 0.3 : c == probe.OldAnswer ? 0.2 : 0).ToList());
+            }
+            bool lifted = neighbour.Question == sameRelation[0].Question;
+            return new ProbeAnswer(neighbour.Truth, q.Candidates.Select(c => c == neighbour.Truth ? 0.6 : c == probe.NewAnswer ? (lifted ? 0.7 : 0.1) : 0).ToList());
+        }
+        var rates = EditMetrics.Score([probe], EditMetrics.Questions([probe]).Select(Reply).ToList());
+        Assert.Equal(0.0, rates.Reliability);
+        Assert.Equal(1.0, rates.Success.Efficacy);
+        Assert.Equal(0.1, rates.Success.EfficacyMagnitude, 12);
+        Assert.Equal(1.0, rates.Success.ParaphraseSuccess);
+        // Only neighbours that can answer the new object count; one of them lost.
+        Assert.Equal(1.0 - 1.0 / sameRelation.Count, rates.Success.NeighborhoodSuccess, 12);
+        Assert.Equal((-0.1 + 0.5 * (sameRelation.Count - 1)) / sameRelation.Count, rates.Success.NeighborhoodMagnitude, 12);
     }
 
     [Fact]

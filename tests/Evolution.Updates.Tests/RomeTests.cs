@@ -82,7 +82,7 @@ public class RomeEssenceTests(TinyAgent tiny)
         int old = world.ObjectOf(person.Id, "works_for", 0);
         var change = new FactChange(1, person.Id, "works_for", old, world.OfType("company").First(c => c.Id != old).Id);
         Assert.Equal(essence, EditEvaluation.RequestFor(world, change).EssencePrompts);
-        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => q.Candidates[0]).ToList())[0];
+        var probe = EditProbes.For(world, [change], 0, questions => questions.Select(q => ProbeAnswer.Sure(q, q.Candidates[0])).ToList())[0];
         Assert.DoesNotContain(probe.Neighbours, n => essence.Contains(n.Question.Prompt));
     }
 

@@ -31,21 +31,23 @@ public static class CompareUpdatesCommand
             Description = $"lifelong updating instead of the table: N changes (the world's next epoch, topped up with seeded counterfactuals, each fact changed once) written one update after another and all kept, measured after 1, 10, 50, 100, 200, … and N changes; channels {string.Join(", ", UpdateComparison.LifelongMethods)}",
         };
         var batch = new Option<int>("--batch") { Description = "with --sequential: changes per update for memit, alphaedit, ft-l and rag (rome writes one at a time)", DefaultValueFactory = _ => 1 };
+        var routeAbove = new Option<double?>("--route-above") { Description = "adaptive: news about facts the weights hold above this confidence goes to ROME, the rest to memory (default: the profile's update.route_above, 0.99)" };
+        var answerAlone = new Option<double?>("--answer-alone-above") { Description = "adaptive: questions the weights answer above this confidence skip retrieval, unless the memory holds news on the fact (default: the profile's update.answer_alone_above, 0.5)" };
         var noCurves = new Option<bool>("--no-curves") { Description = $"skip the sequential curves ({string.Join(", ", UpdateComparison.CurveMethods)})" };
         var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and a hybrid, and compare them with one set of metrics.")
-            { world, agent, model, changes, methods, sequential, batch, noCurves, output, cache, json, device };
+        var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
+            { world, agent, model, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, output, cache, json, device };
         command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
-            parse.GetValue(sequential), parse.GetValue(batch), !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
+            parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     const string DefaultMethods = "rome,memit,ft-l,ft,rag,hybrid";
 
-    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
+    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch, double? routeAbove, double? answerAloneAbove, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
     {
         var available = sequential is null ? UpdateComparison.Methods : UpdateComparison.LifelongMethods;
         var methods = (methodList ?? (sequential is null ? DefaultMethods : string.Join(",", UpdateComparison.LifelongMethods)))
@@ -59,6 +61,8 @@ public static class CompareUpdatesCommand
         if (sequential < 1) throw new InputException(null, "--sequential", $"must be at least 1, got {sequential}");
         if (batch < 1) throw new InputException(null, "--batch", $"must be at least 1, got {batch}");
         if (batch != 1 && sequential is null) throw new InputException(null, "--batch", "applies to --sequential runs only");
+        if (routeAbove is < 0 or > 1) throw new InputException(null, "--route-above", $"must be between 0 and 1, got {routeAbove}");
+        if (answerAloneAbove is < 0 or > 1) throw new InputException(null, "--answer-alone-above", $"must be between 0 and 1, got {answerAloneAbove}");
         changeCount ??= sequential;
         if (modelDir is not null)
         {
@@ -94,6 +98,11 @@ public static class CompareUpdatesCommand
             parts = new AgentRuntime.Parts(trained.Model, trained.Tokenizer, trained.World, trained.Profile);
             checkpoint = trained.Checkpoint;
         }
+        var update = parts.Profile.Update;
+        parts = parts with { Profile = parts.Profile with { Update = update with
+        {
+            RouteAbove = routeAbove ?? update.RouteAbove, AnswerAloneAbove = answerAloneAbove ?? update.AnswerAloneAbove,
+        } } };
         using var model = parts.Model;
         int nextEpoch = parts.Profile.Data.Epoch + 1;
         int count = changeCount ?? parts.World.Changes.Count(c => c.Epoch == nextEpoch);
@@ -111,8 +120,11 @@ public static class CompareUpdatesCommand
             changes = result.Changes,
             batch = sequential is null ? (int?)null : batch,
             hybrid_split = sequential is null ? result.HybridSplit : null,
+            route_above = methods.Contains("adaptive") ? parts.Profile.Update.RouteAbove : (double?)null,
+            answer_alone_above = methods.Contains("adaptive") ? parts.Profile.Update.AnswerAloneAbove : (double?)null,
             methods = result.Methods,
-            curves = result.Curves,
+            curves = sequential is null ? result.Curves : null,
+            sequential = sequential is null ? null : result.Curves,
         };
         var text = Output.ToJson(document);
         Directory.CreateDirectory(outDir);
@@ -122,21 +134,24 @@ public static class CompareUpdatesCommand
         if (json) Console.Out.WriteLine(text);
         else
         {
-            var table = new Table().AddColumns("method", "reliability", "generalization", "locality", "portability", "fluency", "s/update", "s/query", "bytes/update", "recall@k", "acc|retrieved", "mem. ratio");
+            var table = new Table().AddColumns("method", "reliability", "generalization", "locality", "portability", "ES / PS / NS", "fluency", "s/update", "s/query", "bytes/update", "recall@k", "acc|retrieved", "mem. ratio");
             foreach (var (method, s) in result.Methods)
-                table.AddRow(method, F(s.Reliability), F(s.Generalization), F(s.Locality), F(s.Portability), F(s.Fluency), F(s.SecondsPerUpdate), F(s.SecondsPerQuery),
+                table.AddRow(method, F(s.Reliability), F(s.Generalization), F(s.Locality), F(s.Portability), Success(s.Success), F(s.Fluency), F(s.SecondsPerUpdate), F(s.SecondsPerQuery),
                     s.BytesPerUpdate.ToString("F0"), F(s.RecallAtK), F(s.AccuracyWhenRetrieved), F(s.MemorizationRatio));
             if (result.Methods.Count > 0) Output.Status.Write(table);
             foreach (var (method, curve) in result.Curves.Where(_ => sequential is not null))
             {
-                var points = new Table().Title(method).AddColumns("changes", "reliability", "generalization", "locality", "portability", "fluency");
-                foreach (var p in curve) points.AddRow(p.Updates.ToString(), F(p.Reliability), F(p.Generalization), F(p.Locality), F(p.Portability), F(p.Fluency));
+                var points = new Table().Title(method).AddColumns("changes", "reliability", "generalization", "locality", "portability", "ES / PS / NS", "fluency");
+                foreach (var p in curve) points.AddRow(p.Updates.ToString(), F(p.Reliability), F(p.Generalization), F(p.Locality), F(p.Portability), Success(p.Success), F(p.Fluency));
                 Output.Status.Write(points);
             }
             Output.Status.MarkupLine($"written to {Markup.Escape(Path.GetFullPath(outDir))} (compare.json, compare.md, compare.csv, plots/)");
         }
         return 0;
     }
+
+    /// <summary>The papers' efficacy, paraphrase and neighbourhood success in one cell.</summary>
+    static string Success(SuccessRates s) => $"{F(s.Efficacy)} / {F(s.ParaphraseSuccess)} / {F(s.NeighborhoodSuccess)}";
 
     static string F(double? v) => v is double x ? (double.IsNaN(x) ? "n/a" : x.ToString(Math.Abs(x) < 0.01 && x != 0 ? "G3" : "F3")) : "";
 

@@ -153,6 +153,7 @@ public static class EditCommand
             relation_locality = Mean(x => x.RelationLocality),
             subject_locality = Mean(x => x.SubjectLocality),
             portability = Mean(x => x.Portability),
+            success = SuccessRates.Mean(scores.Select(x => x.Success).ToList()),
             seconds_per_update = Mean(x => x.SecondsPerUpdate),
             bytes_per_update = Mean(x => x.BytesStored),
             // Each edit on its own, to find the ones a method fails.
@@ -168,6 +169,7 @@ public static class EditCommand
                 relation_locality = score.RelationLocality,
                 subject_locality = score.SubjectLocality,
                 portability = score.Portability,
+                success = score.Success,
             }).ToList(),
         };
         if (json) Output.Json(summary);

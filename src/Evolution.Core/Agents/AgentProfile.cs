@@ -32,7 +32,7 @@ public sealed record AgentTraits
 }
 
 /// <summary>How an agent takes in news (a statement about a changed fact): nowhere, in its memory, or in its weights.</summary>
-public enum UpdateChannel { None, Rag, Rome, Memit, AlphaEdit, FtL, Hybrid }
+public enum UpdateChannel { None, Rag, Rome, Memit, AlphaEdit, FtL, Hybrid, Adaptive }
 
 /// <summary>Which stored statements a question may retrieve: those about its subject, or any.</summary>
 public enum RetrievalScope { Subject, All }
@@ -60,11 +60,30 @@ public sealed record UpdatePolicy
     /// context reads as one more sentence of a biography and the agent answers from memory (accuracy when retrieved 0.27 against 0.93).
     /// </summary>
     public RetrievalQuery Query { get; init; } = RetrievalQuery.Question;
+    /// <summary>
+    /// <see cref="UpdateChannel.Adaptive"/>, news: a piece of news about a fact the weights already answer with probability above
+    /// this (over the candidates, without context) is written into the weights by ROME, the rest into memory (the survey's
+    /// split: parametric updates for knowledge the model holds firmly, retrieval for the long tail). 0 sends all news to the
+    /// weights, 1 all to memory. Default 0.99: on the default agent every lower threshold measured sent more news to ROME and
+    /// lost reliability and locality to the kept edits (README, "Update channels compared").
+    /// </summary>
+    public double RouteAbove { get; init; } = 0.99;
+    /// <summary>
+    /// <see cref="UpdateChannel.Adaptive"/>, questions: a question the weights alone answer with probability above this is
+    /// answered without retrieval (adaptive retrieval, Mallen et al. 2023: retrieve where the model's own recall is weak),
+    /// unless the memory holds news about that very fact (confidence cannot tell a firmly held stale fact from a true one).
+    /// 0 retrieves only for facts with news, 1 for every question. Default 0.5 (README, "Update channels compared").
+    /// </summary>
+    public double AnswerAloneAbove { get; init; } = 0.5;
+
+    /// <summary>Whether the channel keeps statements in a memory (and so needs one).</summary>
+    public bool UsesMemory => Channel is UpdateChannel.Rag or UpdateChannel.Hybrid or UpdateChannel.Adaptive;
 
     public static readonly IReadOnlyDictionary<string, UpdateChannel> Names = new Dictionary<string, UpdateChannel>
     {
         ["none"] = UpdateChannel.None, ["rag"] = UpdateChannel.Rag, ["rome"] = UpdateChannel.Rome,
         ["memit"] = UpdateChannel.Memit, ["alphaedit"] = UpdateChannel.AlphaEdit, ["ft-l"] = UpdateChannel.FtL, ["hybrid"] = UpdateChannel.Hybrid,
+        ["adaptive"] = UpdateChannel.Adaptive,
     };
 
     public static string NameOf(UpdateChannel channel) => Names.First(n => n.Value == channel).Key;
@@ -150,7 +169,8 @@ public sealed record AgentProfile
         var queryName = u.String("retrieval_query", "question");
         var update = new UpdatePolicy
         {
-            Channel = channel, TopK = u.Int("top_k", new UpdatePolicy().TopK),
+            Channel = channel, TopK = u.Int("top_k", new UpdatePolicy().TopK), RouteAbove = u.Double("route_above", new UpdatePolicy().RouteAbove),
+            AnswerAloneAbove = u.Double("answer_alone_above", new UpdatePolicy().AnswerAloneAbove),
             Scope = scopeName switch
             {
                 "subject" => RetrievalScope.Subject, "all" => RetrievalScope.All,
@@ -163,6 +183,8 @@ public sealed record AgentProfile
             },
         };
         if (update.TopK < 1) throw u.Invalid("top_k", $"must be at least 1, got {update.TopK}");
+        if (update.RouteAbove is < 0 or > 1) throw u.Invalid("route_above", $"must be between 0 and 1, got {update.RouteAbove}");
+        if (update.AnswerAloneAbove is < 0 or > 1) throw u.Invalid("answer_alone_above", $"must be between 0 and 1, got {update.AnswerAloneAbove}");
         u.RejectUnknownKeys();
 
         var profile = new AgentProfile { Name = yaml.String("name", "default"), Model = shape, Data = data, Training = training, Traits = traits, Update = update, Source = yaml.File };

@@ -61,6 +61,15 @@ public sealed class CandidateRanker
         return results;
     }
 
+    /// <summary>Softmax over one query's sequence log-probabilities: the model's belief restricted to the candidates.</summary>
+    public static double[] Softmax(double[] scores)
+    {
+        double max = scores.Max();
+        var exp = scores.Select(s => Math.Exp(s - max)).ToArray();
+        double sum = exp.Sum();
+        return exp.Select(e => e / sum).ToArray();
+    }
+
     /// <summary>Scores every (prompt, continuation) pair, batching across queries.</summary>
     public double[][] ScoreMany(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries)
     {

@@ -17,7 +17,7 @@ public static class ComparisonReport
         ("accuracy_when_retrieved", s.AccuracyWhenRetrieved), ("memorization_ratio", s.MemorizationRatio),
     ];
 
-    static string Format(double? v) => v switch
+    internal static string Format(double? v) => v switch
     {
         null => "",
         double x when double.IsNaN(x) => "n/a",
@@ -38,6 +38,7 @@ public static class ComparisonReport
             foreach (var p in curve)
                 text.AppendLine($"| {p.Updates} | {Format(p.Reliability)} | {Format(p.Generalization)} | {Format(p.Locality)} | {Format(p.Portability)} | {Format(p.Fluency)} |");
         }
+        if (result.Circuits is { } circuits) CircuitRewiringReport.Markdown(circuits, text);
         return text.ToString();
     }
 
@@ -86,6 +87,7 @@ public static class ComparisonReport
         Directory.CreateDirectory(plots);
 
         if (result.Methods.Count > 0) files.Add(MetricBars(result, plots));
+        if (result.Circuits is { } circuits) files.Add(CircuitRewiringReport.Plot(circuits, plots));
         foreach (var metric in result.Curves.Count == 0 ? [] : new[] { "reliability", "generalization", "locality", "fluency" })
         {
             var plot = new Plot();
@@ -126,7 +128,7 @@ public static class ComparisonReport
         return Save(bars, plots, "metrics.png");
     }
 
-    static void Finish(Plot plot, string x, string y, string title, bool unitRange = true)
+    internal static void Finish(Plot plot, string x, string y, string title, bool unitRange = true)
     {
         plot.XLabel(x);
         plot.YLabel(y);
@@ -135,7 +137,7 @@ public static class ComparisonReport
         plot.ShowLegend(Alignment.LowerRight);
     }
 
-    static string Save(Plot plot, string directory, string file)
+    internal static string Save(Plot plot, string directory, string file)
     {
         Core.AtomicFile.Write(Path.Combine(directory, file), temp => plot.SavePng(temp, 720, 420));
         return Path.Combine("plots", file);

@@ -58,13 +58,15 @@ public sealed record MethodScores
 public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency, SuccessRates Success);
 
 /// <param name="PerEdit">For the single-edit methods (rome, ft-l, ft): each change's rates, in the order of the changes.</param>
+/// <param name="Circuits">With <see cref="ComparisonOptions.Circuits"/>: how each parametric channel rewired the edited facts' circuits.</param>
 public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, MethodScores> Methods, IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves,
-    string HybridSplit, IReadOnlyDictionary<string, IReadOnlyList<EditRates>> PerEdit);
+    string HybridSplit, IReadOnlyDictionary<string, IReadOnlyList<EditRates>> PerEdit, EditCircuitReport? Circuits = null);
 
 /// <param name="MemoryDirectory">Where each retrieval channel's fresh LiteDB memory is written.</param>
 /// <param name="Curves">Sequential curves for <see cref="UpdateComparison.CurveMethods"/>.</param>
 /// <param name="FluencyTokens">Greedy tokens generated per fluency prompt.</param>
-public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = true, int FluencyTokens = 32);
+/// <param name="Circuits">When set, <see cref="EditCircuits"/> traces the edited facts' circuits before and after each parametric channel's edits.</param>
+public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = true, int FluencyTokens = 32, EditCircuitOptions? Circuits = null);
 
 /// <summary>
 /// The update-channel comparison (issue 4): the same world changes through each channel, measured by
@@ -123,8 +125,8 @@ public sealed class UpdateComparison
         }).ToList();
     }
 
-    /// <summary>How many stages <see cref="Run"/> goes through: one per method, one per curve.</summary>
-    public int Stages(IReadOnlyList<string> methods) => methods.Count + (options.Curves ? methods.Count(CurveMethods.Contains) : 0);
+    /// <summary>How many stages <see cref="Run"/> goes through: one per method, one per curve, one for the circuits.</summary>
+    public int Stages(IReadOnlyList<string> methods) => methods.Count + (options.Curves ? methods.Count(CurveMethods.Contains) : 0) + (options.Circuits is null ? 0 : 1);
 
     /// <summary>Runs the methods in order; <paramref name="progress"/> hears the stages done so far (fractional within a stage) and what is being done.</summary>
     public ComparisonResult Run(IReadOnlyList<string> methods, Action<double, string>? progress = null)
@@ -156,7 +158,10 @@ public sealed class UpdateComparison
                 stage++;
             }
         }
-        return new ComparisonResult(probes.Count, rows, curves, HybridSplit, perEdit);
+        // Circuits before and after each parametric channel's edits (Yao et al. 2024), applied again as the rows above apply them.
+        var circuits = options.Circuits is null ? null : EditCircuits.Compare(parts.Model, parts.Tokenizer, parts.World, parts.Profile.Data.Epoch,
+            probes.Select(p => p.Edit.Change).ToList(), methods, weights.EditorFor, options.Circuits, Report);
+        return new ComparisonResult(probes.Count, rows, curves, HybridSplit, perEdit, circuits);
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ public static class ComparisonReport
         .. SuccessColumns(p.Success).Select(c => (c.Name, c.Value!.Value)), ("fluency", p.Fluency),
     ];
 
-    static string Format(double? v) => v switch
+    internal static string Format(double? v) => v switch
     {
         null => "",
         double x when double.IsNaN(x) => "n/a",
@@ -54,6 +54,7 @@ public static class ComparisonReport
             foreach (var p in curve)
                 text.AppendLine($"| {p.Updates} | {string.Join(" | ", PointColumns(p).Select(c => Format(c.Value)))} |");
         }
+        if (result.Circuits is { } circuits) CircuitRewiringReport.Markdown(circuits, text);
         return text.ToString();
     }
 
@@ -103,6 +104,7 @@ public static class ComparisonReport
         Directory.CreateDirectory(plots);
 
         if (result.Methods.Count > 0) files.Add(MetricBars(result, plots));
+        if (result.Circuits is { } circuits) files.Add(CircuitRewiringReport.Plot(circuits, plots));
         string[] plotted = ["reliability", "generalization", "locality", "efficacy", "paraphrase_success", "neighborhood_success", "fluency"];
         foreach (var metric in result.Curves.Count == 0 ? [] : plotted)
         {
@@ -141,7 +143,7 @@ public static class ComparisonReport
         return Save(bars, plots, "metrics.png");
     }
 
-    static void Finish(Plot plot, string x, string y, string title, bool unitRange = true)
+    internal static void Finish(Plot plot, string x, string y, string title, bool unitRange = true)
     {
         plot.XLabel(x);
         plot.YLabel(y);
@@ -150,7 +152,7 @@ public static class ComparisonReport
         plot.ShowLegend(Alignment.LowerRight);
     }
 
-    static string Save(Plot plot, string directory, string file)
+    internal static string Save(Plot plot, string directory, string file)
     {
         Core.AtomicFile.Write(Path.Combine(directory, file), temp => plot.SavePng(temp, 720, 420));
         return Path.Combine("plots", file);

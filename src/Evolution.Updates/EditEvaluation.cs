@@ -68,21 +68,33 @@ public static class EditEvaluation
     public static EditScore Evaluate(Gpt model, ITextTokenizer tokenizer, World world, FactChange change, IKnowledgeEditor editor, int knowledgeEpoch) =>
         Singles(model, tokenizer, EditProbes.For(world, [change], knowledgeEpoch, EditMetrics.Weights(model, tokenizer)), editor)[0];
 
-    /// <summary><c>edit</c>'s batch: every change written by one call, rated over all of them on the bare weights.</summary>
-    public static SequentialPoint Batch(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditProbe> probes, IKnowledgeEditor editor) =>
-        Point(probes.Count, AllAtOnce(model, tokenizer, probes.Select(p => p.Request).ToList(), editor,
-            () => EditMetrics.Measure(probes, EditMetrics.Weights(model, tokenizer))).Value);
+    /// <summary>
+    /// <c>edit</c>'s batch: every change written by one call, rated over all of them on the bare weights; <paramref name="whileApplied"/>
+    /// runs while the batch is in the weights (<c>edit --save</c> writes them then).
+    /// </summary>
+    public static SequentialPoint Batch(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditProbe> probes, IKnowledgeEditor editor, Action? whileApplied = null) =>
+        Point(probes.Count, AllAtOnce(model, tokenizer, probes.Select(p => p.Request).ToList(), editor, () =>
+        {
+            var rates = EditMetrics.Measure(probes, EditMetrics.Weights(model, tokenizer));
+            whileApplied?.Invoke();
+            return rates;
+        }).Value);
 
     /// <summary>
     /// <c>edit --sequential</c>: <see cref="EditSequentially"/> rated on the bare weights over every change edited so far.
-    /// ROME is known to degrade under many sequential edits (Gupta et al. 2024).
+    /// ROME is known to degrade under many sequential edits (Gupta et al. 2024). <paramref name="whileApplied"/> runs while every
+    /// edit is in the weights (<c>edit --save</c> writes them then).
     /// </summary>
     public static IReadOnlyList<SequentialPoint> Sequential(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditProbe> probes, IKnowledgeEditor editor,
-        Action<int>? progress = null)
+        Action<int>? progress = null, Action? whileApplied = null)
     {
         var weights = EditMetrics.Weights(model, tokenizer);
-        return EditSequentially(model, tokenizer, probes.Select(p => p.Request).ToList(), editor,
-            edited => Point(edited, EditMetrics.Measure(probes.Take(edited).ToList(), weights)), progress);
+        return EditSequentially(model, tokenizer, probes.Select(p => p.Request).ToList(), editor, edited =>
+        {
+            var point = Point(edited, EditMetrics.Measure(probes.Take(edited).ToList(), weights));
+            if (edited == probes.Count) whileApplied?.Invoke();
+            return point;
+        }, progress);
     }
 
     static SequentialPoint Point(int edits, EditRates r) => new(edits, r.Reliability, r.Generalization, r.Locality, r.Portability, r.Success);

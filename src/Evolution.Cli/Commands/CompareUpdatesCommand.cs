@@ -34,20 +34,35 @@ public static class CompareUpdatesCommand
         var routeAbove = new Option<double?>("--route-above") { Description = "adaptive: news about facts the weights hold above this confidence goes to ROME, the rest to memory (default: the profile's update.route_above, 0.99)" };
         var answerAlone = new Option<double?>("--answer-alone-above") { Description = "adaptive: questions the weights answer above this confidence skip retrieval, unless the memory holds news on the fact (default: the profile's update.answer_alone_above, 0.5)" };
         var noCurves = new Option<bool>("--no-curves") { Description = $"skip the sequential curves ({string.Join(", ", UpdateComparison.CurveMethods)})" };
+        var circuits = new Option<bool>("--circuits")
+        {
+            Description = $"also trace each edited fact's knowledge circuit (EAP-IG, trace --methods circuit's defaults) before the update (old object) and after it (new object), for each channel of {string.Join(", ", EditCircuits.Channels)}, edits applied as in its row: edge Jaccard, edges and heads gained and lost, where the logit lens first ranks each object top, mover heads",
+        };
+        var circuitFacts = new Option<int?>("--circuit-facts") { Description = $"with --circuits: edited facts traced per channel, the first ones (default {EditCircuitOptions.DefaultFacts})" };
         var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
-            { world, agent, model, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, output, cache, json, device };
+            { world, agent, model, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, output, cache, json, device };
         command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
-            parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves), parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
+            parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves),
+            ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)),
+            parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     const string DefaultMethods = "rome,memit,ft-l,ft,rag,hybrid";
 
-    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch, double? routeAbove, double? answerAloneAbove, bool curves, string outDir, string cacheRoot, bool json, string deviceName)
+    static EditCircuitOptions? ParseCircuits(bool circuits, int? facts)
+    {
+        if (facts is not null && !circuits) throw new InputException(null, "--circuit-facts", "applies with --circuits only");
+        if (facts < 1) throw new InputException(null, "--circuit-facts", $"must be at least 1, got {facts}");
+        return circuits ? new EditCircuitOptions(facts ?? EditCircuitOptions.DefaultFacts) : null;
+    }
+
+    static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch,
+        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, string outDir, string cacheRoot, bool json, string deviceName)
     {
         var available = sequential is null ? UpdateComparison.Methods : UpdateComparison.LifelongMethods;
         var methods = (methodList ?? (sequential is null ? DefaultMethods : string.Join(",", UpdateComparison.LifelongMethods)))
@@ -63,6 +78,9 @@ public static class CompareUpdatesCommand
         if (batch != 1 && sequential is null) throw new InputException(null, "--batch", "applies to --sequential runs only");
         if (routeAbove is < 0 or > 1) throw new InputException(null, "--route-above", $"must be between 0 and 1, got {routeAbove}");
         if (answerAloneAbove is < 0 or > 1) throw new InputException(null, "--answer-alone-above", $"must be between 0 and 1, got {answerAloneAbove}");
+        if (circuits is not null && sequential is not null) throw new InputException(null, "--circuits", "applies to the table, not to --sequential runs");
+        if (circuits is not null && !methods.Any(EditCircuits.Channels.Contains))
+            throw new InputException(null, "--circuits", $"needs a channel that writes weights among --methods ({string.Join(", ", EditCircuits.Channels)})");
         changeCount ??= sequential;
         if (modelDir is not null)
         {
@@ -109,7 +127,7 @@ public static class CompareUpdatesCommand
         if (count < 1) throw new InputException(worldPath, "--changes", $"the world has no changes at epoch {nextEpoch}, the one after the agent's: give --changes N (seeded counterfactuals)");
         var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, count);
 
-        var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves));
+        var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves, Circuits: circuits));
         var result = sequential is null
             ? Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report))
             : Output.WithProgress("compare-updates --sequential", methods.Count, report => comparison.RunLifelong(methods, batch, report));
@@ -125,6 +143,7 @@ public static class CompareUpdatesCommand
             methods = result.Methods,
             curves = sequential is null ? result.Curves : null,
             sequential = sequential is null ? null : result.Curves,
+            circuits = result.Circuits,
         };
         var text = Output.ToJson(document);
         Directory.CreateDirectory(outDir);
@@ -139,6 +158,16 @@ public static class CompareUpdatesCommand
                 table.AddRow(method, F(s.Reliability), F(s.Generalization), F(s.Locality), F(s.Portability), Success(s.Success), F(s.Fluency), F(s.SecondsPerUpdate), F(s.SecondsPerQuery),
                     s.BytesPerUpdate.ToString("F0"), F(s.RecallAtK), F(s.AccuracyWhenRetrieved), F(s.MemorizationRatio));
             if (result.Methods.Count > 0) Output.Status.Write(table);
+            if (result.Circuits is { } rewiring)
+            {
+                var rows = new Table().Title($"circuits of {rewiring.Facts} edited facts, before (old object) → after (new object)")
+                    .AddColumns("channel", "traced", "edge Jaccard", "same target", "edges +/−", "movers", "new object top at", "old object top at");
+                foreach (var (channel, c) in rewiring.Channels.Prepend(KeyValuePair.Create("untouched", rewiring.Untouched)))
+                    rows.AddRow(channel, $"{c.Traced}/{c.Facts}", F(c.EdgeJaccard), F(c.SameTargetJaccard), $"{F(c.EdgesGained)} / {F(c.EdgesLost)}",
+                        $"{F(c.MoversBefore)} → {F(c.MoversAfter)}", $"{F(c.NewObject.Before.MeanLayer)} → {F(c.NewObject.After.MeanLayer)}",
+                        $"{F(c.OldObject.Before.MeanLayer)} → {F(c.OldObject.After.MeanLayer)}");
+                Output.Status.Write(rows);
+            }
             foreach (var (method, curve) in result.Curves.Where(_ => sequential is not null))
             {
                 var points = new Table().Title(method).AddColumns("changes", "reliability", "generalization", "locality", "portability", "ES / PS / NS", "fluency");

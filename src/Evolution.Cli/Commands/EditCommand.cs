@@ -42,22 +42,28 @@ public static class EditCommand
         var epsilon = new Option<double?>("--norm-constraint") { Description = $"ft-l: L∞ bound ε on each weight's change (default {FtL.NormConstraint}; EasyEdit's 5e-4 changes nothing on our agents)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = $"Adam step size (defaults: rome {Rome.LearningRate}, memit {Memit.LearningRate}, alphaedit {AlphaEdit.LearningRate}, ft-l {FtL.LearningRate}, ft {Ft.LearningRate})" };
         var sequential = new Option<bool>("--sequential") { Description = "with --changes N: keep every edit applied and report metrics after 1, 10, 100, ... edits" };
+        var save = new Option<string?>("--save")
+        {
+            Description = "write the edited agent as a checkpoint folder, with the source's world and profile (ask, trace, edit and compare-updates --model read it) and edit.json listing the edits; "
+                + "which edits it holds: memit and alphaedit the batch, --sequential every edit in order, otherwise (single edits, each measured alone) every edit of the run applied one after another",
+        };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, weightDecay, klFactor, essence, position, sequential, json, device };
+        var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed; --save writes the edited agent to a new folder).")
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, weightDecay, klFactor, essence, position, sequential, save, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
             parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
-            parse.GetValue(json), parse.GetValue(device)!));
+            parse.GetValue(save), parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName)
     {
         if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
         if (!File.Exists(worldFile)) throw new InputException(modelDir, "--model", "not an agent checkpoint (no world.yaml): the metrics need the agent's world");
+        if (saveDir is not null) DerivedCheckpoint.CheckTarget(modelDir, saveDir, "--save");
         var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
         var world = World.Generate(WorldSpec.Load(worldFile));
         var profileFile = Path.Combine(modelDir, AgentTraining.ProfileFile);
@@ -111,11 +117,25 @@ public static class EditCommand
         var probes = EditProbes.For(world, edits, knowledgeEpoch, EditMetrics.Weights(model, tokenizer));
         // AlphaEdit's null-space dimension per layer is reported with its results (it decides what an edit can write).
         var nullSpace = editor is AlphaEditEditor alphaEdit ? alphaEdit.NullSpaceDimensions(model, tokenizer) : null;
-        if (methodName is "memit" or "alphaedit" && !sequential)
+        bool batchMode = methodName is "memit" or "alphaedit" && !sequential;
+        // The edited agent on disk, written while its edits are in the weights (the in-memory model is restored afterwards).
+        Action? saveEdited = saveDir is null ? null : () => DerivedCheckpoint.Save(modelDir, saveDir, model, tokenizer, new Dictionary<string, string>
+        {
+            ["edit.json"] = Output.ToJson(new
+            {
+                source = Path.GetFullPath(modelDir),
+                method = methodName,
+                hyper_params = hyper,
+                applied = batchMode ? "one batch" : sequential ? "sequential" : "one after another",
+                edits = edits.Select(c => new { subject = world[c.Subject].Name, relation = c.Relation, old_object = world[c.OldObject].Name, new_object = world[c.NewObject].Name }).ToList(),
+            }),
+        });
+        string? saved = saveDir is null ? null : Path.GetFullPath(saveDir);
+        if (batchMode)
         {
             SequentialPoint batch = null!;
-            Output.WithProgress($"{methodName} batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor); return 0; });
-            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, batch };
+            Output.WithProgress($"{methodName} batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor, saveEdited); return 0; });
+            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, batch, saved };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
             return 0;
@@ -126,10 +146,10 @@ public static class EditCommand
             IReadOnlyList<SequentialPoint> curve = [];
             Output.WithProgress($"{methodName} sequential edits", edits.Count, report =>
             {
-                curve = EditEvaluation.Sequential(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"));
+                curve = EditEvaluation.Sequential(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"), saveEdited);
                 return 0;
             });
-            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, sequential = curve };
+            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, sequential = curve, saved };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
             return 0;
@@ -141,6 +161,16 @@ public static class EditCommand
             scores = EditEvaluation.Singles(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits"));
             return 0;
         });
+        if (saveEdited is not null)
+        {
+            // Single edits are measured each alone; the saved agent holds all of them, applied one after another.
+            var requests = probes.Select(p => p.Request).ToList();
+            Output.WithProgress($"{methodName} edits for --save", edits.Count, report => EditEvaluation.EditSequentially(model, tokenizer, requests, editor, n =>
+            {
+                if (n == requests.Count) saveEdited();
+                return n;
+            }, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied")));
+        }
         double Mean(Func<EditScore, double> pick) => EditMetrics.MeanDefined(scores.Select(pick));
         var summary = new
         {
@@ -156,6 +186,7 @@ public static class EditCommand
             success = SuccessRates.Mean(scores.Select(x => x.Success).ToList()),
             seconds_per_update = Mean(x => x.SecondsPerUpdate),
             bytes_per_update = Mean(x => x.BytesStored),
+            saved,
             // Each edit on its own, to find the ones a method fails.
             per_edit = edits.Zip(scores, (change, score) => new
             {

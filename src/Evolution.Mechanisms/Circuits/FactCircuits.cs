@@ -8,7 +8,10 @@ namespace Evolution.Mechanisms.Circuits;
 public static class FactCircuits
 {
     /// <summary>One fact as a circuit example: symmetric replacement by another subject of the same type and token length, or Gaussian noise.</summary>
-    public static CircuitExample? Example(ITextTokenizer tokenizer, World world, Fact fact, string corruption, int epoch)
+    /// <param name="acceptPartner">Optional: whether a replacement subject (its id and the first token of its own answer)
+    /// may be used; e.g. an edit's circuits need a partner whose answer is neither the old nor the new object and whose
+    /// fact no edit touches, so one corruption serves the circuit before and after the edit.</param>
+    public static CircuitExample? Example(ITextTokenizer tokenizer, World world, Fact fact, string corruption, int epoch, Func<int, int, bool>? acceptPartner = null)
     {
         var relation = RelationCatalogue.Get(fact.Relation);
         var subject = world[fact.Subject];
@@ -24,6 +27,7 @@ public static class FactCircuits
             var replaced = FactPrompt.Build(tokenizer, prompt.Text.Replace(subject.Name, other.Name), other.Name, prompt.Target);
             if (replaced.Tokens.Length != prompt.Tokens.Length || replaced.SubjectStart != prompt.SubjectStart || replaced.SubjectEnd != prompt.SubjectEnd) continue;
             int answer = tokenizer.Encode(" " + world[world.ObjectOf(other.Id, relation.Name, epoch)].Name)[0];
+            if (acceptPartner is not null && !acceptPartner(other.Id, answer)) continue;
             if (answer != prompt.TargetToken) return new CircuitExample(prompt, replaced.Tokens, [answer], candidates);
             fallback ??= (replaced.Tokens, answer);
         }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Evolution.Core.Worlds;
+using Evolution.Core.Text;
 using Microsoft.ML.Tokenizers;
 
 namespace Evolution.Core.Tests.Worlds;
@@ -68,21 +69,58 @@ public class WorldGenerationTests
     }
 
     [Fact]
-    public void NextEpochDiffersExactlyByTheDeclaredChanges()
+    public void EachEpochsNewsIsExactlyWhatChangedSinceThePreviousEpoch()
     {
         var world = World.Generate(WorldSpec.Load(TestWorlds.Spec("default")));
-        var before = world.FactsAt(0).ToDictionary(f => (f.Subject, f.Relation), f => f.Object);
-        var after = world.FactsAt(1).ToDictionary(f => (f.Subject, f.Relation), f => f.Object);
-        var changed = before.Keys.Where(k => before[k] != after[k]).ToHashSet();
-        Assert.Equal(changed, world.Changes.Select(c => (c.Subject, c.Relation)).ToHashSet());
-        Assert.All(world.Changes, c =>
+        Assert.True(world.Spec.Epochs >= 5, "the default world has news at epochs 1 to 4 at least");
+        for (int epoch = 1; epoch < world.Spec.Epochs; epoch++)
         {
-            Assert.Equal(before[(c.Subject, c.Relation)], c.OldObject);
-            Assert.Equal(after[(c.Subject, c.Relation)], c.NewObject);
-            Assert.NotEqual(c.OldObject, c.NewObject);
+            var before = world.FactsAt(epoch - 1).ToDictionary(f => (f.Subject, f.Relation), f => f.Object);
+            var after = world.FactsAt(epoch).ToDictionary(f => (f.Subject, f.Relation), f => f.Object);
+            var news = world.Changes.Where(c => c.Epoch == epoch).ToList();
+            Assert.NotEmpty(news);
+            Assert.Equal(before.Keys.Where(k => before[k] != after[k]).ToHashSet(), news.Select(c => (c.Subject, c.Relation)).ToHashSet());
+            Assert.Equal(news.Count, news.Select(c => (c.Subject, c.Relation)).Distinct().Count());
+            Assert.All(news, c =>
+            {
+                Assert.Equal(before[(c.Subject, c.Relation)], c.OldObject);
+                Assert.Equal(after[(c.Subject, c.Relation)], c.NewObject);
+                Assert.NotEqual(c.OldObject, c.NewObject);
+            });
+        }
+        // the spec asked for 20 works_for changes at epoch 1
+        Assert.Equal(20, world.Changes.Count(c => c.Epoch == 1 && c.Relation == "works_for"));
+        // some facts change again at a later epoch: their earlier objects are what a stale answer gives
+        Assert.Contains(world.Changes.GroupBy(c => (c.Subject, c.Relation)), g => g.Select(c => c.Epoch).Distinct().Count() >= 2);
+    }
+
+    /// <summary>
+    /// Epochs are drawn one after another from the seed, so the shipped worlds' later epochs leave the world at epoch 0,
+    /// the news of epoch 1, the corpus and the vocabulary as they were with two epochs (and the agents trained on them).
+    /// </summary>
+    [Theory]
+    [InlineData("default")]
+    [InlineData("small")]
+    [InlineData("tiny")]
+    public void LaterEpochsLeaveEpochZeroAndTheNewsOfEpochOneAsTheyWere(string name)
+    {
+        var spec = WorldSpec.Load(TestWorlds.Spec(name));
+        Assert.True(spec.Epochs >= 4, $"{name} has {spec.Epochs} epochs");
+        var shipped = World.Generate(spec);
+        var twoEpochs = World.Generate(spec with { Epochs = 2, Changes = spec.Changes.Where(c => c.Epoch == 1).ToList() });
+        var mix = new DataMix { ContextShare = 1, ContextDistractors = 2, ContextHardDistractorShare = 0.5, PeerLinesPerFact = 1, MisinformationShare = 0.1 };
+        string Early(World world) => JsonSerializer.Serialize(new
+        {
+            entities = world.Entities.Select(e => new { e.Name, e.Type, e.Attributes }),
+            epoch0 = world.FactsAt(0),
+            epoch1 = world.FactsAt(1),
+            news1 = world.Changes.Where(c => c.Epoch == 1),
+            heldOut = world.Relations.Select(r => world.HeldOutTemplates(r).Select(t => t.Text)),
+            corpus = CorpusBuilder.Build(world, mix, seed: 2).Documents,
         });
-        // the spec asked for 20 works_for changes
-        Assert.Equal(20, world.Changes.Count(c => c.Relation == "works_for"));
+        Assert.Equal(Early(twoEpochs), Early(shipped));
+        // The vocabulary is built from every epoch's texts, so it could only grow; the same size means the same tokens.
+        Assert.Equal(CompactTokenizer.Build(WorldTexts.All(twoEpochs)).VocabSize, CompactTokenizer.Build(WorldTexts.All(shipped)).VocabSize);
     }
 
     [Fact]

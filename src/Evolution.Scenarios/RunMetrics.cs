@@ -37,8 +37,9 @@ public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, st
 /// A run's results (summary.json). Only outcomes, no timings, so the same scenario and seed give
 /// the same summary; costs are in metrics.csv and the report.
 /// </summary>
+/// <param name="Epochs">Per epoch and agent: accuracy on current facts, stale answers, accuracy on facts that never changed (<see cref="LifelongMetrics"/>); null without news.</param>
 public sealed record RunSummary(string Scenario, int Seed, string Status, IReadOnlyList<AgentInfo> Agents, IReadOnlyList<StepMetrics> Steps,
-    IReadOnlyDictionary<string, double> MemorizationRatioByChannel, int Answers, int Updates);
+    IReadOnlyDictionary<string, double> MemorizationRatioByChannel, int Answers, int Updates, IReadOnlyList<EpochMetrics>? Epochs = null);
 
 /// <summary>Computes a run's metrics from its events (the run database is the single source).</summary>
 public static class RunMetrics
@@ -76,7 +77,8 @@ public static class RunMetrics
 
         var agents = scenario.Agents.Select(a => new AgentInfo(a.Name, Path.GetFileName(a.ProfilePath), a.Profile.Training.Seed,
             Core.Agents.UpdatePolicy.NameOf(a.Profile.Update.Channel), a.Profile.Traits.KeepOwnAbove)).ToList();
-        return new RunSummary(scenario.Name, scenario.Seed, db.Info?.Status ?? "unknown", agents, steps, ratio, answers.Count, updates.Count);
+        return new RunSummary(scenario.Name, scenario.Seed, db.Info?.Status ?? "unknown", agents, steps, ratio, answers.Count, updates.Count,
+            LifelongMetrics.Compute(answers, scenario));
     }
 
     static StepMetrics Quiz(ProtocolStep step, List<AnswerEvent> events) => new(step.Index, step.Protocol,
@@ -204,5 +206,6 @@ public static class RunMetrics
         return -counts.Sum(c => c / n * Math.Log2(c / n));
     }
 
-    static double R(double x) => Math.Round(x, 4);
+    /// <summary>Metrics are rounded to 4 decimals, so summaries compare as text.</summary>
+    internal static double R(double x) => Math.Round(x, 4);
 }

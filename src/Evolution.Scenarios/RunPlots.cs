@@ -2,7 +2,7 @@ using ScottPlot;
 
 namespace Evolution.Scenarios;
 
-/// <summary>A run's pictures (ScottPlot PNG): accuracy and conformity over rounds, the Asch curve, the diffusion curve, convergence by layer.</summary>
+/// <summary>A run's pictures (ScottPlot PNG): accuracy and conformity over rounds, the Asch curve, the diffusion curve, convergence by layer, each agent over the epochs.</summary>
 public static class RunPlots
 {
     public static IReadOnlyList<(string File, string Title)> Draw(RunSummary summary, string directory)
@@ -60,6 +60,29 @@ public static class RunPlots
                 plot.Axes.Bottom.SetTicks(Enumerable.Range(0, accuracy.Count).Select(i => (double)i).ToArray(), accuracy.Keys.ToArray());
                 Finish(plot, "agent", "accuracy", $"Quiz (step {step.Step})", legend: false);
                 files.Add(Save(plot, directory, $"quiz-step{step.Step}.png", $"Quiz, step {step.Step}: accuracy per agent"));
+            }
+        }
+        if (summary.Epochs is { } epochs && epochs.Select(e => e.Epoch).Distinct().Count() >= 2)
+        {
+            var ticks = epochs.Select(e => e.Epoch).Distinct().Order().ToArray();
+            foreach (var (metric, file, label, title) in new (Func<EpochMetrics, double?>, string, string, string)[]
+            {
+                (e => e.CurrentAccuracy, "epochs-current.png", "accuracy on facts changed so far", "accuracy on current facts"),
+                (e => e.StaleShare, "epochs-stale.png", "share of stale answers", "answers giving a changed fact's earlier object"),
+                (e => e.UnchangedAccuracy, "epochs-unchanged.png", "accuracy on facts never changed", "accuracy on facts that never change"),
+            })
+            {
+                var plot = new Plot();
+                foreach (var agent in epochs.GroupBy(e => e.Agent))
+                {
+                    var points = agent.Where(e => metric(e) is not null).ToList();
+                    var channel = agent.First().Channel;
+                    if (points.Count > 0)
+                        Line(plot, points.Select(e => (double)e.Epoch).ToArray(), points.Select(e => metric(e)!.Value).ToArray(), agent.Key == channel ? agent.Key : $"{agent.Key} ({channel})");
+                }
+                Finish(plot, "epoch", label, $"Over the epochs: {title}");
+                plot.Axes.Bottom.SetTicks(ticks.Select(e => (double)e).ToArray(), ticks.Select(e => e.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+                files.Add(Save(plot, directory, file, $"Over the epochs: {title}, per agent (update channel)"));
             }
         }
         return files;

@@ -40,6 +40,20 @@ public static class RunReport
         Table("Agents", ["agent", "profile", "training seed", "update policy", "keep own answer above"],
             summary.Agents.Select(a => new object?[] { a.Name, a.Profile, a.TrainingSeed, a.Update, a.KeepOwnAbove }));
 
+        if (summary.Epochs is { Count: > 0 } epochs)
+        {
+            html.Append("<h2>Over the epochs</h2>\n<p>Each agent's quiz answers at each epoch: on the facts changed so far (asked against their object now), ")
+                .Append("on the facts that change at no epoch, and the share of answers about changed facts that give an object the fact had before.</p>\n");
+            var columns = epochs.Select(e => e.Epoch).Distinct().Order().ToList();
+            string Counts(Func<EpochMetrics, int> count) => string.Join(", ", columns.Select(c => $"epoch {c}: {epochs.Where(e => e.Epoch == c).Max(count)}"));
+            void ByEpoch(string caption, Func<EpochMetrics, double?> value) =>
+                Table(caption, ["agent", "channel", .. columns.Select(c => $"epoch {c}")], epochs.GroupBy(e => e.Agent).Select(g =>
+                    new object?[] { g.Key, g.First().Channel }.Concat(columns.Select(c => (object?)(g.FirstOrDefault(e => e.Epoch == c) is { } e ? value(e) ?? double.NaN : double.NaN)))));
+            ByEpoch($"Accuracy on current facts (answers about facts changed so far: {Counts(e => e.ChangedAnswers)})", e => e.CurrentAccuracy);
+            ByEpoch("Stale answers: share of answers about changed facts that give an earlier object", e => e.StaleShare);
+            ByEpoch($"Accuracy on facts that never change (answers: {Counts(e => e.UnchangedAnswers)})", e => e.UnchangedAccuracy);
+        }
+
         foreach (var step in summary.Steps)
         {
             html.Append("<h2>Step ").Append(step.Step).Append(": ").Append(E(step.Protocol)).Append("</h2>\n");

@@ -55,10 +55,10 @@ public static class RunResults
     static string Csv(RunSummary summary, RunDatabase db)
     {
         var csv = new StringBuilder("step,protocol,condition,round,agent,metric,value\n");
-        void Row(int step, string protocol, string condition, int? round, string agent, string metric, double? value)
+        void Row(int? step, string protocol, string condition, int? round, string agent, string metric, double? value)
         {
             if (value is null) return;
-            csv.Append(CultureInfo.InvariantCulture, $"{step},{protocol},{condition},{round?.ToString(CultureInfo.InvariantCulture) ?? ""},{agent},{metric},{value.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"{step?.ToString(CultureInfo.InvariantCulture) ?? ""},{protocol},{condition},{round?.ToString(CultureInfo.InvariantCulture) ?? ""},{agent},{metric},{value.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
         }
         foreach (var s in summary.Steps)
         {
@@ -92,6 +92,13 @@ public static class RunResults
                 Row(s.Step, s.Protocol, c.Fact, null, "", "circuit_edge_jaccard", c.EdgeJaccard);
                 Row(s.Step, s.Protocol, c.Fact, null, "", "circuit_weighted_overlap", c.WeightedOverlap);
             }
+        }
+        // Per epoch (quizzes pooled, no single step): the lifelong view of each agent.
+        foreach (var e in summary.Epochs ?? [])
+        {
+            Row(null, "epoch", $"epoch={e.Epoch}", null, e.Agent, "current_accuracy", e.CurrentAccuracy);
+            Row(null, "epoch", $"epoch={e.Epoch}", null, e.Agent, "stale_share", e.StaleShare);
+            Row(null, "epoch", $"epoch={e.Epoch}", null, e.Agent, "unchanged_accuracy", e.UnchangedAccuracy);
         }
         foreach (var (step, round, agent, answers, answerSeconds, updateSeconds) in Costs(db))
         {

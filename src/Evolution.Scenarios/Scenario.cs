@@ -36,6 +36,9 @@ public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile
 ///   - consolidate: {}
 ///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true }
 ///   - convergence: { probes: 40, circuit_facts: 5, edge_fraction: 0.1 }
+///   - epochs:                          # its steps once per epoch from..to (default 1..the world's last epoch);
+///       from: 2                        # its news steps take no epoch: each runs at the block's
+///       steps: [{news: {}}, {quiz: {facts: all}}, {debate: {facts: news}}, {consolidate: {}}]
 /// </code>
 /// </summary>
 public sealed record Scenario(string Name, int Seed, string Path, string Text, string WorldPath, WorldSpec WorldSpec, IReadOnlyList<ScenarioAgent> Agents,
@@ -43,6 +46,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
 {
     static readonly Regex AgentName = new("^[A-Za-z][A-Za-z0-9_-]{0,31}$", RegexOptions.CultureInvariant);
     static readonly string[] Protocols = ["quiz", "debate", "conformity", "news", "consolidate", "convergence"];
+    const string EpochsBlock = "epochs";
 
     public static Scenario Load(string path)
     {
@@ -108,11 +112,35 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
         if (stepMaps.Count == 0) throw yaml.Invalid("steps", "a scenario needs at least one step");
         int maxEpoch = 0;
         bool debated = false;
-        foreach (var (entry, index) in stepMaps.Select((m, i) => (m, i)))
+        foreach (var entry in stepMaps)
         {
+            if (!entry.Keys.SequenceEqual([EpochsBlock])) { steps.Add(Step(entry, null)); continue; }
+            // An epochs block: its steps once per epoch, each news step at that epoch; expanded here, so the run, its
+            // event ids and a resume see plain steps, numbered in the order they run.
+            var block = entry.Map(EpochsBlock);
+            int last = worldSpec.Epochs - 1;
+            if (last < 1) throw block.Invalid("to", $"the world {worldSpec.Name} has no news epochs (epochs: {worldSpec.Epochs})");
+            int from = block.Int("from", 1);
+            if (from < 1 || from > last) throw block.Invalid("from", $"the world {worldSpec.Name} has news epochs 1..{last}, got {from}");
+            int to = block.Int("to", last);
+            if (to < from || to > last) throw block.Invalid("to", $"must be between from ({from}) and the world's last epoch ({last}), got {to}");
+            var inner = block.MapList("steps");
+            if (inner.Count == 0) throw block.Invalid("steps", "an epochs block needs steps to repeat");
+            if (!inner.Any(m => m.Keys.SequenceEqual(["news"])))
+                throw block.Invalid("steps", "an epochs block needs a news step: it is what moves the world to each epoch");
+            block.RejectUnknownKeys();
+            for (int epoch = from; epoch <= to; epoch++)
+                foreach (var m in inner) steps.Add(Step(m, epoch));
+        }
+
+        // One step; blockEpoch: the epoch of the epochs block it repeats in (its news steps' epoch).
+        ProtocolStep Step(YamlMap entry, int? blockEpoch)
+        {
+            int index = steps.Count;
             var keys = entry.Keys.ToList();
             if (keys.Count != 1 || !Protocols.Contains(keys[0]))
-                throw new InputException(path, $"steps[{index}]", $"each step is one of {string.Join(", ", Protocols)} with its options, got {string.Join(", ", keys)}", entry.Line);
+                throw new InputException(path, entry.Path, $"each step is one of {string.Join(", ", Protocols)} with its options"
+                    + $"{(blockEpoch is null ? $", or an {EpochsBlock} block" : "")}, got {string.Join(", ", keys)}", entry.Line);
             var protocol = keys[0];
             var o = entry.Map(protocol);
             IReadOnlyList<string>? participants = null;
@@ -167,7 +195,8 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     step = new ConformityStep(index, Facts(o, names, maxEpoch), wrong, o.Bool("right_guidance", false));
                     break;
                 case "news":
-                    int epoch = o.Int("epoch");
+                    if (blockEpoch is not null && o.Has("epoch")) throw o.Invalid("epoch", $"is set by the {EpochsBlock} block around this step");
+                    int epoch = blockEpoch ?? o.Int("epoch");
                     if (epoch < 1 || epoch >= worldSpec.Epochs) throw o.Invalid("epoch", $"the world {worldSpec.Name} has news epochs 1..{worldSpec.Epochs - 1}, got {epoch}");
                     var learners = o.StringList("learners");
                     if (learners.Count == 0) learners = names;
@@ -178,7 +207,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     maxEpoch = epoch;
                     break;
                 case "consolidate":
-                    if (!debated) throw new InputException(path, $"steps[{index}]", "consolidate needs a debate step before it", entry.Line);
+                    if (!debated) throw new InputException(path, entry.Path, "consolidate needs a debate step before it", entry.Line);
                     step = new ConsolidateStep(index);
                     break;
                 default:
@@ -193,7 +222,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     break;
             }
             o.RejectUnknownKeys();
-            steps.Add(step with { Agents = participants });
+            return step with { Agents = participants };
         }
         yaml.RejectUnknownKeys();
         return new Scenario(name, seed, System.IO.Path.GetFullPath(path), text, worldPath, worldSpec, agents, steps);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Evolution.Agents.Recording;
-using PuppeteerSharp;
 
 namespace Evolution.Scenarios.Tests;
 
@@ -97,24 +96,12 @@ public class RunTests(TinyGroup group)
         var plots = Directory.GetFiles(Path.Combine(output, RunResults.PlotsDirectory), "*.png");
         Assert.True(plots.Length >= 4, $"expected quiz, debate, diffusion, Asch and convergence plots, got {plots.Length}");
 
-        const string chromium = "/usr/bin/chromium";
-        Assert.True(File.Exists(chromium), "Debian's chromium is needed for this test; .ci/run installs it (apt-get install chromium)");
-        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
-        await using var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.Console += (_, e) => { if (e.Message.Type == ConsoleType.Error) errors.Add(e.Message.Text); };
-        page.PageError += (_, e) => errors.Add(e.Message);
-        page.RequestFailed += (_, e) => errors.Add($"request failed: {e.Request.Url}");
-        await page.GoToAsync(new Uri(Path.Combine(output, RunResults.ReportFile)).AbsoluteUri, WaitUntilNavigation.Load);
-
-        var images = await page.EvaluateExpressionAsync<int[]>("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)");
-        Assert.Equal(plots.Length, images.Length);
-        Assert.All(images, width => Assert.Equal(640, width));
-        var rows = await page.EvaluateExpressionAsync<int[]>("Array.from(document.querySelectorAll('table')).map(t => t.tBodies[0].rows.length)");
-        Assert.True(rows.Length >= 6, $"expected a table per step and more, got {rows.Length}");
-        Assert.All(rows, r => Assert.True(r > 0));
-        var text = await page.EvaluateExpressionAsync<string>("document.body.innerText");
-        Assert.Contains("Wrong-majority adoption", text);
-        Assert.Empty(errors);
+        var report = await HeadlessReport.Open(output);
+        Assert.Equal(plots.Length, report.ImageWidths.Length);
+        Assert.All(report.ImageWidths, width => Assert.Equal(640, width));
+        Assert.True(report.TableRows.Length >= 6, $"expected a table per step and more, got {report.TableRows.Length}");
+        Assert.All(report.TableRows, r => Assert.True(r > 0));
+        Assert.Contains("Wrong-majority adoption", report.Text);
+        Assert.Empty(report.Errors);
     }
 }

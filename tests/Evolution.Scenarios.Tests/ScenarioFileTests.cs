@@ -91,6 +91,46 @@ public class ScenarioFileTests : IDisposable
     }
 
     [Fact]
+    public void AnEpochsBlockRunsItsStepsOncePerEpochAsPlainSteps()
+    {
+        var block = Scenario.Load(Write("""
+              - quiz: {facts: 5}
+              - epochs:
+                  steps:
+                    - news: {}
+                    - quiz: {facts: all}
+                    - debate: {facts: news, rounds: 1}
+                    - consolidate: {}
+            """)).Steps;
+        var flat = Scenario.Load(Write(string.Concat(["  - quiz: {facts: 5}\n", .. Enumerable.Range(1, 3).Select(epoch =>
+            $"  - news: {{epoch: {epoch}}}\n  - quiz: {{facts: all}}\n  - debate: {{facts: news, rounds: 1}}\n  - consolidate: {{}}\n")]))).Steps;
+        // the tiny world's news epochs are 1..3; the block takes them all by default, numbered as the flat steps
+        static string Json(IEnumerable<ProtocolStep> steps) => string.Join("\n", steps.Select(s => System.Text.Json.JsonSerializer.Serialize(s, s.GetType())));
+        Assert.Equal(13, block.Count);
+        Assert.Equal(Json(flat), Json(block));
+        Assert.Equal([1, 2, 3], block.OfType<NewsStep>().Select(n => n.Epoch));
+        var some = Scenario.Load(Write("  - epochs: {from: 2, to: 3, steps: [{news: {learners: [ada]}}, {quiz: {facts: news}}]}\n")).Steps;
+        Assert.Equal([(0, 2), (2, 3)], some.OfType<NewsStep>().Select(n => (n.Index, n.Epoch)));
+    }
+
+    [Theory]
+    [InlineData("  - epochs: {to: 4, steps: [{news: {}}]}\n", "steps[1].epochs.to", "between from (1) and the world's last epoch (3)")]
+    [InlineData("  - epochs: {from: 0, steps: [{news: {}}]}\n", "steps[1].epochs.from", "news epochs 1..3")]
+    [InlineData("  - epochs: {steps: [{quiz: {facts: 5}}]}\n", "steps[1].epochs.steps", "needs a news step")]
+    [InlineData("  - epochs: {steps: [{news: {epoch: 2}}]}\n", "steps[1].epochs.steps[0].news.epoch", "set by the epochs block")]
+    [InlineData("  - epochs: {steps: [{news: {}}, {epochs: {steps: [{news: {}}]}}]}\n", "steps[1].epochs.steps[1]", "each step is one of")]
+    [InlineData("  - epochs: {form: 2, steps: [{news: {}}]}\n", "steps[1].epochs.form", "unknown field")]
+    [InlineData("  - epochs: {steps: [{news: {}}, {debate: {facts: news, roundz: 2}}]}\n", "steps[1].epochs.steps[1].debate.roundz", "unknown field")]
+    [InlineData("  - epochs: {steps: []}\n", "steps[1].epochs.steps", "needs steps")]
+    public void AMalformedEpochsBlockIsNamedWithFileLineAndField(string steps, string field, string problem)
+    {
+        var path = Write("  - quiz: {facts: 5}\n" + steps);
+        var e = Assert.Throws<InputException>(() => Scenario.Load(path));
+        Assert.Equal((path, field, 8), (e.File, e.Field, e.Line));
+        Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
     public void TheCliRejectsAMalformedScenarioWithExitCode2AndNoStackTraceBeforeAnyWork()
     {
         var path = Write("  - quiz: {facts: 5}\n  - news: {epoch: 7}\n");

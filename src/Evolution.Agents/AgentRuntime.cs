@@ -41,7 +41,7 @@ public sealed class AgentRuntime : IDisposable
         var tokenizer = Tokenizer;
         var profile = Profile;
         this.memory = memory;
-        editorCorpus = new EditorCorpus(() => CorpusBuilder.Build(World, Profile.Data, Profile.Training.Seed).Documents);
+        editorCorpus = EditorCorpus.Of(World, Profile.Data, Profile.Training.Seed);
         ranker = new CandidateRanker(model, tokenizer);
         if (profile.Update.UsesMemory && memory is null)
             throw new ArgumentException($"agent {name}: update policy {UpdatePolicy.NameOf(profile.Update.Channel)} needs a memory");
@@ -135,7 +135,7 @@ public sealed class AgentRuntime : IDisposable
     /// The editor an agent writes its weights with, by method name (rome, memit, alphaedit, ft-l, ft), with the method's documented
     /// defaults (<see cref="KnowledgeEditors"/>, the same as <c>edit</c>'s); the corpus and its key statistics are shared.
     /// </summary>
-    public IKnowledgeEditor EditorFor(string method) => KnowledgeEditors.Create(method, Model.Config, editorCorpus);
+    public IKnowledgeEditor EditorFor(string method, EditorOverrides? overrides = null) => KnowledgeEditors.Create(method, Model.Config, editorCorpus, overrides);
 
     /// <summary>
     /// Greedy text from a prompt, read as the agent reads a question: with its retrieved statements

@@ -55,7 +55,8 @@ public sealed record MethodScores
 }
 
 /// <summary>Metrics after the first <see cref="Updates"/> updates, all kept, measured over every fact updated so far (both families).</summary>
-public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency, SuccessRates Success);
+public sealed record CurvePoint(int Updates, double Reliability, double Generalization, double Locality, double Portability, double Fluency, SuccessRates Success,
+    double RelationLocality, double SubjectLocality);
 
 /// <param name="PerEdit">For the single-edit methods (rome, ft-l, ft): each change's rates, in the order of the changes.</param>
 /// <param name="Circuits">With <see cref="ComparisonOptions.Circuits"/>: how each parametric channel rewired the edited facts' circuits.</param>
@@ -66,7 +67,9 @@ public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, M
 /// <param name="Curves">Sequential curves for <see cref="UpdateComparison.CurveMethods"/>.</param>
 /// <param name="FluencyTokens">Greedy tokens generated per fluency prompt.</param>
 /// <param name="Circuits">When set, <see cref="EditCircuits"/> traces the edited facts' circuits before and after each parametric channel's edits.</param>
-public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = true, int FluencyTokens = 32, EditCircuitOptions? Circuits = null);
+/// <param name="Editors">Changes to an editor's defaults, by method (<c>compare-updates --preserve</c> for alphaedit); the others keep theirs.</param>
+public sealed record ComparisonOptions(string MemoryDirectory, bool Curves = true, int FluencyTokens = 32, EditCircuitOptions? Circuits = null,
+    IReadOnlyDictionary<string, EditorOverrides>? Editors = null);
 
 /// <summary>
 /// The update-channel comparison (issue 4): the same world changes through each channel, measured by
@@ -160,7 +163,7 @@ public sealed class UpdateComparison
         }
         // Circuits before and after each parametric channel's edits (Yao et al. 2024), applied again as the rows above apply them.
         var circuits = options.Circuits is null ? null : EditCircuits.Compare(parts.Model, parts.Tokenizer, parts.World, parts.Profile.Data.Epoch,
-            probes.Select(p => p.Edit.Change).ToList(), methods, weights.EditorFor, options.Circuits, Report);
+            probes.Select(p => p.Edit.Change).ToList(), methods, EditorFor, options.Circuits, Report);
         return new ComparisonResult(probes.Count, rows, curves, HybridSplit, perEdit, circuits);
     }
 
@@ -215,7 +218,7 @@ public sealed class UpdateComparison
         {
             using var memory = FreshMemory($"adaptive-{label}");
             var agent = Retriever(memory, UpdateChannel.Adaptive);
-            var rome = weights.EditorFor("rome");
+            var rome = EditorFor("rome");
             return EditEvaluation.UpdateSequentially(parts.Model, updates.Count,
                 i => Tell(updates[i].Single(), memory, rome, toMemory: !agent.WritesToWeights(updates[i].Single().News)).Delta,
                 n => Measure(agent, probes.Take(Changes(n)).ToList(), memory).Point(Changes(n)), Progress, measureAt);
@@ -230,7 +233,7 @@ public sealed class UpdateComparison
                 return null;
             }, n => Measure(agent, probes.Take(Changes(n)).ToList(), memory).Point(Changes(n)), Progress, measureAt);
         }
-        var editor = weights.EditorFor(method);
+        var editor = EditorFor(method);
         return EditEvaluation.UpdateSequentially(parts.Model, updates.Count, i =>
         {
             var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, updates[i].Select(p => p.Edit.Request).ToList());
@@ -249,7 +252,7 @@ public sealed class UpdateComparison
 
     MethodScores SingleEdits(string method)
     {
-        var measured = EditEvaluation.EachAlone(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
+        var measured = EditEvaluation.EachAlone(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), EditorFor(method),
             i => Measure(weights, [probes[i]], null), done => Report(method, done, probes.Count));
         perEdit[method] = measured.Select(m => m.Value.Rates).ToList();
         return Measurement.Average(measured.Select(m => m.Value).ToList()).Scores(probes.Count, measured.Sum(m => m.Seconds), measured.Sum(m => m.Bytes));
@@ -257,7 +260,7 @@ public sealed class UpdateComparison
 
     MethodScores Batch(string method)
     {
-        var batch = EditEvaluation.AllAtOnce(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), weights.EditorFor(method),
+        var batch = EditEvaluation.AllAtOnce(parts.Model, parts.Tokenizer, probes.Select(p => p.Edit.Request).ToList(), EditorFor(method),
             () => Measure(weights, probes, null));
         return batch.Value.Scores(probes.Count, batch.Seconds, batch.Bytes);
     }
@@ -282,7 +285,7 @@ public sealed class UpdateComparison
     {
         using var memory = FreshMemory(method);
         var agent = Retriever(memory, channel);
-        var rome = weights.EditorFor("rome");
+        var rome = EditorFor("rome");
         double seconds = 0;
         long bytes = 0;
         var told = new HashSet<Probe>();
@@ -299,6 +302,9 @@ public sealed class UpdateComparison
                 with { ToMemory = told.Count / (double)probes.Count },
             n => Report(method, n, probes.Count), measureAt: new HashSet<int> { probes.Count }).Single();
     }
+
+    /// <summary>A new editor of <paramref name="method"/>, with <see cref="ComparisonOptions.Editors"/>' changes to its defaults.</summary>
+    IKnowledgeEditor EditorFor(string method) => weights.EditorFor(method, options.Editors?.GetValueOrDefault(method));
 
     /// <summary>One change told to the memory, or written into the weights by <paramref name="rome"/> (the delta applied and returned).</summary>
     (WeightDelta? Delta, long Bytes) Tell(Probe probe, RetrievalMemory memory, IKnowledgeEditor rome, bool toMemory)
@@ -325,7 +331,8 @@ public sealed class UpdateComparison
     sealed record Measurement(EditRates Rates, double Fluency, double SecondsPerQuery,
         double? RecallAtK, double? RecallAt5, double? AccuracyWhenRetrieved, double? MemorizationRatio, int? StaleQuestions, int? K)
     {
-        public CurvePoint Point(int n) => new(n, Rates.Reliability, Rates.Generalization, Rates.Locality, Rates.Portability, Fluency, Rates.Success);
+        public CurvePoint Point(int n) => new(n, Rates.Reliability, Rates.Generalization, Rates.Locality, Rates.Portability, Fluency, Rates.Success,
+            Rates.RelationLocality, Rates.SubjectLocality);
 
         public MethodScores Scores(int updates, double seconds, long bytes) => new()
         {

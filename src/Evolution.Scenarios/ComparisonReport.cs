@@ -28,7 +28,8 @@ public static class ComparisonReport
     /// <summary>A curve point's columns after the number of updates.</summary>
     static IReadOnlyList<(string Name, double Value)> PointColumns(CurvePoint p) =>
     [
-        ("reliability", p.Reliability), ("generalization", p.Generalization), ("locality", p.Locality), ("portability", p.Portability),
+        ("reliability", p.Reliability), ("generalization", p.Generalization), ("locality", p.Locality),
+        ("relation_locality", p.RelationLocality), ("subject_locality", p.SubjectLocality), ("portability", p.Portability),
         .. SuccessColumns(p.Success).Select(c => (c.Name, c.Value!.Value)), ("fluency", p.Fluency),
     ];
 

@@ -1,26 +1,49 @@
 using Evolution.Core;
 using Evolution.Core.Model;
+using Evolution.Core.Worlds;
 
 namespace Evolution.Updates;
 
 /// <summary>
 /// The corpus ROME and MEMIT read besides the model: the key covariance C and the random prefixes come from the agent's
 /// own training corpus, as ROME's come from the model's pre-training data. Built on first use (fine-tuning never needs it)
-/// and shared by every editor made from it, so each layer's covariance is computed once.
+/// and shared by every editor made from it, so each layer's statistics are computed once. <see cref="KeyStatistics.Knowledge"/> is
+/// what the agent was taught, fact by fact, as the prompts it recalls each fact from (AlphaEdit's preserved knowledge).
 /// </summary>
-public sealed class EditorCorpus(Func<IReadOnlyList<string>> build)
+public sealed class EditorCorpus(Func<IReadOnlyList<string>> build, Func<IReadOnlyList<IReadOnlyList<string>>>? knowledge = null)
 {
     IReadOnlyList<string>? documents;
     KeyStatistics? statistics;
 
+    /// <summary>The corpus of an agent trained on <paramref name="data"/> of <paramref name="world"/> with <paramref name="seed"/>.</summary>
+    public static EditorCorpus Of(World world, DataMix data, int seed) =>
+        new(() => CorpusBuilder.Build(world, data, seed).Documents, () => KnowledgeOf(world, data));
+
     public IReadOnlyList<string> Documents => documents ??= build();
-    public KeyStatistics Statistics => statistics ??= new KeyStatistics(Documents);
+    public KeyStatistics Statistics => statistics ??= new KeyStatistics(Documents, knowledge?.Invoke());
+
+    /// <summary>
+    /// Every fact the agent was taught (its epoch, the subjects it covers), each as its training templates that end where
+    /// the object follows: "Kemtaro Drassil was born in", "Q: Where was Kemtaro Drassil born? A:", … The first is the
+    /// canonical statement, the prompt an edit of that fact is written at (<see cref="EditEvaluation.RequestFor"/>).
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyList<string>> KnowledgeOf(World world, DataMix data)
+    {
+        var covered = Coverage.Subjects(world, data);
+        return world.FactsAt(data.Epoch).Where(f => covered.Contains(f.Subject)).Select(f =>
+        {
+            var relation = RelationCatalogue.Get(f.Relation);
+            var name = world[f.Subject].Name;
+            var canonical = world.CanonicalStatement(relation);
+            return (IReadOnlyList<string>)[canonical.Prompt(name), .. world.TrainingTemplates(relation).Where(t => t.IsQuery && t != canonical).Select(t => t.Prompt(name))];
+        }).ToList();
+    }
 }
 
 /// <summary>
 /// Changes to a method's default hyper-parameters (its record's defaults); null keeps the default. Each is one option of
 /// <c>evolution edit</c> with the same name (<c>--steps</c>, <c>--learning-rate</c>, <c>--layer</c>, <c>--layers</c>,
-/// <c>--position</c>, <c>--weight-decay</c>, <c>--kl-factor</c>, <c>--essence</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>), and a mistake is
+/// <c>--position</c>, <c>--weight-decay</c>, <c>--kl-factor</c>, <c>--essence</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>, <c>--preserve</c>), and a mistake is
 /// reported under that option's name.
 /// </summary>
 public sealed record EditorOverrides
@@ -49,6 +72,8 @@ public sealed record EditorOverrides
     public double? NullSpaceThreshold { get; init; }
     /// <summary>alphaedit: α.</summary>
     public double? Ridge { get; init; }
+    /// <summary>alphaedit: whose keys the null space leaves alone.</summary>
+    public PreservedKeys? Preserve { get; init; }
 }
 
 /// <summary>
@@ -97,6 +122,7 @@ public static class KnowledgeEditors
         Reject(o.NormConstraint is <= 0, "--norm-constraint", $"must be positive, got {o.NormConstraint}");
         Reject(o.NullSpaceThreshold is <= 0, "--null-space-threshold", $"must be positive, got {o.NullSpaceThreshold}");
         Reject(o.Ridge is not null && method != "alphaedit", "--ridge", "applies to alphaedit only");
+        Reject(o.Preserve is not null && method != "alphaedit", "--preserve", "applies to alphaedit only");
         Reject(o.Ridge is <= 0, "--ridge", $"must be positive, got {o.Ridge}");
         bool IsLayer(int l) => l >= 0 && l < config.NLayers;
         string Range(object got) => $"must be a layer between 0 and {config.NLayers - 1}, got {got}";
@@ -126,7 +152,7 @@ public static class KnowledgeEditors
                 {
                     Layers = o.Layers?.Distinct().ToList() ?? alpha.Layers, Steps = o.Steps ?? alpha.Steps, LearningRate = o.LearningRate ?? alpha.LearningRate,
                     Position = o.Position ?? alpha.Position, WeightDecay = o.WeightDecay ?? alpha.WeightDecay,
-                    NullSpaceThreshold = o.NullSpaceThreshold ?? alpha.NullSpaceThreshold, Ridge = o.Ridge ?? alpha.Ridge,
+                    NullSpaceThreshold = o.NullSpaceThreshold ?? alpha.NullSpaceThreshold, Ridge = o.Ridge ?? alpha.Ridge, Preserve = o.Preserve ?? alpha.Preserve,
                 };
                 Reject(alpha.Layers is { Count: 0 }, "--layers", "names no layer");
                 foreach (var l in alpha.Layers ?? []) Reject(!IsLayer(l), "--layers", Range(l));

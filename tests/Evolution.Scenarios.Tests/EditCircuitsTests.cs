@@ -63,7 +63,7 @@ public class EditCircuitsTests(TinyGroup group) : IDisposable
         var changes = WorldChanges.Select(agent.World, 0, 4);
         var before = agent.Model.parameters().Select(p => p.detach().clone()).ToList();
 
-        var report = EditCircuits.Compare(agent.Model, agent.Tokenizer, agent.World, 0, changes, ["rome", "rag"], agent.EditorFor, new EditCircuitOptions(Facts: 4));
+        var report = EditCircuits.Compare(agent.Model, agent.Tokenizer, agent.World, 0, changes, ["rome", "rag"], m => agent.EditorFor(m), new EditCircuitOptions(Facts: 4));
 
         Assert.Equal(["rome"], report.Channels.Keys); // retrieval writes no weights
         var rome = report.Channels["rome"];

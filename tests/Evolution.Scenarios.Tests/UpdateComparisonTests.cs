@@ -173,6 +173,12 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         var csv = File.ReadAllLines(Path.Combine(directory, "lifelong", "compare.csv"));
         Assert.Equal(1 + result.Curves.Values.Sum(c => c.Count), csv.Length);
         Assert.Contains("efficacy,paraphrase_success,neighborhood_success", csv[0]);
+        Assert.Contains("locality,relation_locality,subject_locality", csv[0]);
+        // Locality over all neighbours is the mean over both kinds, so it lies between them at every point.
+        var split = result.Curves.Values.SelectMany(c => c).Where(p => !double.IsNaN(p.RelationLocality) && !double.IsNaN(p.SubjectLocality)).ToList();
+        Assert.NotEmpty(split);
+        Assert.All(split, p => Assert.InRange(p.Locality,
+            Math.Min(p.RelationLocality, p.SubjectLocality) - 1e-9, Math.Max(p.RelationLocality, p.SubjectLocality) + 1e-9));
     }
 
     [Theory]

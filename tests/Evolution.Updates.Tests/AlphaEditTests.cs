@@ -194,4 +194,32 @@ public class AlphaEditTests(TinyAgent tiny)
         finally { alone.Revert(model); }
         Assert.False(edited[0].Value.allclose(edited[1].Value, 0, 0));
     }
+    [Fact]
+    public void PreservingTheAgentsKnowledgeLeavesItsOtherFactsAloneButNotTheFactsItRewrites()
+    {
+        var (model, tokenizer) = (tiny.Agent.Model, tiny.Agent.Tokenizer);
+        var corpus = Corpus();
+        var knowledge = EditorCorpus.KnowledgeOf(tiny.Agent.World, tiny.Agent.Profile.Data);
+        var statistics = new KeyStatistics(corpus, knowledge);
+        var edits = Edits((1, "born_in", "city"), (4, "studied_at", "university"));
+        var requests = edits.Select(e => e.Request).ToList();
+        // Every training prompt of a fact is in the knowledge, the edit prompt first, and the edited facts are among them.
+        var edited = knowledge.Where(f => requests.Any(r => r.Prompt == f[0])).ToList();
+        Assert.Equal(2, edited.Count);
+        Assert.All(edited, f => Assert.True(f.Count > 1));
+        var othersKeys = Keys(knowledge.Except(edited).SelectMany(f => f), lastOnly: true);
+        var editedKeys = Keys(edited.SelectMany(f => f), lastOnly: true);
+
+        using var byCorpus = new AlphaEditEditor(new AlphaEditHyperParams(), statistics, corpus).ComputeDelta(model, tokenizer, requests);
+        using var byKnowledge = new AlphaEditEditor(new AlphaEditHyperParams(Preserve: PreservedKeys.Knowledge), statistics, corpus).ComputeDelta(model, tokenizer, requests);
+        double corpusOthers = MeanNorm(byCorpus.Delta[Weight], othersKeys), knowledgeOthers = MeanNorm(byKnowledge.Delta[Weight], othersKeys);
+        // The rewritten facts are left out of K0: their keys are written, not protected.
+        double written = MeanNorm(byKnowledge.Delta[Weight], editedKeys);
+        var measured = $"‖ΔW k‖ on the other facts' keys {knowledgeOthers:G3} preserving the knowledge, {corpusOthers:G3} the corpus; on the edited facts' keys {written:G3}";
+        Assert.True(knowledgeOthers < 0.8 * corpusOthers, measured);
+        Assert.True(written > 2 * knowledgeOthers, measured);
+        byKnowledge.Apply(model);
+        try { Assert.True(new CandidateRanker(model, tokenizer).Rank([edits[0].Item])[0].Hit1, "the edit does not rank the new object first"); }
+        finally { byKnowledge.Revert(model); }
+    }
 }

@@ -26,7 +26,7 @@ public static class UpdateBenchmarks
         var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
         var agent = AgentProfile.Default;
         using var model = new Gpt(agent.Model.ToConfig(tokenizer.VocabSize), 1);
-        var corpus = new EditorCorpus(() => CorpusBuilder.Build(world, agent.Data, agent.Training.Seed).Documents);
+        var corpus = EditorCorpus.Of(world, agent.Data, agent.Training.Seed);
         var random = new Random(1);
         var requests = world.FactsAt(0).OrderBy(_ => random.Next()).Take(100).Select(f =>
         {

@@ -39,15 +39,16 @@ public static class CompareUpdatesCommand
             Description = $"also trace each edited fact's knowledge circuit (EAP-IG, trace --methods circuit's defaults) before the update (old object) and after it (new object), for each channel of {string.Join(", ", EditCircuits.Channels)}, edits applied as in its row: edge Jaccard, edges and heads gained and lost, where the logit lens first ranks each object top, mover heads",
         };
         var circuitFacts = new Option<int?>("--circuit-facts") { Description = $"with --circuits: edited facts traced per channel, the first ones (default {EditCircuitOptions.DefaultFacts})" };
+        var preserve = new Option<string?>("--preserve") { Description = EditCommand.PreserveDescription };
         var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
-            { world, agent, model, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, output, cache, json, device };
+            { world, agent, model, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, output, cache, json, device };
         command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
             parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves),
-            ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)),
+            ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)), EditCommand.Preserve(parse.GetValue(preserve)),
             parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
@@ -62,7 +63,7 @@ public static class CompareUpdatesCommand
     }
 
     static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch,
-        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, string outDir, string cacheRoot, bool json, string deviceName)
+        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, PreservedKeys? preserve, string outDir, string cacheRoot, bool json, string deviceName)
     {
         var available = sequential is null ? UpdateComparison.Methods : UpdateComparison.LifelongMethods;
         var methods = (methodList ?? (sequential is null ? DefaultMethods : string.Join(",", UpdateComparison.LifelongMethods)))
@@ -75,6 +76,7 @@ public static class CompareUpdatesCommand
         if (sequential is not null && changeCount is not null) throw new InputException(null, "--changes", "--sequential N gives the number of changes: leave out --changes");
         if (sequential < 1) throw new InputException(null, "--sequential", $"must be at least 1, got {sequential}");
         if (batch < 1) throw new InputException(null, "--batch", $"must be at least 1, got {batch}");
+        if (preserve is not null && !methods.Contains("alphaedit")) throw new InputException(null, "--preserve", "applies to alphaedit, which --methods does not name");
         if (batch != 1 && sequential is null) throw new InputException(null, "--batch", "applies to --sequential runs only");
         if (routeAbove is < 0 or > 1) throw new InputException(null, "--route-above", $"must be between 0 and 1, got {routeAbove}");
         if (answerAloneAbove is < 0 or > 1) throw new InputException(null, "--answer-alone-above", $"must be between 0 and 1, got {answerAloneAbove}");
@@ -127,7 +129,8 @@ public static class CompareUpdatesCommand
         if (count < 1) throw new InputException(worldPath, "--changes", $"the world has no changes at epoch {nextEpoch}, the one after the agent's: give --changes N (seeded counterfactuals)");
         var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, count);
 
-        var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves, Circuits: circuits));
+        var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves, Circuits: circuits,
+            Editors: preserve is null ? null : new Dictionary<string, EditorOverrides> { ["alphaedit"] = new() { Preserve = preserve } }));
         var result = sequential is null
             ? Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report))
             : Output.WithProgress("compare-updates --sequential", methods.Count, report => comparison.RunLifelong(methods, batch, report));
@@ -144,6 +147,7 @@ public static class CompareUpdatesCommand
             curves = sequential is null ? result.Curves : null,
             sequential = sequential is null ? null : result.Curves,
             circuits = result.Circuits,
+            alphaedit_preserve = preserve?.ToString().ToLowerInvariant(),
         };
         var text = Output.ToJson(document);
         Directory.CreateDirectory(outDir);

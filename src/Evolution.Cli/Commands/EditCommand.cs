@@ -30,6 +30,7 @@ public static class EditCommand
         var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight})" };
         var nullSpaceThreshold = new Option<double?>("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
         var ridge = new Option<double?>("--ridge") { Description = $"alphaedit: α in (P(KpKpᵀ + KKᵀ) + αI)⁻¹ (default {AlphaEdit.Ridge})" };
+        var preserve = new Option<string?>("--preserve") { Description = PreserveDescription };
         var position = new Option<string?>("--position") { Description = $"rome, memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit and alphaedit {PositionName(Memit.Position)}" };
         var klFactor = new Option<double?>("--kl-factor") { Description = $"rome: weight of the essence-drift KL term (default {Rome.KlFactor})" };
         var essence = new Option<string?>("--essence") { Description = $"rome: prompts the KL term keeps, is-a (ROME's \"{{subject}} is a\") or subject-facts (also the subject's other relations, held-out templates) (default {EssenceName(Rome.Essence)})" };
@@ -50,15 +51,15 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed; --save writes the edited agent to a new folder).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, weightDecay, klFactor, essence, position, sequential, save, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, weightDecay, klFactor, essence, position, sequential, save, json, device };
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(preserve), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(save), parse.GetValue(json), parse.GetValue(device)!));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, string? preserveName, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName)
     {
         if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -70,30 +71,19 @@ public static class EditCommand
         var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : AgentProfile.Default;
         int knowledgeEpoch = profile.Data.Epoch;
 
-        EditPosition? position = positionName switch
-        {
-            null => null,
-            "subject" => EditPosition.SubjectLast,
-            "prompt" => EditPosition.PromptLast,
-            _ => throw new InputException(null, "--position", $"unknown position '{positionName}' (subject or prompt)"),
-        };
-        EssenceSource? essence = essenceName switch
-        {
-            null => null,
-            "is-a" => EssenceSource.IsA,
-            "subject-facts" => EssenceSource.SubjectFacts,
-            _ => throw new InputException(null, "--essence", $"unknown essence '{essenceName}' (is-a or subject-facts)"),
-        };
+        var position = Choice(positionName, "--position", ("subject", EditPosition.SubjectLast), ("prompt", EditPosition.PromptLast));
+        var essence = Choice(essenceName, "--essence", ("is-a", EssenceSource.IsA), ("subject-facts", EssenceSource.SubjectFacts));
+        var preserve = Preserve(preserveName);
         var layers = memitLayers?.Split(',', StringSplitOptions.TrimEntries)
             .Select(x => int.TryParse(x, out var v) ? v : throw new InputException(null, "--layers", $"'{x}' is not a layer number")).ToList();
         var overrides = new EditorOverrides
         {
             Steps = steps, LearningRate = learningRate, Layer = layer, Layers = layers, Position = position,
-            WeightDecay = weightDecay, KlFactor = klFactor, Essence = essence, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge,
+            WeightDecay = weightDecay, KlFactor = klFactor, Essence = essence, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge, Preserve = preserve,
         };
         // The same factory and defaults as agents and compare-updates; the corpus is built only if the method reads it.
         var hyper = KnowledgeEditors.HyperParams(methodName, model.Config, overrides);
-        var editor = KnowledgeEditors.Create(hyper, new EditorCorpus(() => CorpusBuilder.Build(world, profile.Data, profile.Training.Seed).Documents));
+        var editor = KnowledgeEditors.Create(hyper, EditorCorpus.Of(world, profile.Data, profile.Training.Seed));
 
         List<FactChange> edits;
         if (changeCount > 0)
@@ -207,4 +197,14 @@ public static class EditCommand
         else Output.Status.WriteLine(Output.ToJson(summary));
         return 0;
     }
+
+    internal const string PreserveDescription = "alphaedit: whose keys the null space leaves alone, corpus (every token of the agent's corpus, the paper's choice) or knowledge (every fact the agent was taught, at the prompts it recalls them from, but the facts being rewritten) (default corpus)";
+
+    internal static PreservedKeys? Preserve(string? name) => Choice(name, "--preserve", ("corpus", PreservedKeys.Corpus), ("knowledge", PreservedKeys.Knowledge));
+
+    /// <summary>The value an option names among <paramref name="choices"/>; null when the option was not given.</summary>
+    internal static T? Choice<T>(string? name, string option, params (string Name, T Value)[] choices) where T : struct =>
+        name is null ? null
+        : choices.FirstOrDefault(c => c.Name == name) is { Name: not null } found ? found.Value
+        : throw new InputException(null, option, $"unknown value '{name}' ({string.Join(" or ", choices.Select(c => c.Name))})");
 }

@@ -26,13 +26,16 @@ public sealed class CandidateRanker
 {
     readonly Gpt model;
     readonly ITextTokenizer tokenizer;
-    readonly int sequencesPerBatch;
+    readonly int tokensPerBatch;
 
-    public CandidateRanker(Gpt model, ITextTokenizer tokenizer, int sequencesPerBatch = 512)
+    /// <param name="tokensPerBatch">Padded tokens per forward pass (sequences × longest). A bound on tokens, not on
+    /// sequences, keeps a batch's activations the same size whether the prompts are bare questions or carry a context of
+    /// peers' statements (512 sequences of 128 tokens held about 1 GB per agent, and a group answers in parallel).</param>
+    public CandidateRanker(Gpt model, ITextTokenizer tokenizer, int tokensPerBatch = 16384)
     {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.sequencesPerBatch = sequencesPerBatch;
+        this.tokensPerBatch = tokensPerBatch;
     }
 
     /// <summary>Log-probability of each continuation given the prompt.</summary>
@@ -91,25 +94,32 @@ public sealed class CandidateRanker
             using var _ = no_grad();
             // Sort by length so batches pad little; results go back by (query, index).
             var ordered = sequences.OrderBy(s => s.Tokens.Length).ToList();
-            for (int start = 0; start < ordered.Count; start += sequencesPerBatch)
+            var device = model.Unembedding.device;
+            for (int start = 0; start < ordered.Count;)
             {
                 using var scope = NewDisposeScope();
-                var batch = ordered.Skip(start).Take(sequencesPerBatch).ToList();
-                int length = batch.Max(s => s.Tokens.Length);
+                int count = 1;
+                while (start + count < ordered.Count && (count + 1) * ordered[start + count].Tokens.Length <= tokensPerBatch) count++;
+                var batch = ordered.GetRange(start, count);
+                start += count;
+                int length = batch[^1].Tokens.Length;
                 var tokens = new long[batch.Count * length];
                 for (int b = 0; b < batch.Count; b++)
                     for (int t = 0; t < batch[b].Tokens.Length; t++) tokens[b * length + t] = batch[b].Tokens[t];
-                var device = model.Unembedding.device;
-                var input = tensor(tokens, [batch.Count, length], device: device);
-                var logProbs = model.forward(input).log_softmax(-1).cpu();
-                // log p(token_t | tokens_<t) sits at position t-1.
-                var next = logProbs.narrow(1, 0, length - 1).gather(2, input.cpu().narrow(1, 1, length - 1).unsqueeze(-1)).squeeze(-1);
-                var values = next.data<float>().ToArray();
-                for (int b = 0; b < batch.Count; b++)
+                // log p(token_t | tokens_<t) is read from the residual at t-1: only the continuations' positions are unembedded.
+                var rows = new List<long>();
+                var targets = new List<long>();
+                foreach (var (b, sequence) in batch.Select((s, b) => (b, s)))
+                    for (int t = sequence.PromptLength; t < sequence.Tokens.Length; t++) { rows.Add((long)b * length + t - 1); targets.Add(sequence.Tokens[t]); }
+                var residual = model.FinalResidual(tensor(tokens, [batch.Count, length], device: device));
+                var logits = residual.reshape(-1, residual.shape[^1]).index_select(0, tensor(rows.ToArray(), device: device)).matmul(model.Unembedding.t());
+                var values = logits.log_softmax(-1).gather(1, tensor(targets.ToArray(), device: device).unsqueeze(-1)).squeeze(-1).cpu().data<float>().ToArray();
+                int next = 0;
+                foreach (var sequence in batch)
                 {
                     double sum = 0;
-                    for (int t = batch[b].PromptLength; t < batch[b].Tokens.Length; t++) sum += values[b * (length - 1) + t - 1];
-                    scores[batch[b].Query][batch[b].Index] = sum;
+                    for (int t = sequence.PromptLength; t < sequence.Tokens.Length; t++) sum += values[next++];
+                    scores[sequence.Query][sequence.Index] = sum;
                 }
             }
         }

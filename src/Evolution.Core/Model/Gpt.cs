@@ -62,7 +62,13 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor tokens) => Run(tokens, null);
 
     /// <summary>Forward through hook points; <paramref name="hooks"/> = null is the plain forward.</summary>
-    public Tensor Run(Tensor tokens, HookContext? hooks)
+    public Tensor Run(Tensor tokens, HookContext? hooks) => FinalResidual(tokens, hooks).matmul(Unembedding.t());
+
+    /// <summary>
+    /// The forward up to the unembedding: ln_final's output [batch, pos, d_model]. For callers that need the logits at a
+    /// few positions only (scoring continuations), which then unembed just those rows instead of every position.
+    /// </summary>
+    public Tensor FinalResidual(Tensor tokens, HookContext? hooks = null)
     {
         long pos = tokens.shape[^1];
         if (pos > Config.ContextLength)
@@ -81,7 +87,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
             residual = block.Forward(residual, hooks);
         var normalized = ln_f.forward(residual);
         if (hooks is not null) normalized = hooks.Apply("ln_final.hook_normalized", normalized);
-        return normalized.matmul(Unembedding.t());
+        return normalized;
     }
 
     /// <summary>Forward that records the activations whose names pass <paramref name="names"/> (all of <see cref="HookNames"/> when null).</summary>

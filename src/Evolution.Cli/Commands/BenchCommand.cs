@@ -14,7 +14,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost) or updates (ROME, MEMIT-100 and retrieval cost)" };
+        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost), updates (ROME, MEMIT-100 and retrieval cost) or population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench)" };
         var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only };
         command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!, parse.GetValue(only)));
         return command;
@@ -22,7 +22,7 @@ public static class BenchCommand
 
     static int Run(bool json, bool quick, string deviceName, string? only)
     {
-        if (only is not (null or "core" or "circuit" or "updates")) throw new InputException(null, "--only", $"unknown section '{only}' (known: core, circuit, updates)");
+        if (only is not (null or "core" or "circuit" or "updates" or "population")) throw new InputException(null, "--only", $"unknown section '{only}' (known: core, circuit, updates, population)");
         var device = Devices.Parse(deviceName);
         var models = new (string Name, GptConfig Config)[]
         {
@@ -35,6 +35,12 @@ public static class BenchCommand
         {
             var (updateEdits, updateRetrieval) = MeasureUpdates(quick);
             if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, updates = new { edits = updateEdits, retrieval = updateRetrieval } });
+            return 0;
+        }
+        if (only == "population")
+        {
+            var measured = PopulationBenchmarks.Measure(quick);
+            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, population = measured });
             return 0;
         }
         if (only == "circuit")

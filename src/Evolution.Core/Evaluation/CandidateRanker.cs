@@ -16,6 +16,13 @@ public sealed record RankedAnswer(RankingItem Item, int Rank, string Top, double
 }
 
 /// <summary>
+/// Hooks for one batched forward of <see cref="CandidateRanker"/>, given the query each of its rows scores
+/// (<paramref name="rowQueries"/>[b] indexes the queries passed in). Lets rows of one batch run with different
+/// hooks, e.g. each its own agent's weight change over a shared base. Called inside the batch's dispose scope.
+/// </summary>
+public delegate IReadOnlyList<Hook> RowHooks(IReadOnlyList<int> rowQueries);
+
+/// <summary>
 /// Ranks the candidate objects of a query by the model's sequence log-probability
 /// log p(candidate | prompt) = Σ_t log p(c_t | prompt, c_&lt;t), as in closed-set knowledge probing
 /// (LAMA-style, with multi-token objects scored as whole sequences). Each sequence starts with
@@ -42,10 +49,12 @@ public sealed class CandidateRanker
     public double[] Score(string prompt, IReadOnlyList<string> continuations) =>
         ScoreMany([(prompt, continuations)])[0];
 
-    public IReadOnlyList<RankedAnswer> Rank(IEnumerable<RankingItem> items)
+    /// <param name="rowHooks">Hooks for each batch's forward (null: the plain forward), see <see cref="RowHooks"/>; the
+    /// items are the queries it indexes.</param>
+    public IReadOnlyList<RankedAnswer> Rank(IEnumerable<RankingItem> items, RowHooks? rowHooks = null)
     {
         var list = items.ToList();
-        var scores = ScoreMany(list.Select(i => (i.Prompt, i.Candidates)).ToList());
+        var scores = ScoreMany(list.Select(i => (i.Prompt, i.Candidates)).ToList(), rowHooks);
         var results = new List<RankedAnswer>(list.Count);
         for (int q = 0; q < list.Count; q++)
         {
@@ -74,7 +83,8 @@ public sealed class CandidateRanker
     }
 
     /// <summary>Scores every (prompt, continuation) pair, batching across queries.</summary>
-    public double[][] ScoreMany(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries)
+    /// <param name="rowHooks">Hooks for each batch's forward (null: the plain forward), see <see cref="RowHooks"/>.</param>
+    public double[][] ScoreMany(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries, RowHooks? rowHooks = null)
     {
         var sequences = new List<(int Query, int Index, int[] Tokens, int PromptLength)>();
         for (int q = 0; q < queries.Count; q++)
@@ -111,7 +121,8 @@ public sealed class CandidateRanker
                 var targets = new List<long>();
                 foreach (var (b, sequence) in batch.Select((s, b) => (b, s)))
                     for (int t = sequence.PromptLength; t < sequence.Tokens.Length; t++) { rows.Add((long)b * length + t - 1); targets.Add(sequence.Tokens[t]); }
-                var residual = model.FinalResidual(tensor(tokens, [batch.Count, length], device: device));
+                var hooks = rowHooks is null ? null : new HookContext([.. rowHooks(batch.Select(s => s.Query).ToList())]);
+                var residual = model.FinalResidual(tensor(tokens, [batch.Count, length], device: device), hooks);
                 var logits = residual.reshape(-1, residual.shape[^1]).index_select(0, tensor(rows.ToArray(), device: device)).matmul(model.Unembedding.t());
                 var values = logits.log_softmax(-1).gather(1, tensor(targets.ToArray(), device: device).unsqueeze(-1)).squeeze(-1).cpu().data<float>().ToArray();
                 int next = 0;

@@ -1,0 +1,61 @@
+using Evolution.Core.Evaluation;
+using Evolution.Core.Model;
+using Evolution.Core.Text;
+using Evolution.Updates.Population;
+
+namespace Evolution.Agents.Population;
+
+/// <summary>One agent's question to a shared base: the agent's own change (null: none) and what it is asked.</summary>
+public sealed record AgentQuery(AgentDelta? Delta, string Prompt, IReadOnlyList<string> Candidates);
+
+/// <summary>One agent's ranking question to a shared base (<see cref="RankingItem"/> as <see cref="CandidateRanker.Rank"/> takes it).</summary>
+public sealed record AgentRankingItem(AgentDelta? Delta, RankingItem Item);
+
+/// <summary>
+/// A trained base that many agents share, read-only: an agent is the base plus its own <see cref="AgentDelta"/>.
+/// Questions of many agents are answered together by <see cref="CandidateRanker"/>'s batching (prompt + candidate rows,
+/// sorted by length, in chunks of <c>tokensPerBatch</c> padded tokens), each chunk in one forward pass in which every row adds its
+/// own agent's change (<see cref="RowDeltaHooks"/>). So the answers are those each agent would give with its change
+/// written into a copy of the weights, while the base is never written and the agents own only their deltas.
+/// </summary>
+public sealed class SharedBase
+{
+    readonly CandidateRanker ranker;
+
+    public SharedBase(Gpt model, ITextTokenizer tokenizer, int tokensPerBatch = 16384)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        ranker = new CandidateRanker(model, tokenizer, tokensPerBatch);
+    }
+
+    public Gpt Model { get; }
+    public ITextTokenizer Tokenizer { get; }
+
+    /// <summary>Per query, the log-probability of each candidate given the prompt under the query's agent (as <see cref="CandidateRanker.ScoreMany"/>).</summary>
+    public double[][] ScoreMany(IReadOnlyList<AgentQuery> queries)
+    {
+        CheckFits(queries.Select(q => q.Delta));
+        return ranker.ScoreMany(queries.Select(q => (q.Prompt, q.Candidates)).ToList(), RowHooksOf(queries.Select(q => q.Delta).ToList()));
+    }
+
+    /// <summary>Per query, the agent's belief over the candidates (softmax of <see cref="ScoreMany"/>, as an agent answers).</summary>
+    public IReadOnlyList<double[]> Beliefs(IReadOnlyList<AgentQuery> queries) => ScoreMany(queries).Select(CandidateRanker.Softmax).ToList();
+
+    /// <summary>Per item, where its answer ranks under the item's agent (as <see cref="CandidateRanker.Rank"/>).</summary>
+    public IReadOnlyList<RankedAnswer> Rank(IReadOnlyList<AgentRankingItem> items)
+    {
+        CheckFits(items.Select(i => i.Delta));
+        return ranker.Rank(items.Select(i => i.Item), RowHooksOf(items.Select(i => i.Delta).ToList()));
+    }
+
+    /// <summary>Each batch row adds its query's agent's delta.</summary>
+    RowHooks RowHooksOf(IReadOnlyList<AgentDelta?> queryDeltas) =>
+        rowQueries => RowDeltaHooks.For(rowQueries.Select(q => queryDeltas[q]).ToList(), Model.Config);
+
+    /// <summary>Every delta is checked before any forward, so a bad one fails the call, not a batch halfway.</summary>
+    void CheckFits(IEnumerable<AgentDelta?> deltas)
+    {
+        foreach (var delta in deltas.OfType<AgentDelta>().Distinct()) delta.CheckFits(Model.Config);
+    }
+}

@@ -21,6 +21,7 @@ public sealed class AgentRuntime : IDisposable
     readonly CandidateRanker ranker;
     readonly IStatementMemory? memory;
     readonly EditorCorpus editorCorpus;
+    readonly AgentReading reading;
     /// <summary>AlphaEdit's editor, kept for the agent's life: it remembers the keys of all news written so far and leaves them alone.</summary>
     IKnowledgeEditor? lifelongEditor;
 
@@ -43,6 +44,7 @@ public sealed class AgentRuntime : IDisposable
         this.memory = memory;
         editorCorpus = EditorCorpus.Of(World, Profile.Data, Profile.Training.Seed);
         ranker = new CandidateRanker(model, tokenizer);
+        reading = new AgentReading(World, Tokenizer, Profile, Model.Config.ContextLength);
         if (profile.Update.UsesMemory && memory is null)
             throw new ArgumentException($"agent {name}: update policy {UpdatePolicy.NameOf(profile.Update.Channel)} needs a memory");
     }
@@ -168,43 +170,9 @@ public sealed class AgentRuntime : IDisposable
         return delta.Bytes;
     }
 
-    /// <summary>
-    /// The text the agent reads for a question: the prompt alone, or "Context: s1 s2 … Q: … A:" with the retrieved
-    /// statements first, then the peers'. When the statements do not fit the model's context window together with the
-    /// question and the longest candidate, the earliest ones are left out (the agent reads what fits, the freshest last).
-    /// After retrieved statements the query is <see cref="ReaderQuery"/>.
-    /// </summary>
-    public string PromptFor(Question question, IReadOnlyList<string> retrieved, IReadOnlyList<string> peers)
-    {
-        IReadOnlyList<string> statements = [.. retrieved, .. peers];
-        if (statements.Count == 0) return question.Prompt;
-        bool markStatements = Profile.Data.ContextStatementShare > 0;
-        var prompt = retrieved.Count > 0 ? ReaderQuery(question) : question.Prompt;
-        var query = ContextFormat.Query(prompt, markStatements);
-        int budget = Model.Config.ContextLength - 1 - Tokenizer.Encode(query).Length - question.Candidates.Max(c => Tokenizer.Encode(c).Length);
-        var kept = new List<string>();
-        int used = Tokenizer.Encode("Context:").Length;
-        for (int i = statements.Count - 1; i >= 0; i--)
-        {
-            int cost = Tokenizer.Encode(" " + statements[i]).Length;
-            if (used + cost > budget) break;
-            used += cost;
-            kept.Insert(0, statements[i]);
-        }
-        return kept.Count == 0 ? question.Prompt : ContextFormat.Line(kept, prompt, markStatements);
-    }
-
-    /// <summary>
-    /// What the agent asks after retrieved statements: with <see cref="RetrievalQuery.Question"/>, a statement prompt about a
-    /// known relation becomes the relation's trained question ("X was born in" → "Q: Where was X born? A:"), the query its
-    /// context lines end with; questions, and prompts of no single relation, are asked as they are.
-    /// </summary>
-    string ReaderQuery(Question question)
-    {
-        if (Profile.Update.Query != RetrievalQuery.Question || question.Subject < 0 || ContextFormat.IsQuestion(question.Prompt)) return question.Prompt;
-        var relation = RelationCatalogue.All.FirstOrDefault(r => r.Name == question.Relation);
-        return relation is null ? question.Prompt : World.CanonicalQuestion(relation).Prompt(World[question.Subject].Name);
-    }
+    /// <summary>The text the agent reads for a question (<see cref="AgentReading.PromptFor"/>).</summary>
+    public string PromptFor(Question question, IReadOnlyList<string> retrieved, IReadOnlyList<string> peers) =>
+        reading.PromptFor(question, retrieved, peers);
 
     /// <summary>Softmax over the candidates' sequence log-probabilities: the agent's belief restricted to the possible answers.</summary>
     List<double[]> Distributions(IReadOnlyList<(string Prompt, IReadOnlyList<string> Candidates)> queries)

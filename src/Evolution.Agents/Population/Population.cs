@@ -1,0 +1,158 @@
+using Evolution.Agents.Protocols;
+using Evolution.Core.Agents;
+using Evolution.Core.Evaluation;
+using Evolution.Core.Worlds;
+using Evolution.Updates.Population;
+
+namespace Evolution.Agents.Population;
+
+/// <summary>
+/// What one agent of a population is, besides what it learns: its base, how sure it must be to keep its own answer
+/// without reading its peers (<see cref="AgentTraits.KeepOwnAbove"/>), and how it takes in what it comes to believe.
+/// </summary>
+public sealed record PopulationMember(int Base, double KeepOwnAbove, UpdateChannel Channel);
+
+/// <summary>One agent's question, with the statements of the peers it read (empty: it answers alone).</summary>
+public sealed record PopulationAsk(int Agent, Question Question, IReadOnlyList<string> Peers);
+
+/// <summary>
+/// An agent's answer as indices into the question's candidates: <see cref="Own"/> from its weights and memory alone,
+/// <see cref="Final"/> after reading its peers (the same when it did not read them).
+/// </summary>
+public sealed record PopulationAnswer(int Own, double OwnProbability, int Final, double FinalProbability, bool ReadPeers);
+
+/// <summary>
+/// Many agents over a few shared bases. An agent owns only its parametric commits (a delta shared by every agent with
+/// the same commits, <see cref="PopulationBase.DeltaOf"/>) and its memory (the statement it stored per fact, latest wins);
+/// the bases are read-only. Answers are computed for all asking agents together: identical inputs (same base, same
+/// commits, same text read) give identical answers, so each distinct input is scored once, in one batched pass per base
+/// in which every row adds its own agent's delta. An agent answers as <see cref="AgentRuntime.Answer"/> does: alone first
+/// (with what it retrieves), then, when peers spoke and its own answer is not above its threshold, with their statements.
+/// </summary>
+public sealed class Population
+{
+    readonly IReadOnlyList<PopulationBase> bases;
+    readonly Dictionary<FactRef, string>?[] weights, memory;
+
+    public Population(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members)
+    {
+        foreach (var (member, i) in members.Select((m, i) => (m, i)))
+        {
+            if (member.Base < 0 || member.Base >= bases.Count) throw new ArgumentException($"agent {i}: base {member.Base} does not exist ({bases.Count} bases)");
+            if (member.Channel is not (UpdateChannel.None or UpdateChannel.Rag or UpdateChannel.Rome or UpdateChannel.Memit or UpdateChannel.FtL))
+                throw new ArgumentException($"agent {i}: update channel {UpdatePolicy.NameOf(member.Channel)} cannot live on a shared base (known: none, rag, rome, memit, ft-l)");
+        }
+        this.bases = bases;
+        Members = members;
+        weights = new Dictionary<FactRef, string>?[members.Count];
+        memory = new Dictionary<FactRef, string>?[members.Count];
+    }
+
+    public IReadOnlyList<PopulationMember> Members { get; }
+    public IReadOnlyList<PopulationBase> Bases => bases;
+    public int Count => Members.Count;
+
+    /// <summary>The sentence that states a fact's object, whoever states it (the relation's canonical statement).</summary>
+    public string Statement(FactRef fact, string obj) =>
+        bases[0].World.CanonicalStatement(RelationCatalogue.Get(fact.Relation)).Render(bases[0].World[fact.Subject].Name, obj.TrimStart());
+
+    /// <summary>
+    /// The agent takes <paramref name="obj"/> in as its belief about the fact through its update channel: the statement
+    /// into its memory, or an edit into its weights. Returns false when it cannot (no channel) or already holds it.
+    /// </summary>
+    public bool Commit(int agent, FactRef fact, string obj)
+    {
+        var store = Members[agent].Channel switch
+        {
+            UpdateChannel.None => null,
+            UpdateChannel.Rag => memory[agent] ??= [],
+            _ => weights[agent] ??= [],
+        };
+        if (store is null || store.GetValueOrDefault(fact) == obj) return false;
+        store[fact] = obj;
+        return true;
+    }
+
+    /// <summary>What the agent has taken in about the fact (memory or weights), null for nothing.</summary>
+    public string? Committed(int agent, FactRef fact) =>
+        memory[agent]?.GetValueOrDefault(fact) ?? weights[agent]?.GetValueOrDefault(fact);
+
+    /// <summary>Bytes the agents own beyond the bases: the distinct deltas and the statements in memory (UTF-16).</summary>
+    public long OwnedBytes =>
+        bases.Sum(b => b.DeltaBytes) + memory.Where(m => m is not null).Sum(m => m!.Sum(p => 2L * Statement(p.Key, p.Value).Length));
+
+    public IReadOnlyList<PopulationAnswer> Answer(IReadOnlyList<PopulationAsk> asks)
+    {
+        var retrieved = asks.Select(a => Retrieve(a.Agent, a.Question)).ToList();
+        var own = Score(asks.Select((a, i) => (a.Agent, a.Question, Reading(a.Agent).PromptFor(a.Question, retrieved[i], []))).ToList());
+        var listening = Enumerable.Range(0, asks.Count)
+            .Where(i => asks[i].Peers.Count > 0 && own[i].Max() <= Members[asks[i].Agent].KeepOwnAbove).ToList();
+        var withPeers = Score(listening.Select(i => (asks[i].Agent, asks[i].Question, Reading(asks[i].Agent).PromptFor(asks[i].Question, retrieved[i], asks[i].Peers))).ToList());
+        var answers = new PopulationAnswer[asks.Count];
+        for (int i = 0, l = 0; i < asks.Count; i++)
+        {
+            int ownTop = ArgMax(own[i]);
+            bool read = l < listening.Count && listening[l] == i;
+            var final = read ? withPeers[l++] : own[i];
+            int top = ArgMax(final);
+            answers[i] = new PopulationAnswer(ownTop, own[i][ownTop], top, final[top], read);
+        }
+        return answers;
+    }
+
+    AgentReading Reading(int agent) => bases[Members[agent].Base].Reading;
+
+    /// <summary>
+    /// The statements the agent retrieves for a question: from its own memory only (the run keeps every agent's memory
+    /// in one store, filtered by agent before anything is ranked), those about the question's subject, newest fact
+    /// order first, at most the base profile's top-k.
+    /// </summary>
+    IReadOnlyList<string> Retrieve(int agent, Question question)
+    {
+        var held = memory[agent];
+        if (held is null) return [];
+        return held.Where(p => p.Key.Subject == question.Subject).OrderBy(p => p.Key.Relation, StringComparer.Ordinal)
+            .Take(bases[Members[agent].Base].Profile.Update.TopK).Select(p => Statement(p.Key, p.Value)).ToList();
+    }
+
+    /// <summary>Beliefs over the candidates, each distinct (base, parametric state, text) scored once.</summary>
+    List<double[]> Score(IReadOnlyList<(int Agent, Question Question, string Prompt)> queries)
+    {
+        var results = new double[queries.Count][];
+        foreach (var byBase in Enumerable.Range(0, queries.Count).GroupBy(i => Members[queries[i].Agent].Base))
+        {
+            var @base = bases[byBase.Key];
+            var distinct = new Dictionary<(AgentDelta? Delta, string Prompt), int>();
+            var asked = new List<AgentQuery>();
+            var slot = new Dictionary<int, int>();
+            foreach (int i in byBase)
+            {
+                var delta = DeltaOf(queries[i].Agent);
+                if (!distinct.TryGetValue((delta, queries[i].Prompt), out int at))
+                {
+                    distinct[(delta, queries[i].Prompt)] = at = asked.Count;
+                    asked.Add(new AgentQuery(delta, queries[i].Prompt, queries[i].Question.Candidates));
+                }
+                slot[i] = at;
+            }
+            var beliefs = @base.Answers.Beliefs(asked);
+            foreach (int i in byBase) results[i] = beliefs[slot[i]];
+        }
+        return [.. results];
+    }
+
+    AgentDelta? DeltaOf(int agent)
+    {
+        var held = weights[agent];
+        if (held is null || held.Count == 0) return null;
+        var method = UpdatePolicy.NameOf(Members[agent].Channel);
+        return bases[Members[agent].Base].DeltaOf(method, held.Select(p => new Commit(p.Key, p.Value)).ToList());
+    }
+
+    static int ArgMax(double[] values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+}

@@ -1,0 +1,158 @@
+using Evolution.Agents.Protocols;
+using Evolution.Core;
+
+namespace Evolution.Agents.Population;
+
+/// <summary>One fact that spreads: the true news, the object it replaces, and the rumour's false object (if any).</summary>
+public sealed record SpreadFact(FactRef Fact, string True, string Old, string? Rumour);
+
+/// <summary>
+/// A spread's knobs. <paramref name="Seeded"/> and <paramref name="Rumoured"/> are shares of the agents that can learn
+/// (those with an update channel) told the true news and the rumour at step 0; <paramref name="Reads"/> is how many
+/// neighbours' statements an agent reads per step (a seeded sample when it has more neighbours).
+/// </summary>
+public sealed record SpreadSettings(IReadOnlyList<SpreadFact> Facts, double Seeded, double Rumoured, int Steps, int Reads, int Seed);
+
+/// <summary>
+/// What every agent did about one fact at one step, indexed by agent: the candidate index it stated, what it answered
+/// alone, whether it read its peers, and what it committed through its update channel (-1: nothing).
+/// </summary>
+public sealed record SpreadFactRound(int[] Stated, int[] Own, bool[] ReadPeers, int[] Committed);
+
+/// <summary>One step of a spread: per fact (in <see cref="SpreadSettings.Facts"/> order), what every agent did.</summary>
+public sealed record SpreadRound(int Step, IReadOnlyList<SpreadFactRound> Facts);
+
+/// <summary>Where a spread's finished steps are kept, so that a killed run resumes from the last one.</summary>
+public interface ISpreadLog
+{
+    /// <summary>The finished steps, in order from step 0.</summary>
+    IReadOnlyList<SpreadRound> Rounds();
+
+    /// <summary>Stores a finished step atomically (all of it or nothing).</summary>
+    void Write(SpreadRound round);
+}
+
+/// <summary>
+/// Information diffusion through a population on a social network, as social-media simulators run it. At step 0 a
+/// share of the agents learns the news through its update channel, and a rumour group learns a false object for the
+/// same facts; then everyone states what it believes. At every step t ≥ 1 each agent reads what (up to
+/// <see cref="SpreadSettings.Reads"/> of) its neighbours stated at t − 1, answers (alone first; with their statements
+/// when it is not sure enough of its own, <see cref="PopulationMember.KeepOwnAbove"/>), states its answer, and commits it
+/// through its channel when reading its peers changed its mind. Steps are synchronous: every agent answers from the
+/// state the previous step left, and commits are taken in after all have answered.
+/// </summary>
+public sealed class Spread(Population population, IReadOnlyList<int>[] network, SpreadSettings settings)
+{
+    readonly IReadOnlyList<Question> questions = settings.Facts.Select(f => QuestionOf(population, f.Fact)).ToList();
+
+    /// <summary>Each fact's question, asked the same way of every agent (the relation's canonical question).</summary>
+    public IReadOnlyList<Question> Questions => questions;
+
+    /// <summary>
+    /// Runs the steps <paramref name="log"/> does not hold yet, after re-taking in what the logged steps committed (a
+    /// killed run resumes where it stopped: answers depend only on what was committed before). Returns every round.
+    /// </summary>
+    public IReadOnlyList<SpreadRound> Run(ISpreadLog log, Action<SpreadRound>? progress = null)
+    {
+        if (network.Length != population.Count) throw new ArgumentException($"the network has {network.Length} nodes for {population.Count} agents");
+        var rounds = log.Rounds().ToList();
+        foreach (var round in rounds) TakeIn(round);
+        for (int step = rounds.Count; step <= settings.Steps; step++)
+        {
+            var round = step == 0 ? Seed() : Step(step, rounds[^1]);
+            TakeIn(round);
+            log.Write(round);
+            rounds.Add(round);
+            progress?.Invoke(round);
+        }
+        return rounds;
+    }
+
+    /// <summary>Agents with an update channel, in a seeded order: the first share are told the news, the next the rumour.</summary>
+    public IReadOnlyList<int> SeedOrder()
+    {
+        var learners = Enumerable.Range(0, population.Count).Where(a => population.Members[a].Channel is not Core.Agents.UpdateChannel.None).ToArray();
+        new Random(Seeds.Mix(settings.Seed, "spread-seeding")).Shuffle(learners);
+        return learners;
+    }
+
+    SpreadRound Seed()
+    {
+        var order = SeedOrder();
+        int told = (int)Math.Round(settings.Seeded * order.Count), rumoured = (int)Math.Round(settings.Rumoured * order.Count);
+        var committed = settings.Facts.Select(_ => Enumerable.Repeat(-1, population.Count).ToArray()).ToList();
+        for (int f = 0; f < settings.Facts.Count; f++)
+        {
+            var fact = settings.Facts[f];
+            foreach (int agent in order.Take(told)) committed[f][agent] = IndexOf(f, fact.True);
+            if (fact.Rumour is not null)
+                foreach (int agent in order.Skip(told).Take(rumoured)) committed[f][agent] = IndexOf(f, fact.Rumour);
+            for (int agent = 0; agent < population.Count; agent++)
+                if (committed[f][agent] >= 0) population.Commit(agent, fact.Fact, questions[f].Candidates[committed[f][agent]]);
+        }
+        return Answer(0, settings.Facts.Select((_, f) => Enumerable.Range(0, population.Count).Select(a => new PopulationAsk(a, questions[f], [])).ToList()).ToList(), committed);
+    }
+
+    SpreadRound Step(int step, SpreadRound previous)
+    {
+        var asks = settings.Facts.Select((fact, f) => Enumerable.Range(0, population.Count).Select(agent =>
+        {
+            var peers = Read(step, agent, f).Select(n => population.Statement(fact.Fact, questions[f].Candidates[previous.Facts[f].Stated[n]])).ToList();
+            return new PopulationAsk(agent, questions[f], peers);
+        }).ToList()).ToList();
+        return Answer(step, asks, null);
+    }
+
+    /// <summary>
+    /// The neighbours whose statements <paramref name="agent"/> reads at <paramref name="step"/> about fact
+    /// <paramref name="f"/>: all of them when they are at most <see cref="SpreadSettings.Reads"/>, else a seeded sample;
+    /// in ascending order (the order they are read in).
+    /// </summary>
+    public IReadOnlyList<int> Read(int step, int agent, int f)
+    {
+        var neighbours = network[agent];
+        if (neighbours.Count <= settings.Reads) return neighbours;
+        var sample = neighbours.ToArray();
+        new Random(Seeds.Mix(settings.Seed, "spread-reads", step, agent, f)).Shuffle(sample);
+        return sample.Take(settings.Reads).Order().ToList();
+    }
+
+    SpreadRound Answer(int step, IReadOnlyList<List<PopulationAsk>> asks, List<int[]>? seeded)
+    {
+        var answers = population.Answer(asks.SelectMany(a => a).ToList());
+        var facts = new List<SpreadFactRound>();
+        for (int f = 0, at = 0; f < asks.Count; f++)
+        {
+            var mine = answers.Skip(at).Take(asks[f].Count).ToList();
+            at += asks[f].Count;
+            // Reading its peers changed its mind: it takes the new belief in (if its channel can and it does not hold it yet).
+            var committed = seeded?[f] ?? mine.Select((a, agent) =>
+                a.ReadPeers && a.Final != a.Own && population.Committed(agent, settings.Facts[f].Fact) != questions[f].Candidates[a.Final]
+                && population.Members[agent].Channel is not Core.Agents.UpdateChannel.None ? a.Final : -1).ToArray();
+            facts.Add(new SpreadFactRound(mine.Select(a => a.Final).ToArray(), mine.Select(a => a.Own).ToArray(), mine.Select(a => a.ReadPeers).ToArray(), committed));
+        }
+        return new SpreadRound(step, facts);
+    }
+
+    /// <summary>Takes in what a round committed (seeding is taken in before step 0's answers; re-committing is a no-op).</summary>
+    void TakeIn(SpreadRound round)
+    {
+        for (int f = 0; f < round.Facts.Count; f++)
+            for (int agent = 0; agent < population.Count; agent++)
+                if (round.Facts[f].Committed[agent] >= 0)
+                    population.Commit(agent, settings.Facts[f].Fact, questions[f].Candidates[round.Facts[f].Committed[agent]]);
+    }
+
+    int IndexOf(int f, string obj)
+    {
+        int i = questions[f].Candidates.ToList().FindIndex(c => c.Trim() == obj.Trim());
+        return i >= 0 ? i : throw new ArgumentException($"'{obj.Trim()}' is not a candidate answer of \"{questions[f].Prompt}\"");
+    }
+
+    static Question QuestionOf(Population population, FactRef fact)
+    {
+        var world = population.Bases[0].World;
+        var relation = Core.Worlds.RelationCatalogue.Get(fact.Relation);
+        return new Question(fact.Subject, fact.Relation, world.CanonicalQuestion(relation).Prompt(world[fact.Subject].Name), world.CandidateAnswers(relation.ObjectType));
+    }
+}

@@ -7,7 +7,7 @@ namespace Evolution.Agents;
 /// <summary>
 /// How an agent reads a question: the prompt alone, or its retrieved statements and its peers' in front in the format of
 /// its training context lines. One class for the agents that own a model (<see cref="AgentRuntime"/>) and those that share
-/// a base (<see cref="Population.Population"/>), so both read the same text.
+/// a base (<see cref="Population.AgentPopulation"/>), so both read the same text.
 /// </summary>
 public sealed class AgentReading(World world, ITextTokenizer tokenizer, AgentProfile profile, int contextLength)
 {

@@ -1,6 +1,7 @@
 using Evolution.Agents.Population;
 using Evolution.Agents.Protocols;
 using Evolution.Core.Agents;
+using Evolution.Scenarios.Population;
 using static TorchSharp.torch;
 
 namespace Evolution.Scenarios.Tests;
@@ -37,7 +38,7 @@ public class SpreadTests(TinyGroup group)
     static IReadOnlyList<PopulationBase>? bases;
     static readonly Lock basesLock = new();
 
-    Population Build()
+    AgentPopulation Build()
     {
         lock (basesLock)
         {
@@ -46,17 +47,17 @@ public class SpreadTests(TinyGroup group)
                 AgentTraining.TrainOrLoad(TinyGroup.TinyWorld, profile with { Training = profile.Training with { Seed = seed } }, File.ReadAllText(group.ProfilePath), group.Cache, CPU))).ToList();
         }
         UpdateChannel[] channels = [UpdateChannel.Rag, UpdateChannel.Rome, UpdateChannel.None];
-        return new Population(bases, Enumerable.Range(0, Agents).Select(i => new PopulationMember(i % 2, i % 4 == 0 ? 1.0 : 0.6, channels[i % 3])).ToList());
+        return new AgentPopulation(bases, Enumerable.Range(0, Agents).Select(i => new PopulationMember(i % 2, i % 4 == 0 ? 1.0 : 0.6, channels[i % 3])).ToList());
     }
 
-    static SpreadSettings Settings(Population population)
+    static SpreadSettings Settings(AgentPopulation population)
     {
         var world = population.Bases[0].World;
         var facts = world.Changes.Where(c => c.Epoch == 1).Take(2).Select(c =>
         {
             var type = Core.Worlds.RelationCatalogue.Get(c.Relation).ObjectType;
             var rumour = world.CandidateAnswers(type).First(a => a.Trim() != world[c.NewObject].Name && a.Trim() != world[c.OldObject].Name);
-            return new SpreadFact(new FactRef(c.Subject, c.Relation), " " + world[c.NewObject].Name, " " + world[c.OldObject].Name, rumour);
+            return new SpreadNews(new FactRef(c.Subject, c.Relation), " " + world[c.NewObject].Name, " " + world[c.OldObject].Name, rumour);
         }).ToList();
         return new SpreadSettings(facts, Seeded: 0.3, Rumoured: 0.1, Steps: 3, Reads: 3, Seed: 9);
     }
@@ -101,6 +102,17 @@ public class SpreadTests(TinyGroup group)
             }
         }
         Assert.Contains(rounds.Skip(1), r => r.Facts.Any(f => f.ReadPeers.Any(x => x) && f.Stated.Zip(f.Own).Any(p => p.First != p.Second)));
+
+        // The metrics read the same rounds: step t's share of the news is the share of agents stating it, pooled over facts.
+        var channels = new SpreadGrouping("channel", population.Members.Select(m => UpdatePolicy.NameOf(m.Channel)).ToList());
+        var summary = SpreadLogs.Summarise(spread, settings, rounds, Network(), [channels]);
+        Assert.Equal(settings.Steps + 1, summary.Adoption.True.Count);
+        for (int step = 0; step <= settings.Steps; step++)
+        {
+            double expected = settings.Facts.Select((fact, f) => rounds[step].Facts[f].Stated.Count(s => spread.Questions[f].Candidates[s] == fact.True) / (double)Agents).Average();
+            Assert.Equal(expected, summary.Adoption.True[step], 3);
+        }
+        Assert.Equal(["none", "rag", "rome"], summary.Groupings.Single().Groups.Select(g => g.Group));
     }
 
     [Fact]

@@ -3,15 +3,15 @@ using Evolution.Core;
 
 namespace Evolution.Agents.Population;
 
-/// <summary>One fact that spreads: the true news, the object it replaces, and the rumour's false object (if any).</summary>
-public sealed record SpreadFact(FactRef Fact, string True, string Old, string? Rumour);
+/// <summary>News that spreads about one fact: the true object, the object it replaces, and the rumour's false object (if any).</summary>
+public sealed record SpreadNews(FactRef Fact, string True, string Old, string? Rumour);
 
 /// <summary>
 /// A spread's knobs. <paramref name="Seeded"/> and <paramref name="Rumoured"/> are shares of the agents that can learn
 /// (those with an update channel) told the true news and the rumour at step 0; <paramref name="Reads"/> is how many
 /// neighbours' statements an agent reads per step (a seeded sample when it has more neighbours).
 /// </summary>
-public sealed record SpreadSettings(IReadOnlyList<SpreadFact> Facts, double Seeded, double Rumoured, int Steps, int Reads, int Seed);
+public sealed record SpreadSettings(IReadOnlyList<SpreadNews> Facts, double Seeded, double Rumoured, int Steps, int Reads, int Seed);
 
 /// <summary>
 /// What every agent did about one fact at one step, indexed by agent: the candidate index it stated, what it answered
@@ -41,7 +41,7 @@ public interface ISpreadLog
 /// through its channel when reading its peers changed its mind. Steps are synchronous: every agent answers from the
 /// state the previous step left, and commits are taken in after all have answered.
 /// </summary>
-public sealed class Spread(Population population, IReadOnlyList<int>[] network, SpreadSettings settings)
+public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] network, SpreadSettings settings)
 {
     readonly IReadOnlyList<Question> questions = settings.Facts.Select(f => QuestionOf(population, f.Fact)).ToList();
 
@@ -149,7 +149,7 @@ public sealed class Spread(Population population, IReadOnlyList<int>[] network, 
         return i >= 0 ? i : throw new ArgumentException($"'{obj.Trim()}' is not a candidate answer of \"{questions[f].Prompt}\"");
     }
 
-    static Question QuestionOf(Population population, FactRef fact)
+    static Question QuestionOf(AgentPopulation population, FactRef fact)
     {
         var world = population.Bases[0].World;
         var relation = Core.Worlds.RelationCatalogue.Get(fact.Relation);

@@ -29,12 +29,12 @@ public sealed record PopulationAnswer(int Own, double OwnProbability, int Final,
 /// in which every row adds its own agent's delta. An agent answers as <see cref="AgentRuntime.Answer"/> does: alone first
 /// (with what it retrieves), then, when peers spoke and its own answer is not above its threshold, with their statements.
 /// </summary>
-public sealed class Population
+public sealed class AgentPopulation
 {
     readonly IReadOnlyList<PopulationBase> bases;
     readonly Dictionary<FactRef, string>?[] weights, memory;
 
-    public Population(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members)
+    public AgentPopulation(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members)
     {
         foreach (var (member, i) in members.Select((m, i) => (m, i)))
         {

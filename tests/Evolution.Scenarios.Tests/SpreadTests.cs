@@ -1,5 +1,6 @@
 using Evolution.Agents.Population;
 using Evolution.Agents.Protocols;
+using Evolution.Agents.Recording;
 using Evolution.Core.Agents;
 using Evolution.Scenarios.Population;
 using static TorchSharp.torch;
@@ -16,22 +17,11 @@ public class SpreadTests(TinyGroup group)
 {
     const int Agents = 36;
 
-    /// <summary>Rounds in a list; with <paramref name="killAfter"/>, the write after that many rounds fails once, as a kill would.</summary>
-    sealed class ListLog(int? killAfter = null) : ISpreadLog
+    sealed class ListLog : ISpreadLog
     {
-        bool killed;
-        public List<SpreadRound> Written { get; } = [];
-        public IReadOnlyList<SpreadRound> Rounds() => [.. Written];
-
-        public void Write(SpreadRound round)
-        {
-            if (Written.Count == killAfter && !killed)
-            {
-                killed = true;
-                throw new OperationCanceledException("killed");
-            }
-            Written.Add(round);
-        }
+        readonly List<SpreadRound> written = [];
+        public IReadOnlyList<SpreadRound> Rounds() => [.. written];
+        public void Write(SpreadRound round) => written.Add(round);
     }
 
     /// <summary>The bases, loaded once: they hold only what is the same for every population (weights, edits computed on them).</summary>
@@ -139,17 +129,42 @@ public class SpreadTests(TinyGroup group)
         }
     }
 
+    /// <summary>A log whose write after <paramref name="killAfter"/> rounds fails once, as a kill between steps would.</summary>
+    sealed class KilledLog(ISpreadLog inner, int killAfter) : ISpreadLog
+    {
+        bool killed;
+        public IReadOnlyList<SpreadRound> Rounds() => inner.Rounds();
+
+        public void Write(SpreadRound round)
+        {
+            if (!killed && inner.Rounds().Count == killAfter)
+            {
+                killed = true;
+                throw new OperationCanceledException("killed");
+            }
+            inner.Write(round);
+        }
+    }
+
     [Fact]
-    public void ASpreadKilledBetweenStepsResumesToTheSameRounds()
+    public void ASpreadKilledBetweenStepsResumesFromTheRunDatabaseToTheSameRounds()
     {
         var uninterrupted = new Spread(Build(), Network(), Settings(Build())).Run(new ListLog());
 
-        var log = new ListLog(killAfter: 2);
-        var first = Build();
-        Assert.Throws<OperationCanceledException>(() => new Spread(first, Network(), Settings(first)).Run(log));
-        Assert.Equal(2, log.Written.Count);
-        var resumed = Build(); // a new process: nothing committed but what the log holds
-        var rounds = new Spread(resumed, Network(), Settings(resumed)).Run(log);
+        var path = Path.Combine(group.Directory, $"spread-{Guid.NewGuid():N}.db");
+        using (var database = new RunDatabase(path))
+        {
+            var first = Build();
+            Assert.Throws<OperationCanceledException>(() => new Spread(first, Network(), Settings(first)).Run(new KilledLog(new SpreadLog(database, 3), killAfter: 2)));
+        }
+        IReadOnlyList<SpreadRound> rounds;
+        using (var database = new RunDatabase(path)) // a new process: nothing committed but what the database holds
+        {
+            Assert.Equal(2, new SpreadLog(database, 3).Rounds().Count);
+            Assert.Empty(new SpreadLog(database, 4).Rounds());
+            var resumed = Build();
+            rounds = new Spread(resumed, Network(), Settings(resumed)).Run(new SpreadLog(database, 3));
+        }
 
         Assert.Equal(uninterrupted.Count, rounds.Count);
         for (int s = 0; s < rounds.Count; s++)

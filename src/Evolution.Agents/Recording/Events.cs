@@ -89,3 +89,19 @@ public sealed class RunInfo
     public DateTime? Finished { get; set; }
     public int Resumes { get; set; }
 }
+
+/// <summary>
+/// One finished step of a population's spread (<see cref="Population.SpreadRound"/>), for one scenario step: per fact, every
+/// agent's stated, own and committed candidate index and whether it read its peers, packed as little-endian int32 (bool
+/// as one byte) so that 10,000 agents take 130 KB per fact rather than a BSON array element per value.
+/// </summary>
+public sealed class SpreadRoundEvent
+{
+    public string Id { get; set; } = "";
+    public int ScenarioStep { get; set; }
+    public int Step { get; set; }
+    public List<byte[]> Stated { get; set; } = [];
+    public List<byte[]> Own { get; set; } = [];
+    public List<byte[]> ReadPeers { get; set; } = [];
+    public List<byte[]> Committed { get; set; } = [];
+}

@@ -34,6 +34,7 @@ public sealed class RunDatabase : IDisposable
     public ILiteCollection<UpdateEvent> Updates => db.GetCollection<UpdateEvent>("updates");
     public ILiteCollection<TraceEvent> Traces => db.GetCollection<TraceEvent>("traces");
     public ILiteCollection<StepEvent> Steps => db.GetCollection<StepEvent>("steps");
+    public ILiteCollection<SpreadRoundEvent> SpreadRounds => db.GetCollection<SpreadRoundEvent>("spread_rounds");
     ILiteCollection<RunInfo> Runs => db.GetCollection<RunInfo>("run");
 
     public RunInfo? Info => Runs.FindById("run");
@@ -50,6 +51,22 @@ public sealed class RunDatabase : IDisposable
     public bool StepDone(int step) => Steps.FindById($"step/{step}") is not null;
 
     public void Checkpoint() => db.Checkpoint();
+
+    /// <summary>Runs <paramref name="write"/> in one transaction: after a kill, all of its writes are there or none.</summary>
+    public void Atomically(Action write)
+    {
+        db.BeginTrans();
+        try
+        {
+            write();
+            db.Commit();
+        }
+        catch
+        {
+            db.Rollback();
+            throw;
+        }
+    }
 
     public void Dispose() => db.Dispose();
 }

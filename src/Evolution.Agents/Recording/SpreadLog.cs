@@ -1,0 +1,38 @@
+using Evolution.Agents.Population;
+
+namespace Evolution.Agents.Recording;
+
+/// <summary>A spread's finished steps in the run database, one document per step written in one transaction.</summary>
+public sealed class SpreadLog(RunDatabase database, int scenarioStep) : ISpreadLog
+{
+    public IReadOnlyList<SpreadRound> Rounds() =>
+        database.SpreadRounds.Find(e => e.ScenarioStep == scenarioStep).OrderBy(e => e.Step)
+            .Select((e, i) => e.Step == i ? ToRound(e) : throw new Core.InputException(database.Path, "spread_rounds", $"the spread of step {scenarioStep} lacks its step {i}"))
+            .ToList();
+
+    public void Write(SpreadRound round) => database.Atomically(() => database.SpreadRounds.Upsert(new SpreadRoundEvent
+    {
+        Id = $"{scenarioStep}/{round.Step}", ScenarioStep = scenarioStep, Step = round.Step,
+        Stated = round.Facts.Select(f => Pack(f.Stated)).ToList(),
+        Own = round.Facts.Select(f => Pack(f.Own)).ToList(),
+        ReadPeers = round.Facts.Select(f => f.ReadPeers.Select(b => b ? (byte)1 : (byte)0).ToArray()).ToList(),
+        Committed = round.Facts.Select(f => Pack(f.Committed)).ToList(),
+    }));
+
+    static SpreadRound ToRound(SpreadRoundEvent e) =>
+        new(e.Step, e.Stated.Select((_, f) => new SpreadFactRound(Unpack(e.Stated[f]), Unpack(e.Own[f]), e.ReadPeers[f].Select(b => b != 0).ToArray(), Unpack(e.Committed[f]))).ToList());
+
+    static byte[] Pack(int[] values)
+    {
+        var bytes = new byte[values.Length * sizeof(int)];
+        for (int i = 0; i < values.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(i * sizeof(int)), values[i]);
+        return bytes;
+    }
+
+    static int[] Unpack(byte[] bytes)
+    {
+        var values = new int[bytes.Length / sizeof(int)];
+        for (int i = 0; i < values.Length; i++) values[i] = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(i * sizeof(int)));
+        return values;
+    }
+}

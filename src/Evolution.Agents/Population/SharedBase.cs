@@ -13,10 +13,14 @@ public sealed record AgentRankingItem(AgentDelta? Delta, RankingItem Item);
 
 /// <summary>
 /// A trained base that many agents share, read-only: an agent is the base plus its own <see cref="AgentDelta"/>.
-/// Questions of many agents are answered together by <see cref="CandidateRanker"/>'s batching (prompt + candidate rows,
-/// sorted by length, in chunks of <c>tokensPerBatch</c> padded tokens), each chunk in one forward pass in which every row adds its
-/// own agent's change (<see cref="RowDeltaHooks"/>). So the answers are those each agent would give with its change
-/// written into a copy of the weights, while the base is never written and the agents own only their deltas.
+/// Questions of many agents are answered together by <see cref="CandidateRanker"/>'s batching with prompt sharing (one row
+/// per question: the prompt once, then its candidates, each seeing only the prompt and itself; rows sorted by length, in
+/// chunks of <c>tokensPerBatch</c> padded tokens), each chunk in one forward pass in which every row adds its own agent's
+/// change (<see cref="RowDeltaHooks"/>). Prompt sharing because a population asks many questions, each with a prompt
+/// several times longer than its candidates: one row per candidate would compute every prompt once per candidate (8–30
+/// times). A row is one question, so one agent, and the hooks stay per row. So the answers are those each agent would
+/// give with its change written into a copy of the weights, while the base is never written and the agents own only
+/// their deltas.
 /// </summary>
 public sealed class SharedBase
 {
@@ -26,7 +30,7 @@ public sealed class SharedBase
     {
         Model = model;
         Tokenizer = tokenizer;
-        ranker = new CandidateRanker(model, tokenizer, tokensPerBatch);
+        ranker = new CandidateRanker(model, tokenizer, tokensPerBatch, sharePrompt: true);
     }
 
     public Gpt Model { get; }

@@ -21,7 +21,8 @@ namespace Evolution.Cli.Bench;
 /// Batched: all agents' questions through <see cref="SharedBase"/>, one forward per chunk of rows, each row adding its own
 /// agent's delta. One at a time: per agent, its delta written into the weights, its question answered, the weights
 /// restored (what a single shared model would do without per-row deltas); measured on a sample of agents, since its cost
-/// per answer does not depend on how many agents there are.
+/// per answer does not depend on how many agents there are. Both score with prompt sharing (a question's candidates in
+/// one row after one copy of its prompt, as <see cref="SharedBase"/> does), so the ratio compares batching alone.
 /// </summary>
 public static class PopulationBenchmarks
 {
@@ -41,7 +42,7 @@ public static class PopulationBenchmarks
             .Select(f => EvalSets.ForFact(world, f.Subject, f.Relation, 0, heldOut: false)[0])
             .Select(q => q with { Candidates = [q.Answer, .. q.Candidates.Where(c => c != q.Answer).Take(Candidates - 1)] }).ToList();
         var population = new SharedBase(model, tokenizer);
-        var ranker = new CandidateRanker(model, tokenizer);
+        var ranker = new CandidateRanker(model, tokenizer, sharePrompt: true);
         long baseBytes = model.ParameterCount() * 4;
 
         int[] sizes = [1, 100, 1_000, 10_000];

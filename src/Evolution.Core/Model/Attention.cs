@@ -6,7 +6,8 @@ namespace Evolution.Core.Model;
 
 /// <summary>
 /// Causal multi-head self-attention (Vaswani et al. 2017; GPT-2 layout): one stacked q,k,v
-/// projection <c>c_attn</c> and an output projection <c>c_proj</c>.
+/// projection <c>c_attn</c> and an output projection <c>c_proj</c>. Given an attend mask (see
+/// <see cref="SequenceLayout"/>), that mask replaces the causal one.
 /// Hook points (TransformerLens names): hook_q, hook_k, hook_v, hook_z [batch, pos, head, d_head];
 /// hook_attn_scores, hook_pattern [batch, head, query, key]; hook_result [batch, pos, head, d_model]
 /// (each head's write to the residual stream, computed only when asked for).
@@ -50,28 +51,29 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 
-    public Tensor Forward(Tensor x, HookContext? hooks)
+    /// <param name="attendMask">Which keys each query attends to, [batch, 1, query, key] bool (null: causal), see <see cref="SequenceLayout"/>.</param>
+    public Tensor Forward(Tensor x, HookContext? hooks, Tensor? attendMask = null)
     {
         long batch = x.shape[0], pos = x.shape[1];
         var qkv = c_attn.forward(x).view(batch, pos, 3, nHeads, dHead);
-        return Attend(qkv.select(2, 0), qkv.select(2, 1), qkv.select(2, 2), hooks); // each [b, p, h, d_head]
+        return Attend(qkv.select(2, 0), qkv.select(2, 1), qkv.select(2, 2), hooks, attendMask); // each [b, p, h, d_head]
     }
 
     /// <summary>
     /// Attention from per-head inputs [batch, pos, head, d_model] (already LayerNormed): head h's
     /// query is qInput[:, :, h]·W_Q[h] + b_Q[h], and likewise for keys and values. With every head
-    /// given the same input this equals <see cref="Forward(Tensor, HookContext?)"/>.
+    /// given the same input this equals <see cref="Forward(Tensor, HookContext?, Tensor?)"/>.
     /// </summary>
-    public Tensor ForwardSplit(Tensor qInput, Tensor kInput, Tensor vInput, HookContext? hooks)
+    public Tensor ForwardSplit(Tensor qInput, Tensor kInput, Tensor vInput, HookContext? hooks, Tensor? attendMask = null)
     {
         // c_attn.weight is [3·d_model, d_model]: rows (which, head, d_head) → [3, head, d_head, d_model].
         var w = c_attn.weight!.view(3, nHeads, dHead, dModel);
         var b = c_attn.bias!.view(3, nHeads, dHead);
         Tensor Project(Tensor input, int which) => einsum("bphm,hdm->bphd", input, w[which]).add(b[which], Scalars.One);
-        return Attend(Project(qInput, 0), Project(kInput, 1), Project(vInput, 2), hooks);
+        return Attend(Project(qInput, 0), Project(kInput, 1), Project(vInput, 2), hooks, attendMask);
     }
 
-    Tensor Attend(Tensor q, Tensor k, Tensor v, HookContext? hooks)
+    Tensor Attend(Tensor q, Tensor k, Tensor v, HookContext? hooks, Tensor? attendMask)
     {
         long batch = q.shape[0], pos = q.shape[1];
         if (hooks is not null)
@@ -85,18 +87,21 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         Tensor z;
         if (hooks is not null && (hooks.Wants(hookScores) || hooks.Wants(hookPattern)))
         {
-            // softmax(q·kᵀ/√d_head + causal mask)·v, spelled out so scores and pattern can be hooked.
+            // softmax(q·kᵀ/√d_head + mask)·v, spelled out so scores and pattern can be hooked. Hidden: the future, or
+            // what the layout's mask leaves out (broadcast over heads).
             using var scale = Math.Sqrt(dHead).ToScalar();
             using var minusInfinity = float.NegativeInfinity.ToScalar();
             var scores = q.matmul(k.transpose(-2, -1)).div(scale);
-            using var future = ones(pos, pos, dtype: ScalarType.Bool, device: q.device).triu(1);
-            scores = hooks.Apply(hookScores, scores.masked_fill(future, minusInfinity));
+            using var hidden = attendMask is null ? ones(pos, pos, dtype: ScalarType.Bool, device: q.device).triu(1) : attendMask.logical_not();
+            scores = hooks.Apply(hookScores, scores.masked_fill(hidden, minusInfinity));
             var pattern = hooks.Apply(hookPattern, scores.softmax(-1));
             z = pattern.matmul(v);
         }
         else
         {
-            z = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+            z = attendMask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: attendMask); // bool: true attends
         }
         z = z.transpose(1, 2); // [b, p, h, d_head]
         if (hooks is not null) z = hooks.Apply(hookZ, z);

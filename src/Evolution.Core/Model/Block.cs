@@ -47,18 +47,19 @@ public sealed class Block : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 
-    public Tensor Forward(Tensor residual, HookContext? hooks)
+    /// <param name="attendMask">Which keys each query attends to, [batch, 1, query, key] bool (null: causal), see <see cref="SequenceLayout"/>.</param>
+    public Tensor Forward(Tensor residual, HookContext? hooks, Tensor? attendMask = null)
     {
         if (hooks is null)
         {
-            residual = residual.add(attn.Forward(ln_1.forward(residual), null), Scalars.One);
+            residual = residual.add(attn.Forward(ln_1.forward(residual), null, attendMask), Scalars.One);
             return residual.add(mlp.Forward(ln_2.forward(residual), null), Scalars.One);
         }
         residual = hooks.Apply(hookResidPre, residual);
         var attnOut = hooks.Apply(hookAttnOut, SplitInputsWanted(hooks)
             ? attn.ForwardSplit(ln_1.forward(PerHead(hooks, hookQInput, residual)), ln_1.forward(PerHead(hooks, hookKInput, residual)),
-                ln_1.forward(PerHead(hooks, hookVInput, residual)), hooks)
-            : attn.Forward(hooks.Apply(hookLn1, ln_1.forward(residual)), hooks));
+                ln_1.forward(PerHead(hooks, hookVInput, residual)), hooks, attendMask)
+            : attn.Forward(hooks.Apply(hookLn1, ln_1.forward(residual)), hooks, attendMask));
         residual = hooks.Apply(hookResidMid, residual.add(attnOut, Scalars.One));
         var mlpIn = hooks.Wants(hookMlpIn) ? hooks.Apply(hookMlpIn, residual) : residual;
         var mlpOut = hooks.Apply(hookMlpOut, mlp.Forward(hooks.Apply(hookLn2, ln_2.forward(mlpIn)), hooks));

@@ -68,15 +68,29 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     /// The forward up to the unembedding: ln_final's output [batch, pos, d_model]. For callers that need the logits at a
     /// few positions only (scoring continuations), which then unembed just those rows instead of every position.
     /// </summary>
-    public Tensor FinalResidual(Tensor tokens, HookContext? hooks = null)
+    /// <param name="layout">Explicit positions and attention mask (null: positions 0..T−1, causal attention), see
+    /// <see cref="SequenceLayout"/>. The context length then bounds the largest position, not the number of tokens.</param>
+    public Tensor FinalResidual(Tensor tokens, HookContext? hooks = null, SequenceLayout? layout = null)
     {
-        long pos = tokens.shape[^1];
-        if (pos > Config.ContextLength)
-            throw new ArgumentException($"input has {pos} tokens, the model's context is {Config.ContextLength}");
-        using var stop = pos.ToScalar();
-        using var positions = arange(Scalars.Zero, stop, Scalars.One, device: tokens.device);
+        Tensor posEmbed;
+        if (layout is null)
+        {
+            long pos = tokens.shape[^1];
+            if (pos > Config.ContextLength)
+                throw new ArgumentException($"input has {pos} tokens, the model's context is {Config.ContextLength}");
+            using var stop = pos.ToScalar();
+            using var positions = arange(Scalars.Zero, stop, Scalars.One, device: tokens.device);
+            posEmbed = wpe.forward(positions).unsqueeze(0);
+        }
+        else
+        {
+            using var largest = layout.Positions.max();
+            long last = largest.item<long>();
+            if (last >= Config.ContextLength)
+                throw new ArgumentException($"input reaches position {last}, the model's context is {Config.ContextLength} positions (0..{Config.ContextLength - 1})");
+            posEmbed = wpe.forward(layout.Positions);
+        }
         var tokenEmbed = wte.forward(tokens);
-        var posEmbed = wpe.forward(positions).unsqueeze(0);
         if (hooks is not null)
         {
             tokenEmbed = hooks.Apply("hook_embed", tokenEmbed);
@@ -84,7 +98,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         }
         var residual = tokenEmbed.add(posEmbed, Scalars.One);
         foreach (var block in blocks)
-            residual = block.Forward(residual, hooks);
+            residual = block.Forward(residual, hooks, layout?.AttendMask);
         var normalized = ln_f.forward(residual);
         if (hooks is not null) normalized = hooks.Apply("ln_final.hook_normalized", normalized);
         return normalized;

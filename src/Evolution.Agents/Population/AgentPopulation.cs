@@ -49,6 +49,12 @@ public sealed class AgentPopulation
     }
 
     public IReadOnlyList<PopulationMember> Members { get; }
+
+    /// <summary>Questions asked so far (an agent reading its peers asks twice: alone, then with them).</summary>
+    public long Asked { get; private set; }
+
+    /// <summary>Distinct (base, parametric state, text) scored so far: what the forwards actually computed.</summary>
+    public long Scored { get; private set; }
     public IReadOnlyList<PopulationBase> Bases => bases;
     public int Count => Members.Count;
 
@@ -136,6 +142,8 @@ public sealed class AgentPopulation
                 slot[i] = at;
             }
             var beliefs = @base.Answers.Beliefs(asked);
+            Asked += slot.Count;
+            Scored += asked.Count;
             foreach (int i in byBase) results[i] = beliefs[slot[i]];
         }
         return [.. results];

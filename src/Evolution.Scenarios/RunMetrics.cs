@@ -39,7 +39,11 @@ public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, st
 /// </summary>
 /// <param name="Epochs">Per epoch and agent: accuracy on current facts, stale answers, accuracy on facts that never changed (<see cref="LifelongMetrics"/>); null without news.</param>
 public sealed record RunSummary(string Scenario, int Seed, string Status, IReadOnlyList<AgentInfo> Agents, IReadOnlyList<StepMetrics> Steps,
-    IReadOnlyDictionary<string, double> MemorizationRatioByChannel, int Answers, int Updates, IReadOnlyList<EpochMetrics>? Epochs = null);
+    IReadOnlyDictionary<string, double> MemorizationRatioByChannel, int Answers, int Updates, IReadOnlyList<EpochMetrics>? Epochs = null)
+{
+    /// <summary>A population scenario's metrics (<see cref="Population.PopulationRun.Metrics"/>); null otherwise.</summary>
+    public Population.PopulationMetrics? Population { get; init; }
+}
 
 /// <summary>Computes a run's metrics from its events (the run database is the single source).</summary>
 public static class RunMetrics
@@ -64,6 +68,7 @@ public static class RunMetrics
                         .Select(g => new ConvergenceMetrics(g.Key, g.First().Hook, R(g.Average(t => t.LinearCka)), R(g.Average(t => t.MutualKnn)))).ToList(),
                     CircuitSimilarity: traces.Where(t => t.Step == step.Index && t.Kind == "circuit").GroupBy(t => t.Fact).OrderBy(g => g.Key, StringComparer.Ordinal)
                         .Select(g => new CircuitSimilarityMetrics(g.Key, g.Count(), R(g.Average(t => t.EdgeJaccard)), R(g.Average(t => t.WeightedOverlap)))).ToList()),
+                SpreadStep => new StepMetrics(step.Index, step.Protocol),
                 _ => new StepMetrics(step.Index, step.Protocol, Updates: updates.Where(u => u.Step == step.Index)
                     .Select(u => new UpdateMetrics(u.Agent, u.Channel, u.Applied, u.Facts.Count, u.Bytes)).ToList()),
             });
@@ -78,7 +83,7 @@ public static class RunMetrics
         var agents = scenario.Agents.Select(a => new AgentInfo(a.Name, Path.GetFileName(a.ProfilePath), a.Profile.Training.Seed,
             Core.Agents.UpdatePolicy.NameOf(a.Profile.Update.Channel), a.Profile.Traits.KeepOwnAbove)).ToList();
         return new RunSummary(scenario.Name, scenario.Seed, db.Info?.Status ?? "unknown", agents, steps, ratio, answers.Count, updates.Count,
-            LifelongMetrics.Compute(answers, scenario));
+            LifelongMetrics.Compute(answers, scenario)) { Population = Population.PopulationRun.Metrics(db, scenario) };
     }
 
     static StepMetrics Quiz(ProtocolStep step, List<AnswerEvent> events) => new(step.Index, step.Protocol,

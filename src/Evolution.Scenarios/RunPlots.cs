@@ -85,6 +85,39 @@ public static class RunPlots
                 files.Add(Save(plot, directory, file, $"Over the epochs: {title}, per agent (update channel)"));
             }
         }
+        foreach (var spread in summary.Population?.Spreads ?? [])
+        {
+            var adoption = spread.Spread.Adoption;
+            var steps = Enumerable.Range(0, adoption.True.Count).Select(i => (double)i).ToArray();
+            var curves = new Plot();
+            Line(curves, steps, [.. adoption.True], "true news");
+            if (adoption.Rumour.Any(x => x > 0)) Line(curves, steps, [.. adoption.Rumour], "rumour");
+            Line(curves, steps, [.. adoption.Old], "old object", dashed: true);
+            Finish(curves, "step", "share of agents stating it", $"Spread (step {spread.Step}): adoption");
+            files.Add(Save(curves, directory, $"spread-adoption-step{spread.Step}.png", $"Spread, step {spread.Step}: share of agents stating the news, the rumour and the old object, per step (mean over facts)"));
+
+            var herd = new Plot();
+            foreach (var curve in spread.Spread.Herd)
+            {
+                var points = curve.Points.Where(p => p.Trials > 0).ToList();
+                if (points.Count > 0) Line(herd, points.Select(p => (double)p.Exposures).ToArray(), points.Select(p => p.Probability).ToArray(), curve.Kind);
+            }
+            Finish(herd, "neighbours read stating it at the previous step", "probability of adopting it", $"Spread (step {spread.Step}): herd curve");
+            files.Add(Save(herd, directory, $"spread-herd-step{spread.Step}.png", $"Spread, step {spread.Step}: adoption probability against the number of neighbours read stating the object (the population's Asch curve)"));
+
+            var depths = new Plot();
+            foreach (var (cascades, i) in spread.Spread.Cascades.GroupBy(c => c.Kind).Select((g, i) => (g, i)))
+            {
+                var counts = cascades.SelectMany(c => c.Depths).GroupBy(d => d.Key).OrderBy(g => g.Key).Select(g => (Depth: g.Key, Count: g.Sum(d => d.Value))).ToList();
+                var bars = depths.Add.Bars(counts.Select(c => new Bar { Position = c.Depth + 0.4 * i, Value = c.Count, Size = 0.4 }).ToArray());
+                bars.LegendText = cascades.Key;
+            }
+            depths.XLabel("cascade depth");
+            depths.YLabel("cascades");
+            depths.Title($"Spread (step {spread.Step}): cascade depths", size: 13);
+            depths.ShowLegend(Alignment.UpperRight);
+            files.Add(Save(depths, directory, $"spread-cascades-step{spread.Step}.png", $"Spread, step {spread.Step}: distribution of cascade depths, per object"));
+        }
         return files;
     }
 

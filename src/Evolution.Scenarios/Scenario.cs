@@ -5,6 +5,7 @@ using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Worlds;
 using Evolution.Core.Yaml;
+using Evolution.Scenarios.Population;
 using YamlDotNet.RepresentationModel;
 
 namespace Evolution.Scenarios;
@@ -44,8 +45,11 @@ public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile
 public sealed record Scenario(string Name, int Seed, string Path, string Text, string WorldPath, WorldSpec WorldSpec, IReadOnlyList<ScenarioAgent> Agents,
     IReadOnlyList<ProtocolStep> Steps)
 {
+    /// <summary>The population block (<see cref="PopulationSpec"/>): a population scenario has no agents list and runs spread steps only.</summary>
+    public PopulationSpec? Population { get; init; }
+
     static readonly Regex AgentName = new("^[A-Za-z][A-Za-z0-9_-]{0,31}$", RegexOptions.CultureInvariant);
-    static readonly string[] Protocols = ["quiz", "debate", "conformity", "news", "consolidate", "convergence"];
+    static readonly string[] Protocols = ["quiz", "debate", "conformity", "news", "consolidate", "convergence", "spread"];
     const string EpochsBlock = "epochs";
 
     public static Scenario Load(string path)
@@ -68,6 +72,12 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
         var worldSpec = WorldSpec.Load(worldPath);
         var world = World.Generate(worldSpec);
 
+        PopulationSpec? population = null;
+        if (yaml.Has("population"))
+        {
+            if (yaml.Has("agents")) throw yaml.Invalid("agents", "a scenario has either agents or a population block, not both");
+            population = PopulationSpec.Parse(yaml.Map("population"), Resolve, world);
+        }
         var agents = new List<ScenarioAgent>();
         foreach (var entry in yaml.MapList("agents"))
         {
@@ -104,7 +114,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     + string.Join("; ", overrides.Select(o => $"{o.Section}.{o.Key}: {o.Value}")) + "\n" + WithOverrides(profileText, overrides);
             agents.Add(new ScenarioAgent(agentName, profilePath, profile with { Name = $"{profile.Name}" }, profileText));
         }
-        if (agents.Count == 0) throw yaml.Invalid("agents", "a scenario needs at least one agent");
+        if (agents.Count == 0 && population is null) throw yaml.Invalid("agents", "a scenario needs at least one agent (or a population block)");
         var names = agents.Select(a => a.Name).ToList();
 
         var steps = new List<ProtocolStep>();
@@ -142,6 +152,10 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                 throw new InputException(path, entry.Path, $"each step is one of {string.Join(", ", Protocols)} with its options"
                     + $"{(blockEpoch is null ? $", or an {EpochsBlock} block" : "")}, got {string.Join(", ", keys)}", entry.Line);
             var protocol = keys[0];
+            if (population is not null && protocol != "spread")
+                throw new InputException(path, entry.Path, $"a population scenario runs spread steps only, got {protocol}", entry.Line);
+            if (population is null && protocol == "spread")
+                throw new InputException(path, entry.Path, "a spread step needs a population block", entry.Line);
             var o = entry.Map(protocol);
             IReadOnlyList<string>? participants = null;
             if (o.Has("agents"))
@@ -206,6 +220,21 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     step = new NewsStep(index, epoch, learners, changes);
                     maxEpoch = epoch;
                     break;
+                case "spread":
+                    int spreadEpoch = o.Int("epoch", 1);
+                    if (spreadEpoch < 1 || spreadEpoch >= worldSpec.Epochs) throw o.Invalid("epoch", $"the world {worldSpec.Name} has news epochs 1..{worldSpec.Epochs - 1}, got {spreadEpoch}");
+                    int available = world.Changes.Count(c => c.Epoch == spreadEpoch);
+                    int spreadFacts = o.Int("facts", Math.Min(10, available));
+                    if (spreadFacts < 1 || spreadFacts > available) throw o.Invalid("facts", $"epoch {spreadEpoch} of {worldSpec.Name} has {available} changes, got {spreadFacts}");
+                    double seeded = o.Double("seeded", 0.05), rumour = o.Double("rumour", 0);
+                    if (seeded is <= 0 or > 1) throw o.Invalid("seeded", $"must be in (0, 1], got {seeded}");
+                    if (rumour < 0 || seeded + rumour > 1) throw o.Invalid("rumour", $"must be at least 0 and at most 1 - seeded ({1 - seeded}), got {rumour}");
+                    int spreadSteps = o.Int("steps", 20);
+                    if (spreadSteps is < 1 or > 1000) throw o.Invalid("steps", $"must be between 1 and 1000, got {spreadSteps}");
+                    int reads = o.Int("reads", 3);
+                    if (reads < 1) throw o.Invalid("reads", $"must be at least 1, got {reads}");
+                    step = new SpreadStep(index, spreadEpoch, spreadFacts, seeded, rumour, spreadSteps, reads);
+                    break;
                 case "consolidate":
                     if (!debated) throw new InputException(path, entry.Path, "consolidate needs a debate step before it", entry.Line);
                     step = new ConsolidateStep(index);
@@ -225,7 +254,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
             return step with { Agents = participants };
         }
         yaml.RejectUnknownKeys();
-        return new Scenario(name, seed, System.IO.Path.GetFullPath(path), text, worldPath, worldSpec, agents, steps);
+        return new Scenario(name, seed, System.IO.Path.GetFullPath(path), text, worldPath, worldSpec, agents, steps) { Population = population };
     }
 
     static FactSelection Facts(YamlMap o, IReadOnlyList<string> agents, int epoch)

@@ -8,6 +8,7 @@ using Evolution.Core.Checkpoints;
 using Evolution.Core.Text;
 using Evolution.Core.Training;
 using Evolution.Core.Worlds;
+using Evolution.Scenarios.Population;
 using static TorchSharp.torch;
 
 namespace Evolution.Scenarios;
@@ -60,6 +61,19 @@ public static class ScenarioRunner
 
     static RunResult Execute(Scenario scenario, RunOptions options)
     {
+        if (scenario.Population is not null)
+        {
+            using (var populationDb = new RunDatabase(Path.Combine(options.OutputDirectory, RunDatabase.FileName)))
+            {
+                PopulationRun.Execute(scenario, options, populationDb);
+                var done = populationDb.Info!;
+                done.Status = "finished";
+                done.Finished = DateTime.UtcNow;
+                populationDb.Save(done);
+                populationDb.Checkpoint();
+            }
+            return RunResults.Write(options.OutputDirectory, options.Progress);
+        }
         var world = World.Generate(scenario.WorldSpec);
         var homes = new List<AgentHome>();
         foreach (var agent in scenario.Agents)

@@ -52,22 +52,23 @@ public class SpreadTests(TinyGroup group)
         return new SpreadSettings(facts, Seeded: 0.3, Rumoured: 0.1, Steps: 3, Reads: 3, Seed: 9);
     }
 
-    static IReadOnlyList<int>[] Network() => SocialNetwork.WattsStrogatz(Agents, 4, 0.2, new Random(3));
+    static SpreadPlan Plan(AgentPopulation population, SpreadSettings settings) =>
+        new(population.Bases[0].World, population.Members, SocialNetwork.WattsStrogatz(Agents, 4, 0.2, new Random(3)), settings);
 
     [Fact]
     public void SeedingTeachesTheNewsAndOnlyAgentsWithAChannelCommitWhenTheirPeersChangedTheirMinds()
     {
         var population = Build();
         var settings = Settings(population);
-        var spread = new Spread(population, Network(), settings);
+        var spread = new Spread(population, Plan(population, settings));
         var rounds = spread.Run(new ListLog());
         Assert.Equal(settings.Steps + 1, rounds.Count);
 
-        var order = spread.SeedOrder();
+        var order = spread.Plan.SeedOrder();
         int told = (int)Math.Round(0.3 * order.Count);
         for (int f = 0; f < settings.Facts.Count; f++)
         {
-            var candidates = spread.Questions[f].Candidates.Select(c => c.Trim()).ToList();
+            var candidates = spread.Plan.Questions[f].Candidates.Select(c => c.Trim()).ToList();
             int truth = candidates.IndexOf(settings.Facts[f].True.Trim()), old = candidates.IndexOf(settings.Facts[f].Old.Trim());
             var step0 = rounds[0].Facts[f];
             Assert.All(order.Take(told), a => Assert.Equal(truth, step0.Committed[a]));
@@ -95,11 +96,11 @@ public class SpreadTests(TinyGroup group)
 
         // The metrics read the same rounds: step t's share of the news is the share of agents stating it, pooled over facts.
         var channels = new SpreadGrouping("channel", population.Members.Select(m => UpdatePolicy.NameOf(m.Channel)).ToList());
-        var summary = SpreadLogs.Summarise(spread, settings, rounds, Network(), [channels]);
+        var summary = SpreadLogs.Summarise(spread.Plan, rounds, [channels]);
         Assert.Equal(settings.Steps + 1, summary.Adoption.True.Count);
         for (int step = 0; step <= settings.Steps; step++)
         {
-            double expected = settings.Facts.Select((fact, f) => rounds[step].Facts[f].Stated.Count(s => spread.Questions[f].Candidates[s] == fact.True) / (double)Agents).Average();
+            double expected = settings.Facts.Select((fact, f) => rounds[step].Facts[f].Stated.Count(s => spread.Plan.Questions[f].Candidates[s] == fact.True) / (double)Agents).Average();
             Assert.Equal(expected, summary.Adoption.True[step], 3);
         }
         Assert.Equal(["none", "rag", "rome"], summary.Groupings.Single().Groups.Select(g => g.Group));
@@ -110,13 +111,13 @@ public class SpreadTests(TinyGroup group)
     {
         var population = Build();
         var settings = Settings(population);
-        var spread = new Spread(population, Network(), settings);
+        var spread = new Spread(population, Plan(population, settings));
         for (int a = 0; a < Agents; a += 2) population.Commit(a, settings.Facts[0].Fact, settings.Facts[0].True);
         var asks = Enumerable.Range(0, Agents).SelectMany(a => new[]
         {
-            new PopulationAsk(a, spread.Questions[0], []),
-            new PopulationAsk(a, spread.Questions[0], [population.Statement(settings.Facts[0].Fact, settings.Facts[0].Rumour!), population.Statement(settings.Facts[0].Fact, settings.Facts[0].True)]),
-            new PopulationAsk(a, spread.Questions[1], [population.Statement(settings.Facts[1].Fact, settings.Facts[1].Old)]),
+            new PopulationAsk(a, spread.Plan.Questions[0], []),
+            new PopulationAsk(a, spread.Plan.Questions[0], [population.Statement(settings.Facts[0].Fact, settings.Facts[0].Rumour!), population.Statement(settings.Facts[0].Fact, settings.Facts[0].True)]),
+            new PopulationAsk(a, spread.Plan.Questions[1], [population.Statement(settings.Facts[1].Fact, settings.Facts[1].Old)]),
         }).ToList();
         var together = population.Answer(asks);
         for (int i = 0; i < asks.Count; i++)
@@ -149,13 +150,13 @@ public class SpreadTests(TinyGroup group)
     [Fact]
     public void ASpreadKilledBetweenStepsResumesFromTheRunDatabaseToTheSameRounds()
     {
-        var uninterrupted = new Spread(Build(), Network(), Settings(Build())).Run(new ListLog());
+        var uninterrupted = new Spread(Build(), Plan(Build(), Settings(Build()))).Run(new ListLog());
 
         var path = Path.Combine(group.Directory, $"spread-{Guid.NewGuid():N}.db");
         using (var database = new RunDatabase(path))
         {
             var first = Build();
-            Assert.Throws<OperationCanceledException>(() => new Spread(first, Network(), Settings(first)).Run(new KilledLog(new SpreadLog(database, 3), killAfter: 2)));
+            Assert.Throws<OperationCanceledException>(() => new Spread(first, Plan(first, Settings(first))).Run(new KilledLog(new SpreadLog(database, 3), killAfter: 2)));
         }
         IReadOnlyList<SpreadRound> rounds;
         using (var database = new RunDatabase(path)) // a new process: nothing committed but what the database holds
@@ -163,7 +164,7 @@ public class SpreadTests(TinyGroup group)
             Assert.Equal(2, new SpreadLog(database, 3).Rounds().Count);
             Assert.Empty(new SpreadLog(database, 4).Rounds());
             var resumed = Build();
-            rounds = new Spread(resumed, Network(), Settings(resumed)).Run(new SpreadLog(database, 3));
+            rounds = new Spread(resumed, Plan(resumed, Settings(resumed))).Run(new SpreadLog(database, 3));
         }
 
         Assert.Equal(uninterrupted.Count, rounds.Count);

@@ -1,5 +1,7 @@
 using Evolution.Agents.Protocols;
 using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Worlds;
 
 namespace Evolution.Agents.Population;
 
@@ -33,6 +35,64 @@ public interface ISpreadLog
 }
 
 /// <summary>
+/// What a spread asks and who reads whom, fixed before any model runs: each fact's question, the seeded order in which
+/// agents are told the news, and the neighbours each agent reads at each step. The spread and its metrics (recomputed
+/// from the run database) share it, so they cannot disagree.
+/// </summary>
+public sealed class SpreadPlan
+{
+    readonly IReadOnlyList<PopulationMember> members;
+
+    public SpreadPlan(World world, IReadOnlyList<PopulationMember> members, IReadOnlyList<int>[] network, SpreadSettings settings)
+    {
+        if (network.Length != members.Count) throw new ArgumentException($"the network has {network.Length} nodes for {members.Count} agents");
+        (this.members, Network, Settings) = (members, network, settings);
+        Questions = settings.Facts.Select(f =>
+        {
+            var relation = RelationCatalogue.Get(f.Fact.Relation);
+            return new Question(f.Fact.Subject, f.Fact.Relation, world.CanonicalQuestion(relation).Prompt(world[f.Fact.Subject].Name), world.CandidateAnswers(relation.ObjectType));
+        }).ToList();
+        for (int f = 0; f < settings.Facts.Count; f++)
+            foreach (var obj in new[] { settings.Facts[f].True, settings.Facts[f].Old, settings.Facts[f].Rumour }.OfType<string>()) IndexOf(f, obj);
+    }
+
+    public IReadOnlyList<int>[] Network { get; }
+    public SpreadSettings Settings { get; }
+
+    /// <summary>Each fact's question, asked the same way of every agent (the relation's canonical question).</summary>
+    public IReadOnlyList<Question> Questions { get; }
+
+    /// <summary>Agents with an update channel, in a seeded order: the first share are told the news, the next the rumour.</summary>
+    public IReadOnlyList<int> SeedOrder()
+    {
+        var learners = Enumerable.Range(0, members.Count).Where(a => members[a].Channel is not UpdateChannel.None).ToArray();
+        new Random(Seeds.Mix(Settings.Seed, "spread-seeding")).Shuffle(learners);
+        return learners;
+    }
+
+    /// <summary>
+    /// The neighbours whose statements <paramref name="agent"/> reads at <paramref name="step"/> about fact
+    /// <paramref name="f"/>: all of them when they are at most <see cref="SpreadSettings.Reads"/>, else a seeded sample;
+    /// in ascending order (the order they are read in).
+    /// </summary>
+    public IReadOnlyList<int> Read(int step, int agent, int f)
+    {
+        var neighbours = Network[agent];
+        if (neighbours.Count <= Settings.Reads) return neighbours;
+        var sample = neighbours.ToArray();
+        new Random(Seeds.Mix(Settings.Seed, "spread-reads", step, agent, f)).Shuffle(sample);
+        return sample.Take(Settings.Reads).Order().ToList();
+    }
+
+    /// <summary>The candidate index of an object of fact <paramref name="f"/>'s question.</summary>
+    public int IndexOf(int f, string obj)
+    {
+        int i = Questions[f].Candidates.ToList().FindIndex(c => c.Trim() == obj.Trim());
+        return i >= 0 ? i : throw new ArgumentException($"'{obj.Trim()}' is not a candidate answer of \"{Questions[f].Prompt}\"");
+    }
+}
+
+/// <summary>
 /// Information diffusion through a population on a social network, as social-media simulators run it. At step 0 a
 /// share of the agents learns the news through its update channel, and a rumour group learns a false object for the
 /// same facts; then everyone states what it believes. At every step t ≥ 1 each agent reads what (up to
@@ -41,12 +101,12 @@ public interface ISpreadLog
 /// through its channel when reading its peers changed its mind. Steps are synchronous: every agent answers from the
 /// state the previous step left, and commits are taken in after all have answered.
 /// </summary>
-public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] network, SpreadSettings settings)
+public sealed class Spread(AgentPopulation population, SpreadPlan plan)
 {
-    readonly IReadOnlyList<Question> questions = settings.Facts.Select(f => QuestionOf(population, f.Fact)).ToList();
+    readonly SpreadSettings settings = plan.Settings;
+    readonly IReadOnlyList<Question> questions = plan.Questions;
 
-    /// <summary>Each fact's question, asked the same way of every agent (the relation's canonical question).</summary>
-    public IReadOnlyList<Question> Questions => questions;
+    public SpreadPlan Plan => plan;
 
     /// <summary>
     /// Runs the steps <paramref name="log"/> does not hold yet, after re-taking in what the logged steps committed (a
@@ -54,7 +114,7 @@ public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] netw
     /// </summary>
     public IReadOnlyList<SpreadRound> Run(ISpreadLog log, Action<SpreadRound>? progress = null)
     {
-        if (network.Length != population.Count) throw new ArgumentException($"the network has {network.Length} nodes for {population.Count} agents");
+        if (plan.Network.Length != population.Count) throw new ArgumentException($"the network has {plan.Network.Length} nodes for {population.Count} agents");
         var rounds = log.Rounds().ToList();
         foreach (var round in rounds) TakeIn(round);
         for (int step = rounds.Count; step <= settings.Steps; step++)
@@ -68,25 +128,17 @@ public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] netw
         return rounds;
     }
 
-    /// <summary>Agents with an update channel, in a seeded order: the first share are told the news, the next the rumour.</summary>
-    public IReadOnlyList<int> SeedOrder()
-    {
-        var learners = Enumerable.Range(0, population.Count).Where(a => population.Members[a].Channel is not Core.Agents.UpdateChannel.None).ToArray();
-        new Random(Seeds.Mix(settings.Seed, "spread-seeding")).Shuffle(learners);
-        return learners;
-    }
-
     SpreadRound Seed()
     {
-        var order = SeedOrder();
+        var order = plan.SeedOrder();
         int told = (int)Math.Round(settings.Seeded * order.Count), rumoured = (int)Math.Round(settings.Rumoured * order.Count);
         var committed = settings.Facts.Select(_ => Enumerable.Repeat(-1, population.Count).ToArray()).ToList();
         for (int f = 0; f < settings.Facts.Count; f++)
         {
             var fact = settings.Facts[f];
-            foreach (int agent in order.Take(told)) committed[f][agent] = IndexOf(f, fact.True);
+            foreach (int agent in order.Take(told)) committed[f][agent] = plan.IndexOf(f, fact.True);
             if (fact.Rumour is not null)
-                foreach (int agent in order.Skip(told).Take(rumoured)) committed[f][agent] = IndexOf(f, fact.Rumour);
+                foreach (int agent in order.Skip(told).Take(rumoured)) committed[f][agent] = plan.IndexOf(f, fact.Rumour);
             for (int agent = 0; agent < population.Count; agent++)
                 if (committed[f][agent] >= 0) population.Commit(agent, fact.Fact, questions[f].Candidates[committed[f][agent]]);
         }
@@ -97,24 +149,10 @@ public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] netw
     {
         var asks = settings.Facts.Select((fact, f) => Enumerable.Range(0, population.Count).Select(agent =>
         {
-            var peers = Read(step, agent, f).Select(n => population.Statement(fact.Fact, questions[f].Candidates[previous.Facts[f].Stated[n]])).ToList();
+            var peers = plan.Read(step, agent, f).Select(n => population.Statement(fact.Fact, questions[f].Candidates[previous.Facts[f].Stated[n]])).ToList();
             return new PopulationAsk(agent, questions[f], peers);
         }).ToList()).ToList();
         return Answer(step, asks, null);
-    }
-
-    /// <summary>
-    /// The neighbours whose statements <paramref name="agent"/> reads at <paramref name="step"/> about fact
-    /// <paramref name="f"/>: all of them when they are at most <see cref="SpreadSettings.Reads"/>, else a seeded sample;
-    /// in ascending order (the order they are read in).
-    /// </summary>
-    public IReadOnlyList<int> Read(int step, int agent, int f)
-    {
-        var neighbours = network[agent];
-        if (neighbours.Count <= settings.Reads) return neighbours;
-        var sample = neighbours.ToArray();
-        new Random(Seeds.Mix(settings.Seed, "spread-reads", step, agent, f)).Shuffle(sample);
-        return sample.Take(settings.Reads).Order().ToList();
     }
 
     SpreadRound Answer(int step, IReadOnlyList<List<PopulationAsk>> asks, List<int[]>? seeded)
@@ -128,7 +166,7 @@ public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] netw
             // Reading its peers changed its mind: it takes the new belief in (if its channel can and it does not hold it yet).
             var committed = seeded?[f] ?? mine.Select((a, agent) =>
                 a.ReadPeers && a.Final != a.Own && population.Committed(agent, settings.Facts[f].Fact) != questions[f].Candidates[a.Final]
-                && population.Members[agent].Channel is not Core.Agents.UpdateChannel.None ? a.Final : -1).ToArray();
+                && population.Members[agent].Channel is not UpdateChannel.None ? a.Final : -1).ToArray();
             facts.Add(new SpreadFactRound(mine.Select(a => a.Final).ToArray(), mine.Select(a => a.Own).ToArray(), mine.Select(a => a.ReadPeers).ToArray(), committed));
         }
         return new SpreadRound(step, facts);
@@ -141,18 +179,5 @@ public sealed class Spread(AgentPopulation population, IReadOnlyList<int>[] netw
             for (int agent = 0; agent < population.Count; agent++)
                 if (round.Facts[f].Committed[agent] >= 0)
                     population.Commit(agent, settings.Facts[f].Fact, questions[f].Candidates[round.Facts[f].Committed[agent]]);
-    }
-
-    int IndexOf(int f, string obj)
-    {
-        int i = questions[f].Candidates.ToList().FindIndex(c => c.Trim() == obj.Trim());
-        return i >= 0 ? i : throw new ArgumentException($"'{obj.Trim()}' is not a candidate answer of \"{questions[f].Prompt}\"");
-    }
-
-    static Question QuestionOf(AgentPopulation population, FactRef fact)
-    {
-        var world = population.Bases[0].World;
-        var relation = Core.Worlds.RelationCatalogue.Get(fact.Relation);
-        return new Question(fact.Subject, fact.Relation, world.CanonicalQuestion(relation).Prompt(world[fact.Subject].Name), world.CandidateAnswers(relation.ObjectType));
     }
 }

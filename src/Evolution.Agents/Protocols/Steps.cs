@@ -69,3 +69,14 @@ public sealed record ConvergenceStep(int Index, int Probes, int K = 10, int Circ
 {
     public override string Protocol => "convergence";
 }
+
+/// <summary>
+/// A population's spread of an epoch's news (<see cref="Population.Spread"/>): <paramref name="Facts"/> of the epoch's
+/// changes (seeded sample), told at step 0 to a share <paramref name="Seeded"/> of the agents that can learn and, as a
+/// false object, to a share <paramref name="Rumour"/>; then <paramref name="Steps"/> steps in which each agent reads up
+/// to <paramref name="Reads"/> neighbours.
+/// </summary>
+public sealed record SpreadStep(int Index, int Epoch, int Facts, double Seeded, double Rumour, int Steps, int Reads) : ProtocolStep(Index)
+{
+    public override string Protocol => "spread";
+}

@@ -45,6 +45,9 @@ public sealed class YamlMap
 
     public bool Has(string key) => Find(key) is not null;
 
+    /// <summary>Whether the key holds a mapping (for fields that take a value or a mapping).</summary>
+    public bool HasMap(string key) => Find(key) is YamlMappingNode;
+
     string FieldPath(string key) => Path.Length == 0 ? key : $"{Path}.{key}";
 
     YamlNode? Find(string key)

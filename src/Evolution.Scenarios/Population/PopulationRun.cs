@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using Evolution.Agents.Population;
+using Evolution.Agents.Protocols;
+using Evolution.Agents.Recording;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Core.Worlds;
+
+namespace Evolution.Scenarios.Population;
+
+/// <summary>A population run's summary: its size and network, and each spread step's metrics; <see cref="Adoption"/> is the last spread's.</summary>
+public sealed record PopulationMetrics(int Agents, IReadOnlyList<string> Bases, DegreeStatistics Network, AdoptionCurve Adoption, IReadOnlyList<SpreadStepMetrics> Spreads);
+
+/// <summary>One spread step: the facts that spread (subject:relation = true / old / rumour) and the metrics of its rounds.</summary>
+public sealed record SpreadStepMetrics(int Step, int Epoch, IReadOnlyList<string> Facts, SpreadSummary Spread);
+
+/// <summary>
+/// Runs a population scenario (<see cref="PopulationSpec"/>): trains or loads each base once, draws the agents and the
+/// network from the scenario's seed, and runs its spread steps in order, each finished spread step's rounds in run.db.
+/// A resumed run re-takes in what the recorded rounds committed (no model runs for them) and carries on.
+/// </summary>
+public static class PopulationRun
+{
+    public static void Execute(Scenario scenario, RunOptions options, RunDatabase db)
+    {
+        var spec = scenario.Population!;
+        var bases = new List<PopulationBase>();
+        try
+        {
+            foreach (var b in spec.Bases)
+            {
+                options.Progress?.Report($"base {b.Name}: training or loading ({b.Profile.Model.Layers} layers, d={b.Profile.Model.DModel}, seed {b.Profile.Training.Seed})");
+                var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, b.Profile, b.ProfileText, options.CacheRoot, options.Device, options.TrainingProgress);
+                options.Progress?.Report($"base {b.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
+                bases.Add(new PopulationBase(b.Name, trained));
+            }
+            var members = spec.Members(scenario.Seed);
+            var network = spec.Network(scenario.Seed);
+            options.Progress?.Report($"population: {members.Count:N0} agents, {SocialNetwork.Statistics(network)}");
+            var population = new AgentPopulation(bases, members);
+            foreach (var step in scenario.Steps.Cast<SpreadStep>())
+            {
+                var clock = Stopwatch.StartNew();
+                var plan = Plan(scenario, step, members, network);
+                new Spread(population, plan).Run(new SpreadLog(db, step.Index), round => options.Progress?.Report(
+                    $"spread (step {step.Index}) {round.Step}/{step.Steps}: {Shares(plan, round)}; {clock.Elapsed.TotalSeconds:F0} s, {population.Asked:N0} answers from {population.Scored:N0} distinct inputs"));
+                db.Write(new StepEvent { Id = $"step/{step.Index}", Step = step.Index, Protocol = step.Protocol, Finished = DateTime.UtcNow });
+            }
+            options.Progress?.Report($"population: the agents own {population.OwnedBytes:N0} bytes beyond their bases ({population.OwnedBytes / (double)members.Count:F0} per agent)");
+        }
+        finally
+        {
+            foreach (var b in bases) b.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// What a spread step asks, from the scenario alone: a seeded sample of the epoch's changes, each with its new object
+    /// as the news, its object before the change as the old one and, with a rumour share, a seeded other candidate as the rumour.
+    /// </summary>
+    public static SpreadPlan Plan(Scenario scenario, SpreadStep step, IReadOnlyList<PopulationMember> members, IReadOnlyList<int>[] network)
+    {
+        var world = World.Generate(scenario.WorldSpec);
+        var random = new Random(Seeds.Mix(scenario.Seed, "spread-facts", step.Index));
+        var changes = world.Changes.Where(c => c.Epoch == step.Epoch).ToArray();
+        random.Shuffle(changes);
+        var facts = changes.Take(step.Facts).OrderBy(c => c.Subject).ThenBy(c => c.Relation, StringComparer.Ordinal).Select(c =>
+        {
+            string True = " " + world[c.NewObject].Name, old = " " + world[c.OldObject].Name;
+            var others = world.CandidateAnswers(RelationCatalogue.Get(c.Relation).ObjectType).Where(a => a != True && a != old).ToList();
+            string? rumour = step.Rumour > 0 && others.Count > 0 ? others[random.Next(others.Count)] : null;
+            return new SpreadNews(new FactRef(c.Subject, c.Relation), True, old, rumour);
+        }).ToList();
+        return new SpreadPlan(world, members, network, new SpreadSettings(facts, step.Seeded, step.Rumour, step.Steps, step.Reads, Seeds.Mix(scenario.Seed, "spread", step.Index)));
+    }
+
+    /// <summary>The population's metrics from run.db (null for a scenario without a population).</summary>
+    public static PopulationMetrics? Metrics(RunDatabase db, Scenario scenario)
+    {
+        if (scenario.Population is not { } spec) return null;
+        var members = spec.Members(scenario.Seed);
+        var network = spec.Network(scenario.Seed);
+        var groupings = new List<SpreadGrouping>
+        {
+            new("channel", members.Select(m => UpdatePolicy.NameOf(m.Channel)).ToList()),
+            new("base", members.Select(m => spec.Bases[m.Base].Name).ToList()),
+            new("keep_own_above", members.Select(m => $"{Math.Floor(m.KeepOwnAbove * 5) / 5:0.0}-{Math.Min(1, Math.Floor(m.KeepOwnAbove * 5) / 5 + 0.2):0.0}").ToList()),
+        };
+        var spreads = new List<SpreadStepMetrics>();
+        foreach (var step in scenario.Steps.Cast<SpreadStep>())
+        {
+            var rounds = new SpreadLog(db, step.Index).Rounds();
+            if (rounds.Count == 0) continue;
+            var plan = Plan(scenario, step, members, network);
+            var world = World.Generate(scenario.WorldSpec);
+            var facts = plan.Settings.Facts.Select(f => $"{world[f.Fact.Subject].Name} {f.Fact.Relation}: {f.True.Trim()} (was {f.Old.Trim()}{(f.Rumour is null ? "" : $"; rumour {f.Rumour.Trim()}")})").ToList();
+            spreads.Add(new SpreadStepMetrics(step.Index, step.Epoch, facts, SpreadLogs.Summarise(plan, rounds, groupings)));
+        }
+        var empty = new AdoptionCurve([], [], [], []);
+        return new PopulationMetrics(members.Count, spec.Bases.Select(b => b.Name).ToList(), SocialNetwork.Statistics(network),
+            spreads.LastOrDefault()?.Spread.Adoption ?? empty, spreads);
+    }
+
+    static string Shares(SpreadPlan plan, SpreadRound round)
+    {
+        double Share(Func<SpreadNews, string?> pick) => plan.Settings.Facts.Select((f, i) => pick(f) is { } o
+            ? round.Facts[i].Stated.Count(s => s == plan.IndexOf(i, o)) / (double)round.Facts[i].Stated.Length : 0).Average();
+        return $"true {Share(f => f.True):P0}, rumour {Share(f => f.Rumour):P0}, old {Share(f => f.Old):P0}";
+    }
+}

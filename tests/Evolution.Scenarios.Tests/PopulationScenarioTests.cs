@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Evolution.Agents.Recording;
+using Evolution.Core;
+using Evolution.Core.Agents;
+using Evolution.Scenarios.Population;
+
+namespace Evolution.Scenarios.Tests;
+
+/// <summary>
+/// Population scenarios end to end on the tiny world: a run writes the population's adoption curves into summary.json,
+/// is deterministic, resumes after a SIGKILL mid-spread to the uninterrupted summary, and malformed population blocks are
+/// refused before any work, naming file, line and field.
+/// </summary>
+[Collection(TinyGroupCollection.Name)]
+public class PopulationScenarioTests(TinyGroup group)
+{
+    string Write(string name, string population, string spread = "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 6, reads: 3}")
+    {
+        var path = Path.Combine(group.Directory, name + ".yaml");
+        File.WriteAllText(path, $"""
+            name: {name}
+            seed: 4
+            world: {TinyGroup.TinyWorld}
+            population:
+            {population}
+            steps:
+              - spread: {spread}
+            """);
+        return path;
+    }
+
+    const string Population = """
+          agents: 120
+          bases:
+            - {profile: tiny-social.yaml, seed: 1}
+            - {profile: tiny-social.yaml, seed: 2, share: 2}
+          network: {topology: small-world, degree: 4, rewire: 0.2}
+          keep_own_above: {uniform: [0.3, 1.0]}
+          update: {rag: 1, rome: 1, none: 1}
+        """;
+
+    [Fact]
+    public void APopulationRunWritesItsAdoptionCurvesAndTheSameSeedGivesTheSameSummary()
+    {
+        var scenario = Write("population", Population);
+        var first = Path.Combine(group.Directory, "runs", "population-1");
+        var second = Path.Combine(group.Directory, "runs", "population-2");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(first), force: true);
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(second), force: true);
+        var summary = File.ReadAllText(Path.Combine(first, RunResults.SummaryFile));
+        Assert.Equal(summary, File.ReadAllText(Path.Combine(second, RunResults.SummaryFile)));
+
+        var population = JsonDocument.Parse(summary).RootElement.GetProperty("population");
+        Assert.Equal(120, population.GetProperty("agents").GetInt32());
+        var adoption = population.GetProperty("adoption");
+        foreach (var kind in new[] { "true", "rumour", "old" })
+            Assert.Equal(7, adoption.GetProperty(kind).GetArrayLength());
+        // Step 0: the told agents (a fifth of the two thirds that can learn) and no one else have been told the news.
+        double told = adoption.GetProperty("true")[0].GetDouble();
+        Assert.InRange(told, 0.05, 0.2);
+        var spread = population.GetProperty("spreads")[0].GetProperty("spread");
+        Assert.True(spread.GetProperty("herd").GetArrayLength() == 2);
+        Assert.Contains(spread.GetProperty("groupings").EnumerateArray(), g => g.GetProperty("grouping").GetString() == "channel");
+        Assert.True(File.Exists(Path.Combine(first, RunResults.PlotsDirectory, "spread-adoption-step0.png")));
+        using var db = new RunDatabase(Path.Combine(first, RunDatabase.FileName));
+        Assert.Equal(7, new SpreadLog(db, 0).Rounds().Count);
+    }
+
+    [Fact]
+    public async Task APopulationRunKilledMidSpreadResumesToTheSummaryOfAnUninterruptedRun()
+    {
+        var scenario = Write("population-resume", Population, "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 30, reads: 3}");
+        var killed = Path.Combine(group.Directory, "runs", "population-killed");
+        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
+        var start = new ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", killed, "--cache", group.Cache, "--device", "cpu"]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        var seen = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) { seen.TrySetResult(false); return; }
+            output.Enqueue(e.Data);
+            if (e.Data.Contains("3/30")) seen.TrySetResult(true);
+        };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        Assert.True(await seen.Task, "the run ended before step 3 of the spread:\n" + string.Join("\n", output));
+        process.Kill(); // SIGKILL
+        process.WaitForExit();
+
+        using (var db = new RunDatabase(Path.Combine(killed, RunDatabase.FileName)))
+        {
+            Assert.Equal("running", db.Info!.Status);
+            int rounds = new SpreadLog(db, 0).Rounds().Count;
+            Assert.InRange(rounds, 4, 30);
+        }
+        Assert.False(File.Exists(Path.Combine(killed, RunResults.SummaryFile)));
+
+        ScenarioRunner.Resume(killed, group.Options(killed));
+        var uninterrupted = Path.Combine(group.Directory, "runs", "population-uninterrupted");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(uninterrupted), force: true);
+        Assert.Equal(File.ReadAllText(Path.Combine(uninterrupted, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(killed, RunResults.SummaryFile)));
+    }
+
+    [Fact]
+    public void MalformedPopulationsAreRefusedNamingFileLineAndField()
+    {
+        var unknownBase = Write("bad-base", Population.Replace("profile: tiny-social.yaml, seed: 1", "profile: nowhere.yaml, seed: 1"));
+        var e = Assert.Throws<InputException>(() => Scenario.Load(unknownBase));
+        Assert.Equal((unknownBase, "population.bases[0].profile"), (e.File, e.Field));
+        Assert.Equal(7, e.Line);
+        Assert.Contains("unknown base", e.Message);
+
+        var badDistribution = Write("bad-distribution", Population.Replace("{uniform: [0.3, 1.0]}", "{uniform: [0.9, 0.2]}"));
+        e = Assert.Throws<InputException>(() => Scenario.Load(badDistribution));
+        Assert.Equal("population.keep_own_above.uniform", e.Field);
+        e = Assert.Throws<InputException>(() => Scenario.Load(Write("bad-kind", Population.Replace("{uniform: [0.3, 1.0]}", "{poisson: [3, 1]}"))));
+        Assert.Equal("population.keep_own_above", e.Field);
+
+        var edges = Path.Combine(group.Directory, "population-edges.csv");
+        File.WriteAllText(edges, "source,target\n0,1\n1,2\n2,120\n");
+        e = Assert.Throws<InputException>(() => Scenario.Load(Write("bad-edges", Population.Replace("{topology: small-world, degree: 4, rewire: 0.2}", $"{{topology: edge-list, edges: {edges}}}"))));
+        Assert.Equal((edges, "edge", 4), (e.File, e.Field, e.Line));
+        Assert.Contains("'120'", e.Message);
+
+        e = Assert.Throws<InputException>(() => Scenario.Load(Write("bad-channel", Population.Replace("none: 1", "alphaedit: 1"))));
+        Assert.Equal("population.update.alphaedit", e.Field);
+        var mixed = Path.Combine(group.Directory, "mixed.yaml");
+        File.WriteAllText(mixed, File.ReadAllText(Write("mixed", Population)).Replace("  - spread:", "  - quiz: {facts: 3}\n  - spread:"));
+        e = Assert.Throws<InputException>(() => Scenario.Load(mixed));
+        Assert.Contains("spread steps only", e.Message);
+    }
+}

@@ -15,7 +15,12 @@ public class ShippedFileTests
     public static TheoryData<string> Agents() => [.. Files("agents")];
 
     [Theory, MemberData(nameof(Scenarios))]
-    public void AShippedScenarioParses(string path) => Assert.NotEmpty(Scenario.Load(path).Agents);
+    public void AShippedScenarioParses(string path)
+    {
+        var scenario = Scenario.Load(path);
+        Assert.True(scenario.Agents.Count > 0 || scenario.Population is { Agents: > 0 }, $"{path} has neither agents nor a population");
+        Assert.NotEmpty(scenario.Steps);
+    }
 
     [Theory, MemberData(nameof(Worlds))]
     public void AShippedWorldGenerates(string path) => Assert.NotEmpty(World.Generate(WorldSpec.Load(path)).FactsAt(0));

@@ -107,6 +107,25 @@ public class SpreadTests(TinyGroup group)
     }
 
     [Fact]
+    public void ASpreadThroughOneActorPerBaseGivesTheSameRoundsAsInProcess()
+    {
+        var inProcess = new Spread(Build(), Plan(Build(), Settings(Build()))).Run(new ListLog());
+        using var system = Akka.Actor.ActorSystem.Create("spread-test");
+        var members = Build().Members;
+        var actors = bases!.Select((b, i) => system.ActorOf(BaseActor.Props(b), $"base-{i}")).ToList();
+        var population = new AgentPopulation(bases!, members, new BaseActors(actors, TimeSpan.FromMinutes(5)));
+        var throughActors = new Spread(population, Plan(population, Settings(population))).Run(new ListLog());
+        Assert.True(population.Scored > 0);
+        for (int s = 0; s < inProcess.Count; s++)
+            for (int f = 0; f < inProcess[s].Facts.Count; f++)
+            {
+                Assert.Equal(inProcess[s].Facts[f].Stated, throughActors[s].Facts[f].Stated);
+                Assert.Equal(inProcess[s].Facts[f].Committed, throughActors[s].Facts[f].Committed);
+            }
+        system.Terminate().Wait(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public void BatchedAnswersEqualAnsweringOneAgentAtATime()
     {
         var population = Build();

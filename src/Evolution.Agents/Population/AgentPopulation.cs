@@ -34,8 +34,12 @@ public sealed class AgentPopulation
     readonly IReadOnlyList<PopulationBase> bases;
     readonly Dictionary<FactRef, string>?[] weights, memory;
 
-    public AgentPopulation(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members)
+    readonly IBeliefSource beliefs;
+
+    /// <param name="beliefs">Where questions are answered (default: <see cref="InProcessBeliefs"/>).</param>
+    public AgentPopulation(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members, IBeliefSource? beliefs = null)
     {
+        this.beliefs = beliefs ?? new InProcessBeliefs(bases);
         foreach (var (member, i) in members.Select((m, i) => (m, i)))
         {
             if (member.Base < 0 || member.Base >= bases.Count) throw new ArgumentException($"agent {i}: base {member.Base} does not exist ({bases.Count} bases)");
@@ -121,16 +125,15 @@ public sealed class AgentPopulation
             .Take(bases[Members[agent].Base].Profile.Update.TopK).Select(p => Statement(p.Key, p.Value)).ToList();
     }
 
-    /// <summary>Beliefs over the candidates, each distinct (base, parametric state, text) scored once.</summary>
+    /// <summary>Beliefs over the candidates, each distinct (base, parametric state, text) scored once; the bases' batches go out together.</summary>
     List<double[]> Score(IReadOnlyList<(int Agent, Question Question, string Prompt)> queries)
     {
-        var results = new double[queries.Count][];
+        var slot = new int[queries.Count];
+        var batches = new Dictionary<int, List<AgentQuery>>();
         foreach (var byBase in Enumerable.Range(0, queries.Count).GroupBy(i => Members[queries[i].Agent].Base))
         {
-            var @base = bases[byBase.Key];
             var distinct = new Dictionary<(AgentDelta? Delta, string Prompt), int>();
-            var asked = new List<AgentQuery>();
-            var slot = new Dictionary<int, int>();
+            var asked = batches[byBase.Key] = [];
             foreach (int i in byBase)
             {
                 var delta = DeltaOf(queries[i].Agent);
@@ -141,12 +144,11 @@ public sealed class AgentPopulation
                 }
                 slot[i] = at;
             }
-            var beliefs = @base.Answers.Beliefs(asked);
-            Asked += slot.Count;
-            Scored += asked.Count;
-            foreach (int i in byBase) results[i] = beliefs[slot[i]];
         }
-        return [.. results];
+        var answered = beliefs.Beliefs(batches.ToDictionary(p => p.Key, p => (IReadOnlyList<AgentQuery>)p.Value));
+        Asked += queries.Count;
+        Scored += batches.Values.Sum(b => b.Count);
+        return Enumerable.Range(0, queries.Count).Select(i => answered[Members[queries[i].Agent].Base][slot[i]]).ToList();
     }
 
     AgentDelta? DeltaOf(int agent)

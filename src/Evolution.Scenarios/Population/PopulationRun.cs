@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Akka.Actor;
+using Akka.Configuration;
 using Evolution.Agents.Population;
 using Evolution.Agents.Protocols;
 using Evolution.Agents.Recording;
@@ -15,8 +17,8 @@ public sealed record PopulationMetrics(int Agents, IReadOnlyList<string> Bases, 
 public sealed record SpreadStepMetrics(int Step, int Epoch, IReadOnlyList<string> Facts, SpreadSummary Spread);
 
 /// <summary>
-/// Runs a population scenario (<see cref="PopulationSpec"/>): trains or loads each base once, draws the agents and the
-/// network from the scenario's seed, and runs its spread steps in order, each finished spread step's rounds in run.db.
+/// Runs a population scenario (<see cref="PopulationSpec"/>): trains or loads each base once and starts one actor per base
+/// (<see cref="BaseActor"/>: the bases answer their agents' batches in parallel), draws the agents and the network from the scenario's seed, and runs its spread steps in order, each finished spread step's rounds in run.db.
 /// A resumed run re-takes in what the recorded rounds committed (no model runs for them) and carries on.
 /// </summary>
 public static class PopulationRun
@@ -37,7 +39,10 @@ public static class PopulationRun
             var members = spec.Members(scenario.Seed);
             var network = spec.Network(scenario.Seed);
             options.Progress?.Report($"population: {members.Count:N0} agents, {SocialNetwork.Statistics(network)}");
-            var population = new AgentPopulation(bases, members);
+            var config = ConfigurationFactory.ParseString("akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }");
+            using var system = ActorSystem.Create("population", config);
+            var actors = bases.Select((b, i) => system.ActorOf(BaseActor.Props(b), $"base-{i}")).ToList();
+            var population = new AgentPopulation(bases, members, new BaseActors(actors, options.AskTimeout));
             foreach (var step in scenario.Steps.Cast<SpreadStep>())
             {
                 var clock = Stopwatch.StartNew();
@@ -47,6 +52,7 @@ public static class PopulationRun
                 db.Write(new StepEvent { Id = $"step/{step.Index}", Step = step.Index, Protocol = step.Protocol, Finished = DateTime.UtcNow });
             }
             options.Progress?.Report($"population: the agents own {population.OwnedBytes:N0} bytes beyond their bases ({population.OwnedBytes / (double)members.Count:F0} per agent)");
+            system.Terminate().Wait(TimeSpan.FromSeconds(30));
         }
         finally
         {

@@ -11,6 +11,17 @@ namespace Evolution.Agents;
 /// </summary>
 public sealed class AgentReading(World world, ITextTokenizer tokenizer, AgentProfile profile, int contextLength)
 {
+    /// <summary>Token counts of the texts measured so far: the same statements and questions are read again and again
+    /// (a population reads its neighbours' few sentences at every step), so each is tokenized once. Not thread-safe, as an
+    /// agent or a population answers from one thread.</summary>
+    readonly Dictionary<string, int> lengths = [];
+
+    int Length(string text)
+    {
+        if (!lengths.TryGetValue(text, out int length)) lengths[text] = length = tokenizer.Encode(text).Length;
+        return length;
+    }
+
     /// <summary>
     /// The text the agent reads for a question: the prompt alone, or "Context: s1 s2 … Q: … A:" with the retrieved
     /// statements first, then the peers'. When the statements do not fit the model's context window together with the
@@ -24,12 +35,12 @@ public sealed class AgentReading(World world, ITextTokenizer tokenizer, AgentPro
         bool markStatements = profile.Data.ContextStatementShare > 0;
         var prompt = retrieved.Count > 0 ? ReaderQuery(question) : question.Prompt;
         var query = ContextFormat.Query(prompt, markStatements);
-        int budget = contextLength - 1 - tokenizer.Encode(query).Length - question.Candidates.Max(c => tokenizer.Encode(c).Length);
+        int budget = contextLength - 1 - Length(query) - question.Candidates.Max(Length);
         var kept = new List<string>();
-        int used = tokenizer.Encode("Context:").Length;
+        int used = Length("Context:");
         for (int i = statements.Count - 1; i >= 0; i--)
         {
-            int cost = tokenizer.Encode(" " + statements[i]).Length;
+            int cost = Length(" " + statements[i]);
             if (used + cost > budget) break;
             used += cost;
             kept.Insert(0, statements[i]);

@@ -66,11 +66,7 @@ public static class ScenarioRunner
             using (var populationDb = new RunDatabase(Path.Combine(options.OutputDirectory, RunDatabase.FileName)))
             {
                 PopulationRun.Execute(scenario, options, populationDb);
-                var done = populationDb.Info!;
-                done.Status = "finished";
-                done.Finished = DateTime.UtcNow;
-                populationDb.Save(done);
-                populationDb.Checkpoint();
+                MarkFinished(populationDb);
             }
             return RunResults.Write(options.OutputDirectory, options.Progress);
         }
@@ -105,13 +101,18 @@ public static class ScenarioRunner
             var completed = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan).GetAwaiter().GetResult();
             system.Terminate().Wait(TimeSpan.FromSeconds(30));
             if (completed.Error is not null) throw new RunFailedException($"the run stopped: {completed.Error}. Continue it with `evolution resume {options.OutputDirectory}`.");
-            var info = db.Info!;
-            info.Status = "finished";
-            info.Finished = DateTime.UtcNow;
-            db.Save(info);
-            db.Checkpoint();
+            MarkFinished(db);
         }
         return RunResults.Write(options.OutputDirectory, options.Progress);
+    }
+
+    static void MarkFinished(RunDatabase db)
+    {
+        var info = db.Info!;
+        info.Status = "finished";
+        info.Finished = DateTime.UtcNow;
+        db.Save(info);
+        db.Checkpoint();
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Evolution.Agents.Recording;
 using Evolution.Core;
@@ -72,22 +71,7 @@ public class PopulationScenarioTests(TinyGroup group)
     {
         var scenario = Write("population-resume", Population, "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 30, reads: 3}");
         var killed = Path.Combine(group.Directory, "runs", "population-killed");
-        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
-        var start = new ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", killed, "--cache", group.Cache, "--device", "cpu"]) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var process = Process.Start(start)!;
-        var seen = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) { seen.TrySetResult(false); return; }
-            output.Enqueue(e.Data);
-            if (e.Data.Contains("3/30")) seen.TrySetResult(true);
-        };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        Assert.True(await seen.Task, "the run ended before step 3 of the spread:\n" + string.Join("\n", output));
-        process.Kill(); // SIGKILL
-        process.WaitForExit();
+        await group.KillRunAt(scenario, killed, "3/30");
 
         using (var db = new RunDatabase(Path.Combine(killed, RunDatabase.FileName)))
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Evolution.Agents.Recording;
 
 namespace Evolution.Scenarios.Tests;
@@ -53,24 +52,8 @@ public class RunTests(TinyGroup group)
             """;
         var scenario = group.WriteScenario("resume", steps);
         var killed = Path.Combine(group.Directory, "runs", "resume-killed");
-        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
-        var start = new ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", killed, "--cache", group.Cache, "--device", "cpu"]) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var process = Process.Start(start)!;
-        // Waits on events, not on a clock: the debate's round 2 starting, or the process ending
-        // without it (a failure whose output is reported). A loaded machine only makes it slower.
-        var seen = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) { seen.TrySetResult(false); return; } // stderr closed: the process ended
-            output.Enqueue(e.Data);
-            if (e.Data.Contains("debate: round 2")) seen.TrySetResult(true);
-        };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        Assert.True(await seen.Task, "the run ended before round 2 of the debate:\n" + string.Join("\n", output));
-        process.Kill(); // SIGKILL: no chance to clean up
-        process.WaitForExit();
+        // Killed once the debate's round 2 starts, so the kill lands in it.
+        await group.KillRunAt(scenario, killed, "debate: round 2");
 
         int recordedBeforeResume;
         using (var db = new RunDatabase(Path.Combine(killed, RunDatabase.FileName)))

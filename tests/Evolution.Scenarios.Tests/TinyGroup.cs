@@ -63,6 +63,32 @@ public sealed class TinyGroup : IDisposable
 
     public RunOptions Options(string runDirectory) => new(runDirectory, Cache, CPU);
 
+    /// <summary>
+    /// Starts <c>evolution run</c> on <paramref name="scenario"/> in its own process and kills it (SIGKILL: no chance to
+    /// clean up) as soon as it prints a progress line containing <paramref name="killAt"/>. Waits on that event, not on a
+    /// clock, so a loaded machine only makes it slower; fails, with the output, if the run ends first.
+    /// </summary>
+    public async Task KillRunAt(string scenario, string runDirectory, string killAt)
+    {
+        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", runDirectory, "--cache", Cache, "--device", "cpu"])
+            { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var seen = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) { seen.TrySetResult(false); return; } // stderr closed: the process ended
+            output.Enqueue(e.Data);
+            if (e.Data.Contains(killAt)) seen.TrySetResult(true);
+        };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        Assert.True(await seen.Task, $"the run ended before printing '{killAt}':\n" + string.Join("\n", output));
+        process.Kill();
+        process.WaitForExit();
+    }
+
     /// <summary>One agent's runtime, built as a run builds it (from the cached checkpoint).</summary>
     public AgentRuntime Runtime(string name, int seed, AgentTraits? traits = null, UpdateChannel channel = UpdateChannel.None)
     {

@@ -35,6 +35,15 @@ public sealed class AgentPopulation
     readonly Dictionary<FactRef, string>?[] weights, memory;
 
     readonly IBeliefSource beliefs;
+    readonly Dictionary<(FactRef Fact, string Object), string> statements = [];
+
+    /// <summary>
+    /// The update channels an agent on a shared base can have: memory, or an edit whose change is held as a delta of MLP
+    /// output projections (AlphaEdit's editor keeps state across an agent's edits, the hybrids route per agent, FT every weight).
+    /// </summary>
+    public static readonly IReadOnlySet<UpdateChannel> Channels = new HashSet<UpdateChannel> { UpdateChannel.None, UpdateChannel.Rag, UpdateChannel.Rome, UpdateChannel.Memit, UpdateChannel.FtL };
+
+    public static string ChannelNames => string.Join(", ", Channels.Select(UpdatePolicy.NameOf));
 
     /// <param name="beliefs">Where questions are answered (default: <see cref="InProcessBeliefs"/>).</param>
     public AgentPopulation(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members, IBeliefSource? beliefs = null)
@@ -43,8 +52,8 @@ public sealed class AgentPopulation
         foreach (var (member, i) in members.Select((m, i) => (m, i)))
         {
             if (member.Base < 0 || member.Base >= bases.Count) throw new ArgumentException($"agent {i}: base {member.Base} does not exist ({bases.Count} bases)");
-            if (member.Channel is not (UpdateChannel.None or UpdateChannel.Rag or UpdateChannel.Rome or UpdateChannel.Memit or UpdateChannel.FtL))
-                throw new ArgumentException($"agent {i}: update channel {UpdatePolicy.NameOf(member.Channel)} cannot live on a shared base (known: none, rag, rome, memit, ft-l)");
+            if (!Channels.Contains(member.Channel))
+                throw new ArgumentException($"agent {i}: update channel {UpdatePolicy.NameOf(member.Channel)} cannot live on a shared base (known: {ChannelNames})");
         }
         this.bases = bases;
         Members = members;
@@ -63,8 +72,13 @@ public sealed class AgentPopulation
     public int Count => Members.Count;
 
     /// <summary>The sentence that states a fact's object, whoever states it (the relation's canonical statement).</summary>
-    public string Statement(FactRef fact, string obj) =>
-        bases[0].World.CanonicalStatement(RelationCatalogue.Get(fact.Relation)).Render(bases[0].World[fact.Subject].Name, obj.TrimStart());
+    public string Statement(FactRef fact, string obj)
+    {
+        // Asked for every neighbour read at every step: rendered once per fact and object.
+        if (!statements.TryGetValue((fact, obj), out var sentence))
+            statements[(fact, obj)] = sentence = bases[0].World.CanonicalStatement(RelationCatalogue.Get(fact.Relation)).Render(bases[0].World[fact.Subject].Name, obj.TrimStart());
+        return sentence;
+    }
 
     /// <summary>
     /// The agent takes <paramref name="obj"/> in as its belief about the fact through its update channel: the statement

@@ -99,12 +99,17 @@ public static class SocialNetwork
             var parts = line.Split(',', StringSplitOptions.TrimEntries);
             if (parts.Length != 2) throw new Core.InputException(path, "edge", $"expected 'agent,agent', got '{line}'", n + 1);
             foreach (var name in parts)
-                if (!agents.Contains(name)) throw new Core.InputException(path, "edge", $"unknown agent '{name}' (agents: {string.Join(", ", agents)})", n + 1);
+                if (!agents.Contains(name)) throw new Core.InputException(path, "edge", $"unknown agent '{name}' (agents: {Listed(agents)})", n + 1);
             if (parts[0] == parts[1]) throw new Core.InputException(path, "edge", $"an agent cannot be its own neighbour ('{line}')", n + 1);
             edges.Add((parts[0], parts[1]));
         }
         return edges;
     }
+
+    /// <summary>The agents' names for an error message: all of a small group, the first and last few of a population.</summary>
+    static string Listed(IReadOnlyCollection<string> agents) => agents.Count <= 12
+        ? string.Join(", ", agents)
+        : $"{string.Join(", ", agents.Take(5))}, …, {string.Join(", ", agents.Skip(agents.Count - 5))} ({agents.Count:N0} in all)";
 
     public static DegreeStatistics Statistics(IReadOnlyList<IReadOnlyList<int>> graph)
     {

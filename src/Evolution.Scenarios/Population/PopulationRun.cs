@@ -36,6 +36,7 @@ public static class PopulationRun
                 options.Progress?.Report($"base {b.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
                 bases.Add(new PopulationBase(b.Name, trained));
             }
+            var world = bases[0].World;
             var members = spec.Members(scenario.Seed);
             var network = spec.Network(scenario.Seed);
             options.Progress?.Report($"population: {members.Count:N0} agents, {SocialNetwork.Statistics(network)}");
@@ -46,7 +47,7 @@ public static class PopulationRun
             foreach (var step in scenario.Steps.Cast<SpreadStep>())
             {
                 var clock = Stopwatch.StartNew();
-                var plan = Plan(scenario, step, members, network);
+                var plan = Plan(scenario, world, step, members, network);
                 new Spread(population, plan).Run(new SpreadLog(db, step.Index), round => options.Progress?.Report(
                     $"spread (step {step.Index}) {round.Step}/{step.Steps}: {Shares(plan, round)}; {clock.Elapsed.TotalSeconds:F0} s, {population.Asked:N0} answers from {population.Scored:N0} distinct inputs"));
                 db.Write(new StepEvent { Id = $"step/{step.Index}", Step = step.Index, Protocol = step.Protocol, Finished = DateTime.UtcNow });
@@ -64,9 +65,8 @@ public static class PopulationRun
     /// What a spread step asks, from the scenario alone: a seeded sample of the epoch's changes, each with its new object
     /// as the news, its object before the change as the old one and, with a rumour share, a seeded other candidate as the rumour.
     /// </summary>
-    public static SpreadPlan Plan(Scenario scenario, SpreadStep step, IReadOnlyList<PopulationMember> members, IReadOnlyList<int>[] network)
+    public static SpreadPlan Plan(Scenario scenario, World world, SpreadStep step, IReadOnlyList<PopulationMember> members, IReadOnlyList<int>[] network)
     {
-        var world = World.Generate(scenario.WorldSpec);
         var random = new Random(Seeds.Mix(scenario.Seed, "spread-facts", step.Index));
         var changes = world.Changes.Where(c => c.Epoch == step.Epoch).ToArray();
         random.Shuffle(changes);
@@ -92,13 +92,13 @@ public static class PopulationRun
             new("base", members.Select(m => spec.Bases[m.Base].Name).ToList()),
             new("keep_own_above", members.Select(m => $"{Math.Floor(m.KeepOwnAbove * 5) / 5:0.0}-{Math.Min(1, Math.Floor(m.KeepOwnAbove * 5) / 5 + 0.2):0.0}").ToList()),
         };
+        var world = World.Generate(scenario.WorldSpec);
         var spreads = new List<SpreadStepMetrics>();
         foreach (var step in scenario.Steps.Cast<SpreadStep>())
         {
             var rounds = new SpreadLog(db, step.Index).Rounds();
             if (rounds.Count == 0) continue;
-            var plan = Plan(scenario, step, members, network);
-            var world = World.Generate(scenario.WorldSpec);
+            var plan = Plan(scenario, world, step, members, network);
             var facts = plan.Settings.Facts.Select(f => $"{world[f.Fact.Subject].Name} {f.Fact.Relation}: {f.True.Trim()} (was {f.Old.Trim()}{(f.Rumour is null ? "" : $"; rumour {f.Rumour.Trim()}")})").ToList();
             spreads.Add(new SpreadStepMetrics(step.Index, step.Epoch, facts, SpreadLogs.Summarise(plan, rounds, groupings)));
         }

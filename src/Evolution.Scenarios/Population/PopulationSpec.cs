@@ -40,7 +40,7 @@ public sealed record TraitDistribution(string Kind, double A, double B = 0)
 /// Agents are numbered 0..n−1; everything drawn per agent is seeded by the scenario's seed.
 /// </summary>
 public sealed record PopulationSpec(int Agents, IReadOnlyList<PopulationBaseSpec> Bases, Topology Topology, int Degree, double Rewire, int Attach,
-    double EdgeProbability, IReadOnlyList<(int A, int B)>? Edges, TraitDistribution KeepOwnAbove, IReadOnlyList<(UpdateChannel Channel, double Share)> Update)
+    double EdgeProbability, IReadOnlyList<(string A, string B)>? Edges, TraitDistribution KeepOwnAbove, IReadOnlyList<(UpdateChannel Channel, double Share)> Update)
 {
     public const int MaxAgents = 100_000;
 
@@ -61,11 +61,13 @@ public sealed record PopulationSpec(int Agents, IReadOnlyList<PopulationBaseSpec
         {
             Topology.SmallWorld => SocialNetwork.WattsStrogatz(Agents, Degree, Rewire, random),
             Topology.ScaleFree => SocialNetwork.BarabasiAlbert(Agents, Attach, random),
-            Topology.EdgeList => SocialNetwork.FromEdges(Enumerable.Range(0, Agents).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList(),
-                Edges!.Select(e => (e.A.ToString(CultureInfo.InvariantCulture), e.B.ToString(CultureInfo.InvariantCulture))).ToList()),
+            Topology.EdgeList => SocialNetwork.FromEdges(Names(Agents), Edges!),
             _ => ErdosRenyi(random),
         };
     }
+
+    /// <summary>Agents' names in an edge list: their indices 0..n−1.</summary>
+    static List<string> Names(int agents) => Enumerable.Range(0, agents).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
 
     /// <summary>Erdős–Rényi G(n, p), each row's partners drawn by geometric skips (Batagelj &amp; Brandes 2005), so 10,000 agents do not cost 50 million draws.</summary>
     IReadOnlyList<int>[] ErdosRenyi(Random random)
@@ -135,11 +137,11 @@ public sealed record PopulationSpec(int Agents, IReadOnlyList<PopulationBaseSpec
         if (attach < 1 || attach >= agents) throw network.Invalid("attach", $"scale-free edges per new agent must be at least 1 and below the number of agents, got {attach}");
         double p = network.Double("edge_probability", 6.0 / agents);
         if (p is < 0 or > 1) throw network.Invalid("edge_probability", $"must be between 0 and 1, got {p}");
-        IReadOnlyList<(int, int)>? edges = null;
+        IReadOnlyList<(string, string)>? edges = null;
         if (topology == Topology.EdgeList)
         {
             if (!network.Has("edges")) throw network.Invalid("edges", "topology edge-list needs 'edges: <file.csv>' (one 'i,j' pair of agent indices 0..n-1 per line)");
-            edges = ReadEdges(resolve(network.String("edges")), agents);
+            edges = SocialNetwork.ReadEdgeList(resolve(network.String("edges")), Names(agents).ToHashSet());
         }
         else if (network.Has("edges")) throw network.Invalid("edges", "applies to topology edge-list only");
         network.RejectUnknownKeys();
@@ -149,8 +151,8 @@ public sealed record PopulationSpec(int Agents, IReadOnlyList<PopulationBaseSpec
         var updateMap = map.Map("update");
         foreach (var key in updateMap.Keys.ToList())
         {
-            if (!UpdatePolicy.Names.TryGetValue(key, out var channel) || channel is not (UpdateChannel.None or UpdateChannel.Rag or UpdateChannel.Rome or UpdateChannel.Memit or UpdateChannel.FtL))
-                throw updateMap.Invalid(key, $"unknown update channel '{key}' for a population; use none, rag, rome, memit or ft-l");
+            if (!UpdatePolicy.Names.TryGetValue(key, out var channel) || !AgentPopulation.Channels.Contains(channel))
+                throw updateMap.Invalid(key, $"unknown update channel '{key}' for a population; use {AgentPopulation.ChannelNames}");
             double share = updateMap.Double(key);
             if (share < 0 || double.IsNaN(share)) throw updateMap.Invalid(key, $"a share must not be negative, got {share}");
             if (share > 0) update.Add((channel, share));
@@ -178,25 +180,5 @@ public sealed record PopulationSpec(int Agents, IReadOnlyList<PopulationBaseSpec
         if (kinds[0] == "normal" && (values[0] is < 0 or > 1 || values[1] < 0)) throw d.Invalid("normal", $"needs a mean in [0, 1] and a standard deviation >= 0, got [{values[0]}, {values[1]}]");
         d.RejectUnknownKeys();
         return new TraitDistribution(kinds[0], values[0], values[1]);
-    }
-
-    /// <summary>An edge list of agent indices: one "i,j" per line; '#' comments, blank lines and a "source,target" header skipped.</summary>
-    static IReadOnlyList<(int, int)> ReadEdges(string path, int agents)
-    {
-        if (!File.Exists(path)) throw new InputException(path, null, "edge list file not found");
-        var edges = new List<(int, int)>();
-        var lines = File.ReadAllLines(path);
-        for (int n = 0; n < lines.Length; n++)
-        {
-            var line = lines[n].Trim();
-            if (line.Length == 0 || line.StartsWith('#') || (n == 0 && line.Equals("source,target", StringComparison.OrdinalIgnoreCase))) continue;
-            var parts = line.Split(',', StringSplitOptions.TrimEntries);
-            if (parts.Length != 2) throw new InputException(path, "edge", $"expected 'i,j', got '{line}'", n + 1);
-            var ends = parts.Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) && i >= 0 && i < agents ? i
-                : throw new InputException(path, "edge", $"unknown agent '{x}': agents are numbered 0..{agents - 1}", n + 1)).ToArray();
-            if (ends[0] == ends[1]) throw new InputException(path, "edge", $"an agent cannot be its own neighbour ('{line}')", n + 1);
-            edges.Add((ends[0], ends[1]));
-        }
-        return edges;
     }
 }

@@ -18,7 +18,7 @@ public sealed class Gpt2Tokenizer : ITextTokenizer
     public const string MergesFile = "merges.txt";
 
     /// <summary>GPT-2's pre-tokenizer (openai/gpt-2 encoder.py): contractions, letter runs, digit runs, other symbols, whitespace.</summary>
-    static readonly Regex PreTokenizerPattern = new(
+    internal static readonly Regex PreTokenizerPattern = new(
         @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.Compiled);
 
     readonly BpeTokenizer inner;

@@ -12,7 +12,7 @@ public class Gpt2TokenizerTests
     static readonly string[] Merges = ["Ġ Ġ", "ĠĠ Ġ", "a b", "Ġ ab", "Ġ b", "Ċ Ċ"];
 
     /// <summary>GPT-2's bytes_to_unicode (openai/gpt-2 encoder.py): printable bytes map to themselves, the rest to U+0100 onwards.</summary>
-    static List<char> ByteAlphabet()
+    internal static List<char> ByteAlphabet()
     {
         var bytes = new List<int>();
         for (int b = '!'; b <= '~'; b++) bytes.Add(b);

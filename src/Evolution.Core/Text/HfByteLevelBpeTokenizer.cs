@@ -1,4 +1,4 @@
-using System.Text;
+using ADRaffy.ENSNormalize;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
@@ -13,7 +13,7 @@ namespace Evolution.Core.Text;
 /// file, as Llama 3 and Qwen2 use; <c>Digits</c>, as SmolLM2 uses; a <c>Sequence</c> of those) as a
 /// <see cref="CompositePreTokenizer"/>, and <c>added_tokens</c> as special tokens, matched whole in the
 /// text before any splitting and never produced by merges (they live outside the merges' vocabulary).
-/// What the library lacks is done here: the NFC normalizer (Qwen2) and <c>ignore_merges</c> (Llama 3: a
+/// What the library lacks is done here: the NFC normalizer (Qwen2; ADRaffy.ENSNormalize's Unicode tables) and <c>ignore_merges</c> (Llama 3: a
 /// pre-token that is itself in the vocabulary is one token, even when no merge path leads to it).
 /// Anything else the file asks for is refused with the field named rather than tokenized differently.
 /// </summary>
@@ -79,7 +79,7 @@ public sealed class HfByteLevelBpeTokenizer : IHfTokenizer
     /// </summary>
     public int[] Encode(string text)
     {
-        if (nfc) text = text.Normalize(NormalizationForm.FormC);
+        if (nfc) text = ENSNormalize.NF.NFC(text); // not string.Normalize: a silent no-op under InvariantGlobalization
         int[] ids;
         if (wholeTokens is null) ids = [.. inner.EncodeToIds(text)];
         else
@@ -116,12 +116,12 @@ public sealed class HfByteLevelBpeTokenizer : IHfTokenizer
         using var document = HfJson.ReadObject(path);
         var root = document.RootElement;
         var model = ReadModel(root, path);
-
+        // First what makes the file byte-level BPE or not: HfTokenizers falls back to tokenizer.model on exactly those two fields.
+        var preTokenizers = ReadPreTokenizers(root, path);
+        var nfc = ReadNormalizer(root, path);
         var vocab = ReadVocab(model, path);
         var merges = ReadMerges(model, vocab, path);
         var specialTokens = ReadAddedTokens(root, path);
-        var nfc = ReadNormalizer(root, path);
-        var preTokenizers = ReadPreTokenizers(root, path);
 
         BpeTokenizer inner;
         try

@@ -22,14 +22,16 @@ public static class DirectLogitAttribution
     /// <summary>
     /// The direct effect of a residual-stream component on the logit along <paramref name="unembedding"/>
     /// (a W_U row, or a difference of rows), with the final LayerNorm's scale frozen at the clean
-    /// final residual: ((c − mean c)/σ)·(γ ⊙ u).
+    /// final residual: ((c − mean c)/σ)·(γ ⊙ u); under RMSNorm, which does not centre, (c/rms)·(γ ⊙ u).
     /// </summary>
     public static Func<Tensor, double> DirectEffect(Gpt model, Tensor finalResidual, Tensor unembedding)
     {
         using var epsilon = model.Config.LayerNormEps.ToScalar();
-        var sigma = (finalResidual - finalResidual.mean()).pow(Scalars.Two).mean().add(epsilon, Scalars.One).sqrt();
-        var direction = model.FinalNorm.weight! * unembedding;
-        return component => (((component - component.mean()) / sigma) * direction).sum().item<float>();
+        bool centred = !model.Config.RmsNorm;
+        Tensor Centre(Tensor x) => centred ? x - x.mean() : x;
+        var sigma = Centre(finalResidual).pow(Scalars.Two).mean().add(epsilon, Scalars.One).sqrt();
+        var direction = model.FinalNorm.Weight * unembedding;
+        return component => ((Centre(component) / sigma) * direction).sum().item<float>();
     }
 
     public static Result Run(Gpt model, FactPrompt prompt)
@@ -43,20 +45,19 @@ public static class DirectLogitAttribution
         {
             var Contribution = DirectEffect(model, cache[$"blocks.{layers - 1}.hook_resid_post"][0, last], model.Unembedding[prompt.TargetToken]);
 
-            var result = new List<LogitContribution>
-            {
-                new("embed", null, null, Contribution(cache["hook_embed"][0, last])),
-                new("pos_embed", null, null, Contribution(cache["hook_pos_embed"][0, last])),
-            };
+            var result = new List<LogitContribution> { new("embed", null, null, Contribution(cache["hook_embed"][0, last])) };
+            if (cache.Contains("hook_pos_embed")) // learned positions only; rotary ones write nothing to the residual
+                result.Add(new("pos_embed", null, null, Contribution(cache["hook_pos_embed"][0, last])));
             for (int l = 0; l < layers; l++)
             {
                 var heads = cache[$"blocks.{l}.attn.hook_result"][0, last];
                 for (int h = 0; h < model.Config.NHeads; h++)
                     result.Add(new($"L{l}H{h}", l, h, Contribution(heads[h])));
-                result.Add(new($"L{l}.attn_bias", l, null, Contribution(model.Blocks[l].Attn.OutputProjection.bias!)));
+                if (model.Blocks[l].Attn.OutputProjection.bias is { } attnBias)
+                    result.Add(new($"L{l}.attn_bias", l, null, Contribution(attnBias)));
                 result.Add(new($"L{l}.mlp", l, null, Contribution(cache[$"blocks.{l}.hook_mlp_out"][0, last])));
             }
-            double bias = (model.FinalNorm.bias! * model.Unembedding[prompt.TargetToken]).sum().item<float>();
+            double bias = model.FinalNorm.Bias is { } beta ? (beta * model.Unembedding[prompt.TargetToken]).sum().item<float>() : 0;
             return new Result(result, bias, logits[0, last, prompt.TargetToken].item<float>());
         }
     }

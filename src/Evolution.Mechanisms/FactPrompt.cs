@@ -20,7 +20,7 @@ public sealed record FactPrompt(string Text, int[] Tokens, int SubjectStart, int
         // Word boundaries are token boundaries for cl100k and GPT-2 BPE, so prefix token counts locate the subject.
         int before = prompt[..at].TrimEnd().Length == 0 ? 0 : tokenizer.Encode(prompt[..at].TrimEnd()).Length;
         int through = tokenizer.Encode(prompt[..(at + subject.Length)]).Length;
-        int[] tokens = [tokenizer.EndOfText, .. tokenizer.Encode(prompt)];
+        int[] tokens = [tokenizer.StartOfSequence, .. tokenizer.Encode(prompt)];
         var targetTokens = tokenizer.Encode(" " + target);
         if (targetTokens.Length == 0) throw new ArgumentException("empty target");
         return new FactPrompt(prompt, tokens, 1 + before, 1 + through, target, targetTokens[0]);

@@ -33,7 +33,7 @@ public static class KnowledgeConflicts
         var scores = new CandidateRanker(model, tokenizer).Score(conflict.Prompt, [" " + conflict.MemoryAnswer, " " + conflict.ContextAnswer]);
         double ratio = MemorizationRatio.OfLogProbabilities(scores[0], scores[1]);
 
-        int[] tokens = [tokenizer.EndOfText, .. tokenizer.Encode(conflict.Prompt)];
+        int[] tokens = [tokenizer.StartOfSequence, .. tokenizer.Encode(conflict.Prompt)];
         int contextStart = 1 + tokenizer.Encode("Context:").Length;
         int contextEnd = 1 + tokenizer.Encode($"Context: {conflict.Context}").Length;
         int last = tokens.Length - 1, layers = model.Config.NLayers;

@@ -154,7 +154,7 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
         int at = text.LastIndexOf(subject, StringComparison.Ordinal);
         if (at < 0) throw new ArgumentException($"subject '{subject}' not in \"{text}\"");
         int lastSubject = tokenizer.Encode(text[..(at + subject.Length)]).Length; // index after <eot>: count of tokens through the subject
-        int[] tokens = [tokenizer.EndOfText, .. tokenizer.Encode(text)];
+        int[] tokens = [tokenizer.StartOfSequence, .. tokenizer.Encode(text)];
         return new Located(tokens, lastSubject, tokens.Length);
     }
 

@@ -10,9 +10,9 @@ public class CircuitTests
     static readonly GptConfig Tiny = new() { VocabSize = 30, ContextLength = 12, DModel = 16, NLayers = 2, NHeads = 2 };
 
     /// <summary>A random tiny model with weights scaled up so attention patterns and MLPs are far from linear.</summary>
-    static Gpt TinyModel(int seed)
+    static Gpt TinyModel(int seed, string architecture = "gpt2")
     {
-        var model = new Gpt(Tiny, seed);
+        var model = new Gpt(Tiny.WithArchitecture(architecture), seed);
         using var _ = no_grad();
         using var thirty = 30.ToScalar();
         using var eight = 8.ToScalar();
@@ -22,6 +22,7 @@ public class CircuitTests
             block.Attn.QkvProjection.weight!.mul_(eight);
             block.Attn.OutputProjection.weight!.mul_(eight);
             block.Mlp.In.weight!.mul_(eight);
+            block.Mlp.Gate?.weight!.mul_(eight);
             block.Mlp.Out.weight!.mul_(eight);
         }
         return model;
@@ -54,10 +55,12 @@ public class CircuitTests
         Assert.Contains(g.Edges, e => e.Name == "m0->a1.h0<k>");
     }
 
-    [Fact]
-    public void AblatingNoEdgeIsTheCleanRunAndEveryEdgeTheCorruptedRun()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    public void AblatingNoEdgeIsTheCleanRunAndEveryEdgeTheCorruptedRun(string architecture)
     {
-        var model = TinyModel(1);
+        var model = TinyModel(1, architecture);
         var g = ComputationGraph.For(model);
         var examples = Examples(3, 1);
         using var _ = no_grad();
@@ -72,10 +75,12 @@ public class CircuitTests
         Assert.False(corrupted.allclose(none, 1e-2, 1e-2), "the corruption must change the output");
     }
 
-    [Fact]
-    public void EapIgRanksEdgesLikeExactAblation()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    public void EapIgRanksEdgesLikeExactAblation(string architecture)
     {
-        var model = TinyModel(2);
+        var model = TinyModel(2, architecture);
         var examples = Examples(4, 2);
         var options = new CircuitOptions(IgSteps: 10);
         var eap = Circuit.MeanScores(EapIg.Scores(model, examples, options));
@@ -119,10 +124,12 @@ public class CircuitTests
         Assert.True(head.SubjectAttention > 0.9, $"subject attention {head.SubjectAttention:F3}");
     }
 
-    [Fact]
-    public void FaithfulnessGrowsToOneWithTheWholeGraph()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    public void FaithfulnessGrowsToOneWithTheWholeGraph(string architecture)
     {
-        var model = TinyModel(3);
+        var model = TinyModel(3, architecture);
         var examples = Examples(6, 3, gaussian: true);
         var g = ComputationGraph.For(model);
         var scores = EapIg.Scores(model, examples, new CircuitOptions(FactsPerBatch: 4));
@@ -131,7 +138,8 @@ public class CircuitTests
             fractions.Select(f => (IReadOnlyList<Circuit>)scores.Select(s => Circuit.TopFraction(g, s, f)).ToList()).ToList(), options: new CircuitOptions(FactsPerBatch: 4));
         Assert.Equal(1.0, results[2].Faithfulness, 3);
         Assert.Equal(results[2].Hit10Full, results[2].Hit10Circuit);
-        Assert.True(results[1].Faithfulness > results[0].Faithfulness, $"30%: {results[1].Faithfulness:F3}, 5%: {results[0].Faithfulness:F3}");
+        // Closer to the full model with more edges (on a random model a small circuit can overshoot, faithfulness > 1).
+        Assert.True(Math.Abs(results[1].Faithfulness - 1) < Math.Abs(results[0].Faithfulness - 1), $"30%: {results[1].Faithfulness:F3}, 5%: {results[0].Faithfulness:F3}");
         var mean = CircuitEvaluation.Evaluate(model, examples, [scores.Select(s => Circuit.TopFraction(g, s, 1.0)).ToList()], Ablation.Mean)[0];
         Assert.Equal(1.0, mean.Faithfulness, 3);
     }

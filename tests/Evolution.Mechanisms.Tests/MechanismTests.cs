@@ -21,10 +21,13 @@ public class MechanismTests
         Assert.Equal(tokenizer.EndOfText, prompt.Tokens[0]);
     }
 
-    [Fact]
-    public void LogitLensAtTheLastLayerIsTheModelsOutput()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    public void LogitLensAtTheLastLayerIsTheModelsOutput(string architecture)
     {
-        var model = new Gpt(Small, initSeed: 2);
+        var model = new Gpt(Small.WithArchitecture(architecture), initSeed: 2);
         var prompt = RandomPrompt();
         var lens = LogitLens.Run(model, prompt);
         Assert.Equal(Small.NLayers + 1, lens.Count);
@@ -34,12 +37,16 @@ public class MechanismTests
         Assert.Equal(1 + (int)(probabilities > probabilities[prompt.TargetToken]).sum().item<long>(), lens[^1].Rank);
     }
 
-    [Fact]
-    public void DirectLogitAttributionAddsUpToTheLogit()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    public void DirectLogitAttributionAddsUpToTheLogit(string architecture)
     {
-        var model = new Gpt(Small, initSeed: 3);
+        var model = new Gpt(Small.WithArchitecture(architecture), initSeed: 3);
         var result = DirectLogitAttribution.Run(model, RandomPrompt());
-        Assert.Equal(2 + Small.NLayers * (Small.NHeads + 2), result.Contributions.Count);
+        // embed (+ pos_embed with learned positions), then per layer each head (+ the output bias where there is one) and the MLP
+        Assert.Equal(architecture == "gpt2" ? 2 + Small.NLayers * (Small.NHeads + 2) : 1 + Small.NLayers * (Small.NHeads + 1), result.Contributions.Count);
         Assert.Equal(result.Logit, result.Contributions.Sum(c => c.Contribution) + result.Bias, 3);
     }
 
@@ -52,10 +59,13 @@ public class MechanismTests
         Assert.Equal("L1.mlp", top.Component);
     }
 
-    [Fact]
-    public void PatchingEveryCorruptedEmbeddingRestoresTheCleanRunExactly()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    public void PatchingEveryCorruptedEmbeddingRestoresTheCleanRunExactly(string architecture)
     {
-        var model = new Gpt(Small, initSeed: 4);
+        var model = new Gpt(Small.WithArchitecture(architecture), initSeed: 4);
         using var _ = no_grad();
         var clean = tensor(new long[] { 0, 5, 6, 9, 12, 4 }).unsqueeze(0);
         var corrupted = tensor(new long[] { 0, 17, 18, 9, 12, 4 }).unsqueeze(0);
@@ -91,10 +101,13 @@ public class MechanismTests
             "restoring the clean subject residual before MLP 1 lets MLP 1 fire again");
     }
 
-    [Fact]
-    public void SymmetricTokenReplacementRestoresAtTheLastState()
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    public void SymmetricTokenReplacementRestoresAtTheLastState(string architecture)
     {
-        var model = new Gpt(Small, initSeed: 6);
+        var model = new Gpt(Small.WithArchitecture(architecture), initSeed: 6);
         var prompt = RandomPrompt();
         var trace = CausalTracing.Trace(model, prompt, TraceKind.Residual, corruptedTokens: [0, 17, 18, 9, 12, 4]);
         Assert.Equal(trace.CleanProbability, trace.RestoredProbability[Small.NLayers - 1, prompt.LastPosition], 5);

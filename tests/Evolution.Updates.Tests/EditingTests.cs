@@ -6,25 +6,32 @@ using static TorchSharp.torch;
 
 namespace Evolution.Updates.Tests;
 
-/// <summary>A tiny agent trained once for the class (a few seconds).</summary>
-public sealed class TinyAgent : IDisposable
+/// <summary>An agent trained on the tiny world from a profile given as text, once per test collection (a few seconds).</summary>
+public abstract class TinyWorldAgent : IDisposable
 {
-    public string Cache { get; } = Directory.CreateTempSubdirectory("evolution-updates").FullName;
+    public string Cache { get; }
     public TrainedAgent Agent { get; }
 
-    public TinyAgent()
+    protected TinyWorldAgent(string name, string profileYaml)
     {
-        var profile = Path.Combine(Cache, "tiny.yaml");
-        File.WriteAllText(profile, """
-            name: tiny-edit
-            model: {layers: 2, d_model: 64, heads: 2, context: 64}
-            training: {seed: 4, steps: 700, batch_size: 16, learning_rate: 0.003, warmup_steps: 50, eval_every: 0}
-            """);
+        Cache = Directory.CreateTempSubdirectory("evolution-" + name).FullName;
+        var profile = Path.Combine(Cache, name + ".yaml");
+        File.WriteAllText(profile, profileYaml);
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(root.FullName, "Evolution.sln"))) root = root.Parent!;
         Agent = AgentTraining.TrainOrLoad(Path.Combine(root.FullName, "scenarios", "worlds", "tiny.yaml"), profile, Cache, CPU);
     }
 
+    public void Dispose() => Directory.Delete(Cache, recursive: true);
+}
+
+/// <summary>The tiny GPT-2 agent most editing tests share.</summary>
+public sealed class TinyAgent() : TinyWorldAgent("updates", """
+    name: tiny-edit
+    model: {layers: 2, d_model: 64, heads: 2, context: 64}
+    training: {seed: 4, steps: 700, batch_size: 16, learning_rate: 0.003, warmup_steps: 50, eval_every: 0}
+    """)
+{
     /// <summary>One statement per fact of the tiny world at epoch 1, rendered with a training statement template.</summary>
     public List<Statement> EpochOneStatements()
     {
@@ -36,7 +43,6 @@ public sealed class TinyAgent : IDisposable
         }).ToList();
     }
 
-    public void Dispose() => Directory.Delete(Cache, recursive: true);
 }
 
 /// <summary>Every test class that needs the tiny agent shares one training run.</summary>

@@ -5,16 +5,20 @@ namespace Evolution.Cli.Bench;
 /// <summary>Floating-point operation counts (multiply-add = 2 FLOPs).</summary>
 public static class Flops
 {
-    /// <summary>Parameters that take part in matrix multiplies: per layer 4D² (q,k,v,o) + 2·D·M (MLP), plus the unembedding D·V.</summary>
+    /// <summary>
+    /// Parameters that take part in matrix multiplies: per layer D·d_head·(2H + 2H_kv) for q, o, k, v (4D² in GPT-2) and
+    /// 2·D·M for the MLP (3·D·M gated), plus the unembedding D·V.
+    /// </summary>
     public static long MatmulParameters(GptConfig c) =>
-        (long)c.NLayers * (4L * c.DModel * c.DModel + 2L * c.DModel * c.DMlp) + (long)c.DModel * c.VocabSize;
+        (long)c.NLayers * ((long)c.DModel * c.DHead * (2L * c.NHeads + 2L * c.KeyValueHeads) + (c.GatedMlp ? 3L : 2L) * c.DModel * c.DMlp)
+        + (long)c.DModel * c.VocabSize;
 
     /// <summary>
-    /// Training FLOPs per token, forward + backward: 6·N_matmul + 12·L·T·D for the attention
+    /// Training FLOPs per token, forward + backward: 6·N_matmul + 12·L·T·H·d_head for the attention
     /// scores and weighted values (Kaplan et al. 2020; PaLM appendix B; full T, not halved for causality).
     /// </summary>
     public static double TrainingPerToken(GptConfig c, int sequenceLength) =>
-        6.0 * MatmulParameters(c) + 12.0 * c.NLayers * sequenceLength * c.DModel;
+        6.0 * MatmulParameters(c) + 12.0 * c.NLayers * sequenceLength * c.NHeads * c.DHead;
 
     /// <summary>Forward FLOPs per token: a third of the training count.</summary>
     public static double ForwardPerToken(GptConfig c, int sequenceLength) => TrainingPerToken(c, sequenceLength) / 3;

@@ -35,7 +35,7 @@ public static class AskCommand
         if (tokenizer is CompactTokenizer c && promptIds.Contains(c.Unknown))
             Output.Status.MarkupLine("[yellow]warning:[/] the prompt has text outside this model's vocabulary; it was encoded as <|unk|>");
 
-        long[] input = [tokenizer.EndOfText, .. promptIds.Select(i => (long)i)];
+        long[] input = [tokenizer.StartOfSequence, .. promptIds.Select(i => (long)i)];
         if (input.Length > model.Config.ContextLength) input = input[^model.Config.ContextLength..];
         List<NextToken> next;
         using (no_grad())

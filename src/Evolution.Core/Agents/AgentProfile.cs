@@ -13,11 +13,17 @@ public sealed record ModelShape
     public int Heads { get; init; } = 4;
     public int Context { get; init; } = 128;
     public bool TiedEmbeddings { get; init; } = true;
+    /// <summary>
+    /// The layout, one of <see cref="GptConfig.Architectures"/> (see <see cref="GptConfig.WithArchitecture"/>); null is
+    /// GPT-2's. Left out of the cache key when null, so agents trained before the field existed keep their cache.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Architecture { get; init; }
 
-    public GptConfig ToConfig(int vocabSize) => new()
-    {
-        VocabSize = vocabSize, ContextLength = Context, DModel = DModel, NLayers = Layers, NHeads = Heads, TiedEmbeddings = TiedEmbeddings,
-    };
+    /// <summary>The model config; <see cref="TiedEmbeddings"/> applies whatever the architecture.</summary>
+    public GptConfig ToConfig(int vocabSize) =>
+        new GptConfig { VocabSize = vocabSize, ContextLength = Context, DModel = DModel, NLayers = Layers, NHeads = Heads }
+            .WithArchitecture(Architecture ?? "gpt2") with { TiedEmbeddings = TiedEmbeddings };
 }
 
 /// <summary>
@@ -134,7 +140,10 @@ public sealed record AgentProfile
         {
             Layers = m.Int("layers", d.Layers), DModel = m.Int("d_model", d.DModel), Heads = m.Int("heads", d.Heads),
             Context = m.Int("context", d.Context), TiedEmbeddings = m.Bool("tied_embeddings", d.TiedEmbeddings),
+            Architecture = m.OptionalString("architecture"),
         };
+        if (shape.Architecture is { } architecture && !GptConfig.Architectures.Contains(architecture))
+            throw m.Invalid("architecture", $"must be one of {string.Join(", ", GptConfig.Architectures)}, got '{architecture}'");
         if (shape.Layers < 1) throw m.Invalid("layers", $"must be at least 1, got {shape.Layers}");
         if (shape.Heads < 1) throw m.Invalid("heads", $"must be at least 1, got {shape.Heads}");
         if (shape.DModel < 1 || shape.DModel % shape.Heads != 0) throw m.Invalid("d_model", $"must be a positive multiple of heads ({shape.Heads}), got {shape.DModel}");

@@ -20,6 +20,24 @@ public static class Checkpoint
     public static bool IsHuggingFaceGpt2(string directory) =>
         File.Exists(Path.Combine(directory, "vocab.json")) && File.Exists(Path.Combine(directory, "merges.txt"));
 
+    /// <summary>
+    /// A Hugging Face Llama-family folder: config.json names one of <see cref="HfLlama.ModelTypes"/> in HF's own fields
+    /// (num_hidden_layers). Our agent checkpoints of the Llama architecture also say model_type llama, with our field names.
+    /// </summary>
+    public static bool IsHuggingFaceLlama(string directory)
+    {
+        var path = Path.Combine(directory, ConfigFile);
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            var root = document.RootElement;
+            return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("num_hidden_layers", out _)
+                && root.TryGetProperty("model_type", out var type) && type.ValueKind == JsonValueKind.String && HfLlama.ModelTypes.Contains(type.GetString()!);
+        }
+        catch (JsonException) { return false; } // reported with its line by the loader that reads it
+    }
+
     /// <summary>Writes model, config and tokenizer into <paramref name="directory"/>; <paramref name="extraFiles"/> (name → text) go alongside.</summary>
     public static void Save(string directory, Gpt model, ITextTokenizer tokenizer, IReadOnlyDictionary<string, string>? extraFiles = null)
     {
@@ -60,6 +78,15 @@ public static class Checkpoint
                 throw new InputException(Path.Combine(directory, ConfigFile), "vocab_size",
                     $"is {hfConfig.VocabSize} but vocab.json has ids up to {gpt2Tokenizer.VocabSize - 1}");
             return (HfGpt2.Load(directory, device), gpt2Tokenizer);
+        }
+        if (IsHuggingFaceLlama(directory))
+        {
+            var hfTokenizer = HfTokenizers.Load(directory);
+            var hfConfig = HfLlama.ReadConfig(directory);
+            if (hfTokenizer.VocabSize > hfConfig.VocabSize)
+                throw new InputException(Path.Combine(directory, ConfigFile), "vocab_size",
+                    $"is {hfConfig.VocabSize} but the tokenizer has ids up to {hfTokenizer.VocabSize - 1}");
+            return (HfLlama.Load(directory, device), hfTokenizer);
         }
 
         var configPath = Path.Combine(directory, ConfigFile);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Evolution.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -21,49 +20,26 @@ public static class HfGpt2
     /// <summary>Reads HF's <c>config.json</c> (GPT2Config field names) into our config.</summary>
     public static GptConfig ReadConfig(string directory)
     {
-        var path = Path.Combine(directory, "config.json");
-        if (!File.Exists(path)) throw new InputException(path, null, "not found: a GPT-2 folder needs config.json, model.safetensors, vocab.json and merges.txt");
-        JsonDocument document;
-        try { document = JsonDocument.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InputException(path, null, $"invalid JSON: {e.Message}", (int?)e.LineNumber + 1); }
-        using var _ = document;
-        var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object) throw new InputException(path, null, "must be a JSON object");
-
-        // Absent and null mean the same in HF configs (GPT2Config writes "n_inner": null).
-        JsonElement? Field(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
-        int? OptionalInt(string name) => Field(name) is { } v
-            ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : throw new InputException(path, name, $"expected an integer, got {v}")
-            : null;
-        int Int(string name) => OptionalInt(name) ?? throw new InputException(path, name, "missing");
-
+        var hf = HfConfig.Read(directory, "a GPT-2 folder needs config.json, model.safetensors, vocab.json and merges.txt");
         // Older configs carry n_ctx; GPT2Config uses n_positions for the position table.
-        int context = OptionalInt("n_positions") ?? OptionalInt("n_ctx") ?? throw new InputException(path, "n_positions", "missing (nor n_ctx given)");
-        double eps = Field("layer_norm_epsilon") is { } epsElement
-            ? epsElement.ValueKind == JsonValueKind.Number ? epsElement.GetDouble() : throw new InputException(path, "layer_norm_epsilon", $"expected a number, got {epsElement}")
-            : 1e-5;
-        bool tied = Field("tie_word_embeddings") is { } t
-            ? t.ValueKind is JsonValueKind.True or JsonValueKind.False ? t.GetBoolean() : throw new InputException(path, "tie_word_embeddings", $"expected true or false, got {t}")
-            : true;
-        string activation = Field("activation_function") is { } a
-            ? a.ValueKind == JsonValueKind.String ? a.GetString()! : throw new InputException(path, "activation_function", $"expected a string, got {a}")
-            : "gelu_new";
+        int context = hf.OptionalInt("n_positions") ?? hf.OptionalInt("n_ctx") ?? throw hf.Error("n_positions", "missing (nor n_ctx given)");
+        string activation = hf.OptionalString("activation_function") ?? "gelu_new";
         // HF's "gelu_pytorch_tanh" is the same tanh approximation as "gelu_new", computed by a fused kernel.
         if (activation == "gelu_pytorch_tanh") activation = "gelu_new";
 
         var config = new GptConfig
         {
-            VocabSize = Int("vocab_size"),
+            VocabSize = hf.Int("vocab_size"),
             ContextLength = context,
-            DModel = Int("n_embd"),
-            NLayers = Int("n_layer"),
-            NHeads = Int("n_head"),
-            DMlpOverride = OptionalInt("n_inner"),
-            LayerNormEps = eps,
-            TiedEmbeddings = tied,
+            DModel = hf.Int("n_embd"),
+            NLayers = hf.Int("n_layer"),
+            NHeads = hf.Int("n_head"),
+            DMlpOverride = hf.OptionalInt("n_inner"),
+            LayerNormEps = hf.OptionalDouble("layer_norm_epsilon") ?? 1e-5,
+            TiedEmbeddings = hf.OptionalBool("tie_word_embeddings") ?? true,
             Activation = activation,
         };
-        config.Validate(path);
+        config.Validate(hf.Path);
         return config;
     }
 

@@ -59,12 +59,7 @@ public static class SafeTensors
             foreach (var entry in header.Tensors)
             {
                 if (nameFilter is not null && !nameFilter(entry.Name)) continue;
-                var tensor = empty(entry.Shape, DTypes[entry.DType].Type);
-                if (entry.End > entry.Begin)
-                {
-                    stream.Position = header.BufferStart + entry.Begin;
-                    stream.ReadExactly(tensor.bytes); // a view of the (contiguous, CPU) tensor's memory
-                }
+                var tensor = ReadTensor(stream, header, entry);
                 if (device is not null && device.type != DeviceType.CPU)
                 {
                     using var cpu = tensor;
@@ -79,6 +74,33 @@ public static class SafeTensors
             throw;
         }
         return result;
+    }
+
+    /// <summary>
+    /// Reads the tensors <paramref name="wanted"/> keeps one at a time on the CPU, in their stored dtype, hands each to
+    /// <paramref name="consume"/> and frees it: a loader that copies into existing parameters then needs no more than
+    /// the largest tensor on top of the model.
+    /// </summary>
+    public static void ReadEach(string path, Func<string, bool> wanted, Action<string, Tensor> consume)
+    {
+        using var stream = OpenRead(path);
+        var header = ReadHeader(stream, path);
+        foreach (var entry in header.Tensors.Where(e => wanted(e.Name)))
+        {
+            using var tensor = ReadTensor(stream, header, entry);
+            consume(entry.Name, tensor);
+        }
+    }
+
+    static Tensor ReadTensor(FileStream stream, SafeTensorsHeader header, TensorEntry entry)
+    {
+        var tensor = empty(entry.Shape, DTypes[entry.DType].Type);
+        if (entry.End > entry.Begin)
+        {
+            stream.Position = header.BufferStart + entry.Begin;
+            stream.ReadExactly(tensor.bytes); // a view of the (contiguous, CPU) tensor's memory
+        }
+        return tensor;
     }
 
     /// <summary>

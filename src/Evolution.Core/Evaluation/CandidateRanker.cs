@@ -101,7 +101,7 @@ public sealed class CandidateRanker
         var rows = new List<Row>();
         for (int q = 0; q < queries.Count; q++)
         {
-            int[] prompt = [tokenizer.EndOfText, .. tokenizer.Encode(queries[q].Prompt)];
+            int[] prompt = [tokenizer.StartOfSequence, .. tokenizer.Encode(queries[q].Prompt)];
             var continuations = queries[q].Continuations.Select(tokenizer.Encode).ToList();
             // Checked before any forward, so a query too long fails the call, not a batch halfway.
             for (int c = 0; c < continuations.Count; c++)
@@ -229,7 +229,7 @@ public sealed class CandidateRanker
     /// <summary>Greedy decoding until <paramref name="maxTokens"/>, end of text, or a stop string.</summary>
     public string Generate(string prompt, int maxTokens = 16, string? stopAt = null)
     {
-        var ids = new List<int> { tokenizer.EndOfText };
+        var ids = new List<int> { tokenizer.StartOfSequence };
         ids.AddRange(tokenizer.Encode(prompt));
         int promptLength = ids.Count;
         bool wasTraining = model.training;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Evolution.Core.Model;
 
 /// <summary>
-/// Pre-LayerNorm transformer block (GPT-2):
+/// Pre-norm transformer block (GPT-2, Llama; the norm is LayerNorm or RMSNorm, see <see cref="Norm"/>):
 /// resid_mid = resid_pre + attn(ln_1(resid_pre)); resid_post = resid_mid + mlp(ln_2(resid_mid)).
 /// Hook points: hook_resid_pre, ln1.hook_normalized, hook_attn_out, hook_resid_mid,
 /// ln2.hook_normalized, hook_mlp_out, hook_resid_post (plus those of attn and mlp).
@@ -17,9 +17,9 @@ namespace Evolution.Core.Model;
 /// </summary>
 public sealed class Block : nn.Module<Tensor, Tensor>
 {
-    readonly LayerNorm ln_1;
+    readonly Norm ln_1;
     readonly Attention attn;
-    readonly LayerNorm ln_2;
+    readonly Norm ln_2;
     readonly Mlp mlp;
     readonly string hookResidPre, hookLn1, hookAttnOut, hookResidMid, hookLn2, hookMlpOut, hookResidPost;
     readonly string hookQInput, hookKInput, hookVInput, hookMlpIn;
@@ -27,9 +27,9 @@ public sealed class Block : nn.Module<Tensor, Tensor>
 
     public Block(GptConfig config, int layer) : base($"block{layer}")
     {
-        ln_1 = nn.LayerNorm(config.DModel, config.LayerNormEps);
+        ln_1 = new Norm(config);
         attn = new Attention(config, layer);
-        ln_2 = nn.LayerNorm(config.DModel, config.LayerNormEps);
+        ln_2 = new Norm(config);
         mlp = new Mlp(config, layer);
         var p = $"blocks.{layer}.";
         (hookResidPre, hookLn1, hookAttnOut, hookResidMid, hookLn2, hookMlpOut, hookResidPost) =
@@ -42,24 +42,25 @@ public sealed class Block : nn.Module<Tensor, Tensor>
 
     public Attention Attn => attn;
     public Mlp Mlp => mlp;
-    public LayerNorm Ln1 => ln_1;
-    public LayerNorm Ln2 => ln_2;
+    public Norm Ln1 => ln_1;
+    public Norm Ln2 => ln_2;
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 
     /// <param name="attendMask">Which keys each query attends to, [batch, 1, query, key] bool (null: causal), see <see cref="SequenceLayout"/>.</param>
-    public Tensor Forward(Tensor residual, HookContext? hooks, Tensor? attendMask = null)
+    /// <param name="rotary">Rotary positions of this forward (null: learned positions, added to the embedding).</param>
+    public Tensor Forward(Tensor residual, HookContext? hooks, Tensor? attendMask = null, Rotary? rotary = null)
     {
         if (hooks is null)
         {
-            residual = residual.add(attn.Forward(ln_1.forward(residual), null, attendMask), Scalars.One);
+            residual = residual.add(attn.Forward(ln_1.forward(residual), null, attendMask, rotary), Scalars.One);
             return residual.add(mlp.Forward(ln_2.forward(residual), null), Scalars.One);
         }
         residual = hooks.Apply(hookResidPre, residual);
         var attnOut = hooks.Apply(hookAttnOut, SplitInputsWanted(hooks)
             ? attn.ForwardSplit(ln_1.forward(PerHead(hooks, hookQInput, residual)), ln_1.forward(PerHead(hooks, hookKInput, residual)),
-                ln_1.forward(PerHead(hooks, hookVInput, residual)), hooks, attendMask)
-            : attn.Forward(hooks.Apply(hookLn1, ln_1.forward(residual)), hooks, attendMask));
+                ln_1.forward(PerHead(hooks, hookVInput, residual)), hooks, attendMask, rotary)
+            : attn.Forward(hooks.Apply(hookLn1, ln_1.forward(residual)), hooks, attendMask, rotary));
         residual = hooks.Apply(hookResidMid, residual.add(attnOut, Scalars.One));
         var mlpIn = hooks.Wants(hookMlpIn) ? hooks.Apply(hookMlpIn, residual) : residual;
         var mlpOut = hooks.Apply(hookMlpOut, mlp.Forward(hooks.Apply(hookLn2, ln_2.forward(mlpIn)), hooks));

@@ -7,6 +7,8 @@ namespace Evolution.Core.Model;
 /// <summary>
 /// GPT-2 style decoder (Radford et al. 2019), written like nanoGPT's model.py:
 /// x₀ = W_E[tokens] + W_pos[positions]; x_{l+1} = Block_l(x_l); logits = LN_f(x_L)·W_Uᵀ.
+/// With rotary positions (Llama family) there is no W_pos: x₀ = W_E[tokens] and positions rotate q and k in every layer.
+/// The other architecture switches (RMSNorm, gated MLP, grouped-query attention, biases) live in the block's parts.
 /// Every intermediate passes a named hook point (TransformerLens names: hook_embed, hook_pos_embed,
 /// blocks.{l}.*, ln_final.hook_normalized), so tracers and editors are written against names,
 /// not against this class. Parameter names are listed on <see cref="GptConfig"/>.
@@ -14,32 +16,34 @@ namespace Evolution.Core.Model;
 public sealed class Gpt : nn.Module<Tensor, Tensor>
 {
     readonly Embedding wte;
-    readonly Embedding wpe;
+    readonly Embedding? wpe;
     readonly ModuleList<Block> blocks;
-    readonly LayerNorm ln_f;
+    readonly Norm ln_f;
     readonly Linear? lm_head;
 
     public GptConfig Config { get; }
 
     /// <param name="initSeed">Seeds the weight initialisation through a private generator, so the
     /// weights never depend on torch's global random state (or on what else runs concurrently).</param>
-    public Gpt(GptConfig config, int initSeed = 0) : base("gpt")
+    /// <param name="initialise">False when every weight is about to be loaded from a checkpoint: skips drawing them.</param>
+    public Gpt(GptConfig config, int initSeed = 0, bool initialise = true) : base("gpt")
     {
         config.Validate("model config");
         Config = config;
         wte = nn.Embedding(config.VocabSize, config.DModel);
-        wpe = nn.Embedding(config.ContextLength, config.DModel);
+        wpe = config.Rotary ? null : nn.Embedding(config.ContextLength, config.DModel);
         blocks = nn.ModuleList(Enumerable.Range(0, config.NLayers).Select(l => new Block(config, l)).ToArray());
-        ln_f = nn.LayerNorm(config.DModel, config.LayerNormEps);
+        ln_f = new Norm(config);
         lm_head = config.TiedEmbeddings ? null : nn.Linear(config.DModel, config.VocabSize, hasBias: false);
         RegisterComponents();
-        InitialiseWeights(initSeed);
+        if (initialise) InitialiseWeights(initSeed);
     }
 
     public ModuleList<Block> Blocks => blocks;
     public Embedding TokenEmbedding => wte;
-    public Embedding PositionEmbedding => wpe;
-    public LayerNorm FinalNorm => ln_f;
+    /// <summary>The learned position table; null with rotary positions.</summary>
+    public Embedding? PositionEmbedding => wpe;
+    public Norm FinalNorm => ln_f;
 
     /// <summary>Unembedding W_U as [vocab, d_model] (tied to W_E unless configured otherwise).</summary>
     public Tensor Unembedding => (lm_head?.weight ?? wte.weight)!;
@@ -72,15 +76,11 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     /// <see cref="SequenceLayout"/>. The context length then bounds the largest position, not the number of tokens.</param>
     public Tensor FinalResidual(Tensor tokens, HookContext? hooks = null, SequenceLayout? layout = null)
     {
-        Tensor posEmbed;
         if (layout is null)
         {
             long pos = tokens.shape[^1];
             if (pos > Config.ContextLength)
                 throw new ArgumentException($"input has {pos} tokens, the model's context is {Config.ContextLength}");
-            using var stop = pos.ToScalar();
-            using var positions = arange(Scalars.Zero, stop, Scalars.One, device: tokens.device);
-            posEmbed = wpe.forward(positions).unsqueeze(0);
         }
         else
         {
@@ -88,17 +88,21 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
             long last = largest.item<long>();
             if (last >= Config.ContextLength)
                 throw new ArgumentException($"input reaches position {last}, the model's context is {Config.ContextLength} positions (0..{Config.ContextLength - 1})");
-            posEmbed = wpe.forward(layout.Positions);
         }
-        var tokenEmbed = wte.forward(tokens);
-        if (hooks is not null)
+        using var stop = tokens.shape[^1].ToScalar();
+        using var plainPositions = layout is null ? arange(Scalars.Zero, stop, Scalars.One, device: tokens.device).unsqueeze(0) : null;
+        var positions = layout?.Positions ?? plainPositions!;
+        var residual = wte.forward(tokens);
+        if (hooks is not null) residual = hooks.Apply("hook_embed", residual);
+        if (wpe is not null)
         {
-            tokenEmbed = hooks.Apply("hook_embed", tokenEmbed);
-            posEmbed = hooks.Apply("hook_pos_embed", posEmbed.expand_as(tokenEmbed));
+            var posEmbed = wpe.forward(positions);
+            if (hooks is not null) posEmbed = hooks.Apply("hook_pos_embed", posEmbed.expand_as(residual));
+            residual = residual.add(posEmbed, Scalars.One);
         }
-        var residual = tokenEmbed.add(posEmbed, Scalars.One);
+        using var rotary = Config.Rotary ? new Rotary(Config, positions) : null;
         foreach (var block in blocks)
-            residual = block.Forward(residual, hooks, layout?.AttendMask);
+            residual = block.Forward(residual, hooks, layout?.AttendMask, rotary);
         var normalized = ln_f.forward(residual);
         if (hooks is not null) normalized = hooks.Apply("ln_final.hook_normalized", normalized);
         return normalized;
@@ -137,16 +141,18 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
 
     static IReadOnlyList<string> ListHookNames(GptConfig config)
     {
-        var names = new List<string> { "hook_embed", "hook_pos_embed" };
+        var names = new List<string> { "hook_embed" };
+        if (!config.Rotary) names.Add("hook_pos_embed");
         for (int l = 0; l < config.NLayers; l++)
         {
             var p = $"blocks.{l}.";
+            names.AddRange([p + "hook_resid_pre", p + "ln1.hook_normalized", p + "attn.hook_q", p + "attn.hook_k", p + "attn.hook_v"]);
+            if (config.Rotary) names.AddRange([p + "attn.hook_rot_q", p + "attn.hook_rot_k"]);
             names.AddRange([
-                p + "hook_resid_pre", p + "ln1.hook_normalized",
-                p + "attn.hook_q", p + "attn.hook_k", p + "attn.hook_v", p + "attn.hook_attn_scores",
-                p + "attn.hook_pattern", p + "attn.hook_z", p + "attn.hook_result", p + "hook_attn_out",
-                p + "hook_resid_mid", p + "ln2.hook_normalized", p + "mlp.hook_pre", p + "mlp.hook_post",
-                p + "hook_mlp_out", p + "hook_resid_post"]);
+                p + "attn.hook_attn_scores", p + "attn.hook_pattern", p + "attn.hook_z", p + "attn.hook_result", p + "hook_attn_out",
+                p + "hook_resid_mid", p + "ln2.hook_normalized", p + "mlp.hook_pre"]);
+            if (config.GatedMlp) names.Add(p + "mlp.hook_pre_linear");
+            names.AddRange([p + "mlp.hook_post", p + "hook_mlp_out", p + "hook_resid_post"]);
         }
         names.Add("ln_final.hook_normalized");
         return names;

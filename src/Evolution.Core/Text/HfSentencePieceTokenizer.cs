@@ -33,6 +33,9 @@ public sealed class HfSentencePieceTokenizer : IHfTokenizer
     /// <summary>EOS, or BOS when the model has no EOS.</summary>
     public int EndOfText { get; }
 
+    /// <summary>BOS, or the end-of-text id where the model has none (see <see cref="ITextTokenizer.StartOfSequence"/>).</summary>
+    public int StartOfSequence => BosId ?? EndOfText;
+
     public int? BosId { get; }
 
     public int? EosId { get; }

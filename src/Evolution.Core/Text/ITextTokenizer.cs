@@ -8,6 +8,13 @@ public interface ITextTokenizer
     /// <summary>Id that separates documents (GPT-2's &lt;|endoftext|&gt;).</summary>
     int EndOfText { get; }
 
+    /// <summary>
+    /// Id every prompt starts with: GPT-2's &lt;|endoftext|&gt; (also the document separator our agents trained with),
+    /// Llama's BOS (&lt;|begin_of_text|&gt;, &lt;s&gt;), or, for models without a BOS (Qwen2), their end-of-text token, as
+    /// TransformerLens' prepend_bos does by default. One fixed token, so positions after it are the same for every model.
+    /// </summary>
+    int StartOfSequence => EndOfText;
+
     /// <summary>Token ids of the text; text outside the vocabulary throws (never a silent wrong id).</summary>
     int[] Encode(string text);
 

@@ -147,32 +147,14 @@ public class Gpt2ReferenceTests
         Assert.Contains("'tie_word_embeddings'", error.Message);
     }
 
-    static void AssertMatchesReference(Gpt model, Dictionary<string, Tensor> weights, string prefix)
-    {
-        using var _ = no_grad();
-        using var input = tensor(Tokens.Select(t => (long)t).ToArray(), [1, Tokens.Length]);
-        using var logits = model.forward(input);
-        var ours = logits[0].to(ScalarType.Float64).data<double>().ToArray();
-        var reference = ReferenceForward(weights, prefix, Tokens);
-        double maxDifference = 0;
-        for (int t = 0; t < Tokens.Length; t++)
-            for (int v = 0; v < V; v++)
-                maxDifference = Math.Max(maxDifference, Math.Abs(ours[t * V + v] - reference[t][v]));
-        Assert.True(maxDifference < 1e-4, $"max |ours - reference| = {maxDifference}");
-    }
+    static void AssertMatchesReference(Gpt model, Dictionary<string, Tensor> weights, string prefix) =>
+        ReferenceLogits.AssertMatch(model, Tokens, ReferenceForward(weights, prefix, Tokens));
 
     // ---- reference GPT-2 in doubles, straight from the HF tensors (Conv1D layout: y = x·W + b, W [in, out]) ----
 
     static double[][] ReferenceForward(Dictionary<string, Tensor> w, string prefix, int[] tokens)
     {
-        double[,] M2(string name)
-        {
-            var values = w[name].to(ScalarType.Float64).data<double>().ToArray();
-            int rows = (int)w[name].shape[0], cols = (int)w[name].shape[1];
-            var r = new double[rows, cols];
-            for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) r[i, j] = values[i * cols + j];
-            return r;
-        }
+        double[,] M2(string name) => ReferenceLogits.Matrix(w[name]);
         double[] V1(string name) => w[prefix + name].to(ScalarType.Float64).data<double>().ToArray();
         int n = tokens.Length, dh = D / H;
         var wte = M2(prefix + "wte.weight");

@@ -14,15 +14,24 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost), updates (ROME, MEMIT-100 and retrieval cost) or population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench)" };
-        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only };
-        command.SetAction(parse => Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!, parse.GetValue(only)));
+        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost), updates (ROME, MEMIT-100 and retrieval cost) population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench) or pretrained (load time and peak memory of a synthetic 500M-parameter BF16 Llama-layout checkpoint, forward tokens/s; not in the full bench)" };
+        var loadCheckpoint = new Option<string?>("--load-checkpoint") { Hidden = true, Description = "internal: load this folder and print the memory it took (the child process of --only pretrained)" };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only, loadCheckpoint };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(loadCheckpoint) is { } folder)
+            {
+                Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(PretrainedBenchmarks.LoadHere(folder)));
+                return 0;
+            }
+            return Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!, parse.GetValue(only));
+        });
         return command;
     }
 
     static int Run(bool json, bool quick, string deviceName, string? only)
     {
-        if (only is not (null or "core" or "circuit" or "updates" or "population")) throw new InputException(null, "--only", $"unknown section '{only}' (known: core, circuit, updates, population)");
+        if (only is not (null or "core" or "circuit" or "updates" or "population" or "pretrained")) throw new InputException(null, "--only", $"unknown section '{only}' (known: core, circuit, updates, population, pretrained)");
         var device = Devices.Parse(deviceName);
         var models = new (string Name, GptConfig Config)[]
         {
@@ -41,6 +50,14 @@ public static class BenchCommand
         {
             var measured = PopulationBenchmarks.Measure(quick);
             if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, population = measured });
+            return 0;
+        }
+        if (only == "pretrained")
+        {
+            var matmul = CoreBenchmarks.MeasureMatmulPeak(device, quick);
+            Output.Status.MarkupLine($"matmul peak: {matmul.GflopPerSecond:F1} GFLOP/s (n={matmul.Size})");
+            var measured = PretrainedBenchmarks.Measure(matmul, quick);
+            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, matmul_peak_gflops = matmul.GflopPerSecond, pretrained = measured });
             return 0;
         }
         if (only == "circuit")

@@ -1,6 +1,7 @@
 using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Worlds;
+using Evolution.Updates.FactSets;
 
 namespace Evolution.Scenarios.Tests;
 
@@ -13,6 +14,8 @@ public class ShippedFileTests
     public static TheoryData<string> Scenarios() => [.. Files("scenarios")];
     public static TheoryData<string> Worlds() => [.. Files("scenarios", "worlds")];
     public static TheoryData<string> Agents() => [.. Files("agents")];
+    static IEnumerable<string> FactFiles() => Directory.GetFiles(Path.Combine(TinyGroup.RepositoryRoot, "scenarios", "facts"), "*.json").Order();
+    public static TheoryData<string> FactSets() => [.. FactFiles()];
 
     [Theory, MemberData(nameof(Scenarios))]
     public void AShippedScenarioParses(string path)
@@ -32,12 +35,21 @@ public class ShippedFileTests
         profile.Data.Validate(World.Generate(WorldSpec.Load(Path.Combine(TinyGroup.RepositoryRoot, ShippedFiles.DefaultWorld))), path);
     }
 
+    [Theory, MemberData(nameof(FactSets))]
+    public void AShippedFactSetReads(string path)
+    {
+        var facts = FactSet.Load(path);
+        Assert.NotEmpty(facts.Records);
+        Assert.All(facts.Records, r => Assert.Contains(r.Subject, r.Prompt));
+    }
+
     [Fact]
     public void EveryFolderHoldsItsShippedFiles()
     {
         Assert.Contains(Files("scenarios"), f => Path.GetFileName(f) == "quickstart.yaml");
         Assert.Contains(Files("scenarios", "worlds"), f => Path.GetFileName(f) == "default.yaml");
         Assert.Contains(Files("agents"), f => Path.GetFileName(f) == "default.yaml");
+        Assert.Equal(["counterfact-sample.json", "zsre-sample.json"], FactFiles().Select(Path.GetFileName));
     }
 
     [Fact]

@@ -17,7 +17,12 @@ public static class CompareUpdatesCommand
     {
         var world = new Option<string?>("--world") { Description = "world spec (scenarios/worlds/*.yaml); the agent is trained or loaded from the cache" };
         var agent = new Option<string?>("--agent") { Description = $"agent profile (agents/*.yaml; default: {ShippedFiles.DefaultAgent}, built in)" };
-        var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml)" };
+        var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml); with --facts, any model folder (a Hugging Face GPT-2 folder, an agent checkpoint)" };
+        var facts = new Option<string?>("--facts")
+        {
+            Description = $"instead of a world's changes: a CounterFact- or zsRE-format JSON file of edit requests (e.g. scenarios/facts/counterfact-sample.json), edited into --model DIR one record at a time (ROME's protocol; --sequential N keeps them) and scored with the papers' success rates and EasyEdit's token accuracies; methods {string.Join(", ", Updates.FactSets.FactSetEvaluation.Methods)} [default: {CompareFacts.DefaultMethods}]; --changes N takes the first N records",
+        };
+        var corpus = new Option<string?>("--corpus") { Description = "with --facts: a text file, one document per line, from which ROME/MEMIT/AlphaEdit estimate key statistics and take random prefixes (default: the fact set's prompts completed with their true objects)" };
         var changes = new Option<int?>("--changes")
         {
             Description = "how many changes: the world's changes at the epoch after the agent's, topped up with seeded counterfactuals (default: as many as the world has there)",
@@ -45,8 +50,18 @@ public static class CompareUpdatesCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
-            { world, agent, model, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, output, cache, json, device };
-        command.SetAction(parse => Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
+            { world, agent, model, facts, corpus, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, output, cache, json, device };
+        command.SetAction(parse => parse.GetValue(facts) is { } factsPath
+            ? CompareFacts.Run(new CompareFacts.Arguments(factsPath, parse.GetValue(model), parse.GetValue(corpus), parse.GetValue(changes), parse.GetValue(methods),
+                parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(output)!, parse.GetValue(json), parse.GetValue(device)!,
+                [.. new (string Name, bool Given)[]
+                {
+                    ("--world", parse.GetValue(world) is not null), ("--agent", parse.GetValue(agent) is not null), ("--route-above", parse.GetValue(routeAbove) is not null),
+                    ("--answer-alone-above", parse.GetValue(answerAlone) is not null), ("--no-curves", parse.GetValue(noCurves)), ("--circuits", parse.GetValue(circuits)),
+                    ("--circuit-facts", parse.GetValue(circuitFacts) is not null), ("--preserve", parse.GetValue(preserve) is not null),
+                }.Where(o => o.Given).Select(o => o.Name)]))
+            : parse.GetValue(corpus) is not null ? throw new InputException(null, "--corpus", "applies with --facts only")
+            : Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
             parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves),
             ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)), EditCommand.Preserve(parse.GetValue(preserve)),
             parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
@@ -88,7 +103,7 @@ public static class CompareUpdatesCommand
         {
             if (worldPath is not null || profilePath is not null) throw new InputException(null, "--model", "takes the world and profile from the checkpoint: leave out --world and --agent");
             if (!File.Exists(Path.Combine(modelDir, AgentTraining.WorldFile)) || !File.Exists(Path.Combine(modelDir, AgentTraining.ProfileFile)))
-                throw new InputException(modelDir, "--model", $"not an agent checkpoint (needs {AgentTraining.WorldFile} and {AgentTraining.ProfileFile})");
+                throw new InputException(modelDir, "--model", $"not an agent checkpoint (needs {AgentTraining.WorldFile} and {AgentTraining.ProfileFile}; to edit any model folder on a fact set, give --facts FILE)");
         }
         else if (worldPath is null) throw new InputException(null, "--world", "required (or --model DIR)");
         else if (!File.Exists(worldPath)) throw new InputException(worldPath, "--world", "no such file");

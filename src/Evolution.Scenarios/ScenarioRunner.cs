@@ -74,7 +74,9 @@ public static class ScenarioRunner
         var homes = new List<AgentHome>();
         foreach (var agent in scenario.Agents)
         {
-            options.Progress?.Report($"agent {agent.Name}: training or loading ({agent.Profile.Model.Layers} layers, d={agent.Profile.Model.DModel}, seed {agent.Profile.Training.Seed})");
+            options.Progress?.Report(agent.Profile.Model.Checkpoint is { } pretrained
+                ? $"agent {agent.Name}: loading the pretrained {pretrained}"
+                : $"agent {agent.Name}: training or loading ({agent.Profile.Model.Layers} layers, d={agent.Profile.Model.DModel}, seed {agent.Profile.Training.Seed})");
             var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, agent.Profile, agent.ProfileText, options.CacheRoot, options.Device, options.TrainingProgress);
             options.Progress?.Report($"agent {agent.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
             trained.Model.Dispose();

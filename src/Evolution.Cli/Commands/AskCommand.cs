@@ -15,7 +15,7 @@ public static class AskCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "agent checkpoint folder or Hugging Face GPT-2 folder", Required = true };
+        var model = new Option<string>("--model") { Description = "agent checkpoint folder, or a Hugging Face folder (model_type gpt2, llama, qwen2, mistral)", Required = true };
         var prompt = new Argument<string>("prompt") { Description = "the text the model continues" };
         var top = new Option<int>("--top") { Description = "how many next tokens to list", DefaultValueFactory = _ => 10 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "greedy continuation length", DefaultValueFactory = _ => 12 };
@@ -52,7 +52,7 @@ public static class AskCommand
 
         if (json)
         {
-            Output.Json(new { prompt, next_tokens = next, answer, ranked_answers = ranked });
+            Output.Json(new { prompt, input_ids = input, next_tokens = next, answer, ranked_answers = ranked }); // input_ids: what the model read, its start token first
             return 0;
         }
         var table = new Table().AddColumns("rank", "id", "token", "log p");

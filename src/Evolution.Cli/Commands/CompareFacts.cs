@@ -23,7 +23,7 @@ public static class CompareFacts
     {
         if (a.WorldOptions.Count > 0)
             throw new InputException(null, a.WorldOptions[0], $"applies to a world's changes, not to --facts (the model is edited on the fact set's records): leave out {string.Join(", ", a.WorldOptions)}");
-        if (a.Model is null) throw new InputException(null, "--model", "required with --facts: a model folder (a Hugging Face GPT-2 folder or an agent checkpoint)");
+        if (a.Model is null) throw new InputException(null, "--model", "required with --facts: a model folder (a Hugging Face gpt2, llama, qwen2 or mistral folder, or an agent checkpoint)");
         var methods = (a.Methods ?? DefaultMethods).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
         if (methods.Count == 0) throw new InputException(null, "--methods", "names no method");
         foreach (var m in methods)
@@ -63,7 +63,7 @@ public static class CompareFacts
             protocol,
             batch = a.Sequential is null ? (int?)null : a.Batch,
             corpus = a.Corpus is null ? "the fact set's prompts completed with their true objects" : Path.GetFullPath(a.Corpus),
-            scoring = "<|endoftext|> + prompt + \" \" + object, teacher-forced; P(object) = exp of the sum of its tokens' log-probs",
+            scoring = "start-of-sequence token (GPT-2 <|endoftext|>, Llama BOS) + prompt + \" \" + object, teacher-forced; P(object) = exp of the sum of its tokens' log-probs",
             methods = results.ToDictionary(r => r.Method, r => (object)new
             {
                 success = r.Scores.Success,

@@ -17,7 +17,7 @@ public static class CompareUpdatesCommand
     {
         var world = new Option<string?>("--world") { Description = "world spec (scenarios/worlds/*.yaml); the agent is trained or loaded from the cache" };
         var agent = new Option<string?>("--agent") { Description = $"agent profile (agents/*.yaml; default: {ShippedFiles.DefaultAgent}, built in)" };
-        var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml); with --facts, any model folder (a Hugging Face GPT-2 folder, an agent checkpoint)" };
+        var model = new Option<string?>("--model") { Description = "instead of --world/--agent: an agent checkpoint folder (with its world.yaml and profile.yaml); with --facts, any model folder (a Hugging Face gpt2, llama, qwen2 or mistral folder, an agent checkpoint)" };
         var facts = new Option<string?>("--facts")
         {
             Description = $"instead of a world's changes: a CounterFact- or zsRE-format JSON file of edit requests (e.g. scenarios/facts/counterfact-sample.json), edited into --model DIR one record at a time (ROME's protocol; --sequential N keeps them) and scored with the papers' success rates and EasyEdit's token accuracies; methods {string.Join(", ", Updates.FactSets.FactSetEvaluation.Methods)} [default: {CompareFacts.DefaultMethods}]; --changes N takes the first N records",

@@ -19,7 +19,7 @@ public static class TraceCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "agent checkpoint folder or Hugging Face GPT-2 folder", Required = true };
+        var model = new Option<string>("--model") { Description = "agent checkpoint folder, or a Hugging Face folder (model_type gpt2, llama, qwen2, mistral)", Required = true };
         var subject = new Option<string?>("--subject") { Description = "subject entity name" };
         var relation = new Option<string?>("--relation") { Description = "relation name (agent checkpoints: the prompt comes from its first training statement template)" };
         var prompt = new Option<string?>("--prompt") { Description = "explicit prompt containing the subject (required for models without a world)" };

@@ -19,6 +19,12 @@ public sealed record ModelShape
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Architecture { get; init; }
+    /// <summary>
+    /// A pretrained model folder (a Hugging Face gpt2, llama, qwen2 or mistral folder, or an agent checkpoint) the agent is
+    /// instead of a model trained on the world; the path as resolved against the profile's folder. Null: trained.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Checkpoint { get; init; }
 
     /// <summary>The model config; <see cref="TiedEmbeddings"/> applies whatever the architecture.</summary>
     public GptConfig ToConfig(int vocabSize) =>
@@ -142,6 +148,16 @@ public sealed record AgentProfile
             Context = m.Int("context", d.Context), TiedEmbeddings = m.Bool("tied_embeddings", d.TiedEmbeddings),
             Architecture = m.OptionalString("architecture"),
         };
+        if (m.OptionalString("checkpoint") is { } checkpoint)
+        {
+            // A pretrained agent has no recipe: a shape or training settings next to it would be silently ignored.
+            foreach (var key in new[] { "layers", "d_model", "heads", "context", "tied_embeddings", "architecture" })
+                if (m.Has(key)) throw m.Invalid(key, "cannot be set with model.checkpoint: the checkpoint's config.json fixes the model");
+            if (yaml.Has("training")) throw yaml.Invalid("training", "cannot be set with model.checkpoint: a pretrained agent is not trained");
+            var folder = Path.IsPathRooted(checkpoint) ? checkpoint : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(yaml.File)) ?? ".", checkpoint));
+            if (!Directory.Exists(folder)) throw m.Invalid("checkpoint", $"folder not found: {folder}");
+            shape = shape with { Checkpoint = folder };
+        }
         if (shape.Architecture is { } architecture && !GptConfig.Architectures.Contains(architecture))
             throw m.Invalid("architecture", $"must be one of {string.Join(", ", GptConfig.Architectures)}, got '{architecture}'");
         if (shape.Layers < 1) throw m.Invalid("layers", $"must be at least 1, got {shape.Layers}");

@@ -19,7 +19,7 @@ public sealed record AgentEvaluation(IReadOnlyDictionary<string, RankingMetrics>
 public sealed record TrainingReport(string CacheKey, long Parameters, int VocabSize, int Documents, int Steps, long Tokens, double Seconds,
     double TokensPerSecond, double FinalLoss, AgentEvaluation Evaluation);
 
-public sealed record TrainedAgent(string Checkpoint, Gpt Model, CompactTokenizer Tokenizer, World World, AgentProfile Profile, TrainingReport Report, bool FromCache);
+public sealed record TrainedAgent(string Checkpoint, Gpt Model, ITextTokenizer Tokenizer, World World, AgentProfile Profile, TrainingReport Report, bool FromCache);
 
 /// <summary>
 /// World + profile → a trained agent, through a cache: the checkpoint folder is named by a hash of
@@ -64,6 +64,7 @@ public static class AgentTraining
         var spec = WorldSpec.Load(worldPath);
         var world = World.Generate(spec);
         profile.Data.Validate(world, profile.Source);
+        if (profile.Model.Checkpoint is { } pretrained) return LoadPretrained(pretrained, world, profile, device);
         var key = CacheKey(spec, profile);
         var directory = CheckpointDirectory(spec, profile, cacheRoot);
 
@@ -100,6 +101,20 @@ public static class AgentTraining
             [ReportFile] = JsonSerializer.Serialize(report, Json),
         });
         return new TrainedAgent(directory, model, tokenizer, world, profile, report, FromCache: false);
+    }
+
+    /// <summary>
+    /// An agent that is a pretrained model (the profile's model.checkpoint) rather than one trained on the world: loaded as
+    /// it is, and evaluated on the world's questions like a trained agent (a model that never read the world answers them
+    /// by what it already knows or guesses), so reports show what it starts from.
+    /// </summary>
+    static TrainedAgent LoadPretrained(string folder, World world, AgentProfile profile, Device device)
+    {
+        var (model, tokenizer) = Checkpoint.Load(folder, device);
+        var evaluation = Evaluate(model, tokenizer, world, profile.Data);
+        var report = new TrainingReport("pretrained", model.ParameterCount(), tokenizer.VocabSize, Documents: 0, Steps: 0, Tokens: 0,
+            Seconds: 0, TokensPerSecond: 0, FinalLoss: double.NaN, evaluation);
+        return new TrainedAgent(folder, model, tokenizer, world, profile, report, FromCache: true);
     }
 
     /// <summary>Hit@1, Hit@10 and MRR on the training-template, paraphrase and two-hop sets.</summary>

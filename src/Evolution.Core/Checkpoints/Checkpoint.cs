@@ -64,7 +64,7 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>Loads an agent checkpoint or a Hugging Face GPT-2 folder.</summary>
+    /// <summary>Loads an agent checkpoint, a Hugging Face GPT-2 folder or a Llama-family one.</summary>
     public static (Gpt Model, ITextTokenizer Tokenizer) Load(string directory, Device? device = null)
     {
         device ??= CPU;

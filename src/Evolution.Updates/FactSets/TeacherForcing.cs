@@ -22,8 +22,9 @@ public sealed record TargetScore(int[] Target, double[] LogProbs, int[] Argmax)
 }
 
 /// <summary>
-/// One forward per (prompt, target) row, <c>&lt;|endoftext|&gt; prompt " "target</c>, the prompt and the target tokenised
-/// apart (ROME's <c>tok(f" {target}")</c>; the editors write targets the same way). &lt;|endoftext|&gt; is prepended because
+/// One forward per (prompt, target) row, <c>start prompt " "target</c>, the prompt and the target tokenised
+/// apart (ROME's <c>tok(f" {target}")</c>; the editors write targets the same way). The tokenizer's start-of-sequence token
+/// (<see cref="Core.Text.ITextTokenizer.StartOfSequence"/>: GPT-2's &lt;|endoftext|&gt;, Llama's BOS) is prepended because
 /// the editors read every prompt after it (<see cref="RomeEditor"/>, <see cref="FineTuningEditor"/>), so edits are judged on
 /// the sequences they were written on; Hugging Face pipelines, ROME's and EasyEdit's code prepend nothing to GPT-2.
 /// </summary>
@@ -32,10 +33,10 @@ public static class TeacherForcing
     /// <summary>Scores every row, batched; a row longer than the model's context is an <see cref="InputException"/>.</summary>
     public static IReadOnlyList<TargetScore> Score(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<(string Prompt, string Target)> rows, int rowsPerBatch = 16)
     {
-        var encoded = rows.Select(r => (Prompt: (int[])[tokenizer.EndOfText, .. tokenizer.Encode(r.Prompt)], Target: tokenizer.Encode(" " + r.Target))).ToList();
+        var encoded = rows.Select(r => (Prompt: (int[])[tokenizer.StartOfSequence, .. tokenizer.Encode(r.Prompt)], Target: tokenizer.Encode(" " + r.Target))).ToList();
         foreach (var (row, e) in rows.Zip(encoded))
             if (e.Prompt.Length + e.Target.Length > model.Config.ContextLength)
-                throw new InputException(null, "--facts", $"\"{row.Prompt} {row.Target}\" takes {e.Prompt.Length + e.Target.Length} positions with <|endoftext|>, the model's context is {model.Config.ContextLength}");
+                throw new InputException(null, "--facts", $"\"{row.Prompt} {row.Target}\" takes {e.Prompt.Length + e.Target.Length} positions with the start token, the model's context is {model.Config.ContextLength}");
         var scores = new List<TargetScore>(rows.Count);
         bool wasTraining = model.training;
         model.eval();

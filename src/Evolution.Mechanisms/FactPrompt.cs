@@ -3,7 +3,7 @@ using Evolution.Core.Text;
 namespace Evolution.Mechanisms;
 
 /// <summary>
-/// A prompt about a fact, tokenised as the model reads it (&lt;|endoftext|&gt; first), with the
+/// A prompt about a fact, tokenised as the model reads it (after its start token, see <see cref="ITextTokenizer.PromptStart"/>), with the
 /// subject's token span and the first token of the target answer: what every tracer needs.
 /// </summary>
 public sealed record FactPrompt(string Text, int[] Tokens, int SubjectStart, int SubjectEnd, string Target, int TargetToken)
@@ -20,9 +20,10 @@ public sealed record FactPrompt(string Text, int[] Tokens, int SubjectStart, int
         // Word boundaries are token boundaries for cl100k and GPT-2 BPE, so prefix token counts locate the subject.
         int before = prompt[..at].TrimEnd().Length == 0 ? 0 : tokenizer.Encode(prompt[..at].TrimEnd()).Length;
         int through = tokenizer.Encode(prompt[..(at + subject.Length)]).Length;
-        int[] tokens = [tokenizer.StartOfSequence, .. tokenizer.Encode(prompt)];
+        var start = tokenizer.PromptStart;
+        int[] tokens = [.. start, .. tokenizer.Encode(prompt)];
         var targetTokens = tokenizer.Encode(" " + target);
         if (targetTokens.Length == 0) throw new ArgumentException("empty target");
-        return new FactPrompt(prompt, tokens, 1 + before, 1 + through, target, targetTokens[0]);
+        return new FactPrompt(prompt, tokens, start.Count + before, start.Count + through, target, targetTokens[0]);
     }
 }

@@ -33,9 +33,9 @@ public static class KnowledgeConflicts
         var scores = new CandidateRanker(model, tokenizer).Score(conflict.Prompt, [" " + conflict.MemoryAnswer, " " + conflict.ContextAnswer]);
         double ratio = MemorizationRatio.OfLogProbabilities(scores[0], scores[1]);
 
-        int[] tokens = [tokenizer.StartOfSequence, .. tokenizer.Encode(conflict.Prompt)];
-        int contextStart = 1 + tokenizer.Encode("Context:").Length;
-        int contextEnd = 1 + tokenizer.Encode($"Context: {conflict.Context}").Length;
+        int[] tokens = [.. tokenizer.PromptStart, .. tokenizer.Encode(conflict.Prompt)];
+        int contextStart = tokenizer.PromptStart.Count + tokenizer.Encode("Context:").Length;
+        int contextEnd = tokenizer.PromptStart.Count + tokenizer.Encode($"Context: {conflict.Context}").Length;
         int last = tokens.Length - 1, layers = model.Config.NLayers;
         int memoryToken = tokenizer.Encode(" " + conflict.MemoryAnswer)[0], contextToken = tokenizer.Encode(" " + conflict.ContextAnswer)[0];
 

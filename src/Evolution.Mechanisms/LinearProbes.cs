@@ -36,7 +36,7 @@ public static class LinearProbes
         var hooks = new List<string> { "blocks.0.hook_resid_pre" };
         hooks.AddRange(Enumerable.Range(0, model.Config.NLayers).Select(l => $"blocks.{l}.hook_resid_post"));
         // Names as documents start: right after <|endoftext|>, no leading space.
-        var encoded = names.Select(n => (int[])[tokenizer.StartOfSequence, .. tokenizer.Encode(n)]).ToList();
+        var encoded = names.Select(n => (int[])[.. tokenizer.PromptStart, .. tokenizer.Encode(n)]).ToList();
         int length = encoded.Max(e => e.Length);
         var tokens = new long[names.Count * length];
         for (int i = 0; i < names.Count; i++)

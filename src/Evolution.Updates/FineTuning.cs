@@ -65,7 +65,7 @@ public sealed class FineTuningEditor : IKnowledgeEditor
         {
             var prompt = tokenizer.Encode(r.Prompt);
             var target = tokenizer.Encode(" " + r.TargetNew);
-            return (Tokens: (int[])[tokenizer.StartOfSequence, .. prompt, .. target], PromptLength: prompt.Length + 1);
+            return (Tokens: (int[])[.. tokenizer.PromptStart, .. prompt, .. target], PromptLength: prompt.Length + tokenizer.PromptStart.Count);
         }).ToList();
         int length = sequences.Max(s => s.Tokens.Length);
         var input = new long[sequences.Count * length];

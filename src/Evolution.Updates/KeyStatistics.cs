@@ -67,7 +67,7 @@ public sealed class KeyStatistics(IReadOnlyList<string> texts, IReadOnlyList<IRe
         var hook = $"blocks.{layer}.mlp.hook_post";
         foreach (var chunk in prompts.Chunk(64))
         {
-            var encoded = chunk.Select(t => (int[])[tokenizer.StartOfSequence, .. tokenizer.Encode(t).Take(model.Config.ContextLength - 1)]).ToList();
+            var encoded = chunk.Select(t => (int[])[.. tokenizer.PromptStart, .. tokenizer.Encode(t).Take(model.Config.ContextLength - tokenizer.PromptStart.Count)]).ToList();
             int length = encoded.Max(e => e.Length);
             var tokens = new long[encoded.Count * length];
             var mask = new bool[encoded.Count * length];

@@ -153,8 +153,9 @@ public sealed class RomeEditor(RomeHyperParams hyperParams, KeyStatistics statis
     {
         int at = text.LastIndexOf(subject, StringComparison.Ordinal);
         if (at < 0) throw new ArgumentException($"subject '{subject}' not in \"{text}\"");
-        int lastSubject = tokenizer.Encode(text[..(at + subject.Length)]).Length; // index after <eot>: count of tokens through the subject
-        int[] tokens = [tokenizer.StartOfSequence, .. tokenizer.Encode(text)];
+        // The subject's last token sits after the start token(s) and the tokens through the subject.
+        int lastSubject = tokenizer.PromptStart.Count + tokenizer.Encode(text[..(at + subject.Length)]).Length - 1;
+        int[] tokens = [.. tokenizer.PromptStart, .. tokenizer.Encode(text)];
         return new Located(tokens, lastSubject, tokens.Length);
     }
 

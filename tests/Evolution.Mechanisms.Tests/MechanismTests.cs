@@ -19,6 +19,11 @@ public class MechanismTests
         Assert.Equal(" Kemtaro Drassil", tokenizer.Decode(prompt.Tokens[prompt.SubjectStart..prompt.SubjectEnd]));
         Assert.Equal(tokenizer.Encode(" Pellamund")[0], prompt.TargetToken);
         Assert.Equal(tokenizer.EndOfText, prompt.Tokens[0]);
+
+        // Without the start token (--no-bos) every position moves one to the left and the subject is still found.
+        var bare = FactPrompt.Build(StartToken.Apply(tokenizer, leftOut: true), "Q: Where was Kemtaro Drassil born? A:", "Kemtaro Drassil", "Pellamund");
+        Assert.Equal(prompt.Tokens[1..], bare.Tokens);
+        Assert.Equal((prompt.SubjectStart - 1, prompt.SubjectEnd - 1), (bare.SubjectStart, bare.SubjectEnd));
     }
 
     [Theory]

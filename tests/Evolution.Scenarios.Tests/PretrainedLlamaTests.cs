@@ -78,6 +78,16 @@ public class PretrainedLlamaTests : IDisposable
         var ask = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal(bos, ask.GetProperty("input_ids")[0].GetInt32()); // BOS first, as Llama reads every prompt
         Assert.Equal(3, ask.GetProperty("next_tokens").GetArrayLength());
+        int promptLength = ask.GetProperty("input_ids").GetArrayLength();
+
+        (stdout, stderr, exit) = EditorDefaultsTests.Cli("ask", "--model", model, "Vantel Ostrow speaks", "--no-bos", "--json", "--device", "cpu");
+        Assert.True(exit == 0, stderr);
+        var bare = JsonDocument.Parse(stdout).RootElement.GetProperty("input_ids");
+        Assert.Equal(promptLength - 1, bare.GetArrayLength());
+        Assert.NotEqual(bos, bare[0].GetInt32());
+        (_, stderr, exit) = EditorDefaultsTests.Cli("ask", "--model", model, "Vantel Ostrow speaks", "--bos", "--no-bos", "--device", "cpu");
+        Assert.Equal(2, exit);
+        Assert.Contains("--no-bos", stderr);
 
         (stdout, stderr, exit) = EditorDefaultsTests.Cli("trace", "--model", model, "--prompt", "Vantel Ostrow speaks", "--subject", "Vantel Ostrow",
             "--target", " Caldessian", "--methods", "lens,dla,causal", "--samples", "2", "--json", "--device", "cpu");
@@ -86,7 +96,7 @@ public class PretrainedLlamaTests : IDisposable
         foreach (var section in new[] { "lens", "dla", "causal" }) Assert.Contains($"\"{section}", trace);
 
         (stdout, stderr, exit) = EditorDefaultsTests.Cli("compare-updates", "--facts", Path.Combine(TinyGroup.RepositoryRoot, "scenarios", "facts", "counterfact-sample.json"),
-            "--model", model, "--methods", "none,rome,memit", "--changes", "3", "--json", "--out", Path.Combine(directory, "out"), "--device", "cpu");
+            "--model", model, "--methods", "none,rome,memit", "--changes", "3", "--no-bos", "--json", "--out", Path.Combine(directory, "out"), "--device", "cpu");
         Assert.True(exit == 0, stderr);
         var methods = JsonDocument.Parse(stdout).RootElement.GetProperty("methods");
         foreach (var method in new[] { "none", "rome", "memit" })

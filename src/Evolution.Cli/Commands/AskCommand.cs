@@ -22,20 +22,24 @@ public static class AskCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("ask", "The K most likely next tokens after a prompt, and the model's ranked answer.") { prompt, model, top, maxTokens, json, device };
+        var start = new PromptStartOptions();
+        start.AddTo(command);
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetRequiredValue(prompt), parse.GetValue(top),
-            parse.GetValue(maxTokens), parse.GetValue(json), parse.GetValue(device)!));
+            parse.GetValue(maxTokens), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;
     }
 
-    static int Run(string modelDir, string prompt, int top, int maxTokens, bool json, string deviceName)
+    static int Run(string modelDir, string prompt, int top, int maxTokens, bool json, string deviceName, bool withoutStart)
     {
         if (top < 1) throw new InputException(null, "--top", $"must be at least 1, got {top}");
-        var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
-        var promptIds = tokenizer is CompactTokenizer compact ? compact.Encode(prompt, allowUnknown: true) : tokenizer.Encode(prompt);
-        if (tokenizer is CompactTokenizer c && promptIds.Contains(c.Unknown))
+        var (model, loaded) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
+        var tokenizer = StartToken.Apply(loaded, withoutStart);
+        var promptIds = loaded is CompactTokenizer compact ? compact.Encode(prompt, allowUnknown: true) : tokenizer.Encode(prompt);
+        if (loaded is CompactTokenizer c && promptIds.Contains(c.Unknown))
             Output.Status.MarkupLine("[yellow]warning:[/] the prompt has text outside this model's vocabulary; it was encoded as <|unk|>");
 
-        long[] input = [tokenizer.StartOfSequence, .. promptIds.Select(i => (long)i)];
+        long[] input = [.. tokenizer.PromptStart.Select(i => (long)i), .. promptIds.Select(i => (long)i)];
+        if (input.Length == 0) throw new InputException(null, "--no-bos", "with an empty prompt leaves nothing to read the next token after");
         if (input.Length > model.Config.ContextLength) input = input[^model.Config.ContextLength..];
         List<NextToken> next;
         using (no_grad())
@@ -48,7 +52,7 @@ public static class AskCommand
         }
         var ranker = new CandidateRanker(model, tokenizer);
         var answer = ranker.Generate(prompt, maxTokens, stopAt: null);
-        var ranked = tokenizer is CompactTokenizer vocabulary && !vocabulary.Covers(prompt) ? null : RankWorldEntities(modelDir, ranker, prompt, top);
+        var ranked = loaded is CompactTokenizer vocabulary && !vocabulary.Covers(prompt) ? null : RankWorldEntities(modelDir, ranker, prompt, top);
 
         if (json)
         {

@@ -1,5 +1,6 @@
 using Evolution.Core;
 using Evolution.Core.Checkpoints;
+using Evolution.Core.Text;
 using Evolution.Updates;
 using Evolution.Updates.FactSets;
 using Spectre.Console;
@@ -17,7 +18,7 @@ public static class CompareFacts
 
     /// <summary>What <c>compare-updates</c> was given; the options that need a world are named when refused.</summary>
     public sealed record Arguments(string Facts, string? Model, string? Corpus, int? Records, string? Methods, int? Sequential, int Batch,
-        string Out, bool Json, string Device, IReadOnlyList<string> WorldOptions);
+        string Out, bool Json, string Device, bool WithoutStart, IReadOnlyList<string> WorldOptions);
 
     public static int Run(Arguments a)
     {
@@ -40,7 +41,8 @@ public static class CompareFacts
         if (count > all.Records.Count) throw new InputException(a.Facts, a.Sequential is null ? "--changes" : "--sequential", $"the file holds {all.Records.Count} records, asked for {count}");
         var facts = all.Take(count);
 
-        var (model, tokenizer) = Checkpoint.Load(a.Model, Devices.Parse(a.Device));
+        var (model, loaded) = Checkpoint.Load(a.Model, Devices.Parse(a.Device));
+        var tokenizer = StartToken.Apply(loaded, a.WithoutStart);
         using var _ = model;
         var texts = a.Corpus is null ? facts.Sentences()
             : File.ReadLines(a.Corpus).Where(l => !string.IsNullOrWhiteSpace(l)).ToList();

@@ -51,9 +51,11 @@ public static class CompareUpdatesCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
             { world, agent, model, facts, corpus, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, output, cache, json, device };
+        var start = new PromptStartOptions();
+        start.AddTo(command);
         command.SetAction(parse => parse.GetValue(facts) is { } factsPath
             ? CompareFacts.Run(new CompareFacts.Arguments(factsPath, parse.GetValue(model), parse.GetValue(corpus), parse.GetValue(changes), parse.GetValue(methods),
-                parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(output)!, parse.GetValue(json), parse.GetValue(device)!,
+                parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(output)!, parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse),
                 [.. new (string Name, bool Given)[]
                 {
                     ("--world", parse.GetValue(world) is not null), ("--agent", parse.GetValue(agent) is not null), ("--route-above", parse.GetValue(routeAbove) is not null),
@@ -61,6 +63,7 @@ public static class CompareUpdatesCommand
                     ("--circuit-facts", parse.GetValue(circuitFacts) is not null), ("--preserve", parse.GetValue(preserve) is not null),
                 }.Where(o => o.Given).Select(o => o.Name)]))
             : parse.GetValue(corpus) is not null ? throw new InputException(null, "--corpus", "applies with --facts only")
+            : start.LeftOut(parse) ? throw new InputException(null, "--no-bos", "applies with --facts only: an agent reads prompts after the start token it was trained with")
             : Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
             parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves),
             ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)), EditCommand.Preserve(parse.GetValue(preserve)),

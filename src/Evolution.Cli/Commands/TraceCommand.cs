@@ -41,15 +41,17 @@ public static class TraceCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("trace", "Trace where a model stores a fact and how it reaches the answer.")
             { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, edgeFraction, igSteps, exact, ablation, selection, epoch, output, compare, json, device };
+        var start = new PromptStartOptions();
+        start.AddTo(command);
         command.SetAction(parse => Run(new Request(parse.GetRequiredValue(model), parse.GetValue(subject), parse.GetValue(relation), parse.GetValue(prompt),
             parse.GetValue(target), parse.GetValue(methods)!, parse.GetValue(facts), parse.GetValue(samples), parse.GetValue(window),
             parse.GetValue(corruption), parse.GetValue(edgeFraction), parse.GetValue(igSteps), parse.GetValue(exact), parse.GetValue(ablation)!, parse.GetValue(selection)!,
-            parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!)));
+            parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse))));
         return command;
     }
 
     sealed record Request(string Model, string? Subject, string? Relation, string? Prompt, string? Target, string Methods, int Facts, int Samples,
-        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, string Selection, int Epoch, string? Out, string? Compare, bool Json, string Device)
+        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, string Selection, int Epoch, string? Out, string? Compare, bool Json, string Device, bool WithoutStart)
     {
         /// <summary>Causal tracing's corruption (ROME's Gaussian noise unless asked otherwise).</summary>
         public string Corruption => CorruptionOption ?? "gaussian";
@@ -69,7 +71,8 @@ public static class TraceCommand
             if (r.Ablation is not ("corrupted" or "mean")) throw new InputException(null, "--ablation", $"must be corrupted or mean, got '{r.Ablation}'");
         }
         if (r.Samples < 1) throw new InputException(null, "--samples", "must be at least 1");
-        var (model, tokenizer) = Checkpoint.Load(r.Model, Devices.Parse(r.Device));
+        var (model, loaded) = Checkpoint.Load(r.Model, Devices.Parse(r.Device));
+        var tokenizer = StartToken.Apply(loaded, r.WithoutStart);
         var worldFile = Path.Combine(r.Model, AgentTraining.WorldFile);
         var world = File.Exists(worldFile) ? World.Generate(WorldSpec.Load(worldFile)) : null;
         var options = new CausalTraceOptions(r.Samples, Window: r.Window);

@@ -101,13 +101,14 @@ public sealed class CandidateRanker
         var rows = new List<Row>();
         for (int q = 0; q < queries.Count; q++)
         {
-            int[] prompt = [tokenizer.StartOfSequence, .. tokenizer.Encode(queries[q].Prompt)];
+            int[] prompt = [.. tokenizer.PromptStart, .. tokenizer.Encode(queries[q].Prompt)];
+            if (prompt.Length == 0) throw new ArgumentException("an empty prompt without a start token leaves nothing to read the first token after");
             var continuations = queries[q].Continuations.Select(tokenizer.Encode).ToList();
             // Checked before any forward, so a query too long fails the call, not a batch halfway.
             for (int c = 0; c < continuations.Count; c++)
                 if (prompt.Length + continuations[c].Length > model.Config.ContextLength)
                     throw new ArgumentException($"\"{queries[q].Prompt}\" followed by \"{queries[q].Continuations[c]}\" takes " +
-                        $"{prompt.Length + continuations[c].Length} positions (with <|endoftext|>), the model's context is {model.Config.ContextLength}");
+                        $"{prompt.Length + continuations[c].Length} positions (with the start token), the model's context is {model.Config.ContextLength}");
             if (sharePrompt && continuations.Count > 0) rows.Add(Packed(q, prompt, continuations));
             else for (int c = 0; c < continuations.Count; c++) rows.Add(Alone(q, c, prompt, continuations[c]));
         }
@@ -229,8 +230,9 @@ public sealed class CandidateRanker
     /// <summary>Greedy decoding until <paramref name="maxTokens"/>, end of text, or a stop string.</summary>
     public string Generate(string prompt, int maxTokens = 16, string? stopAt = null)
     {
-        var ids = new List<int> { tokenizer.StartOfSequence };
+        var ids = new List<int>(tokenizer.PromptStart);
         ids.AddRange(tokenizer.Encode(prompt));
+        if (ids.Count == 0) throw new ArgumentException("an empty prompt without a start token leaves nothing to continue");
         int promptLength = ids.Count;
         bool wasTraining = model.training;
         model.eval();

@@ -15,6 +15,12 @@ public interface ITextTokenizer
     /// </summary>
     int StartOfSequence => EndOfText;
 
+    /// <summary>
+    /// The ids every prompt and document is read after: <see cref="StartOfSequence"/> alone, or nothing when the start
+    /// token is switched off (<c>--no-bos</c>, <see cref="StartToken"/>). Positions inside a prompt count from its end.
+    /// </summary>
+    IReadOnlyList<int> PromptStart => [StartOfSequence];
+
     /// <summary>Token ids of the text; text outside the vocabulary throws (never a silent wrong id).</summary>
     int[] Encode(string text);
 

@@ -33,7 +33,7 @@ public static class TeacherForcing
     /// <summary>Scores every row, batched; a row longer than the model's context is an <see cref="InputException"/>.</summary>
     public static IReadOnlyList<TargetScore> Score(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<(string Prompt, string Target)> rows, int rowsPerBatch = 16)
     {
-        var encoded = rows.Select(r => (Prompt: (int[])[tokenizer.StartOfSequence, .. tokenizer.Encode(r.Prompt)], Target: tokenizer.Encode(" " + r.Target))).ToList();
+        var encoded = rows.Select(r => (Prompt: (int[])[.. tokenizer.PromptStart, .. tokenizer.Encode(r.Prompt)], Target: tokenizer.Encode(" " + r.Target))).ToList();
         foreach (var (row, e) in rows.Zip(encoded))
             if (e.Prompt.Length + e.Target.Length > model.Config.ContextLength)
                 throw new InputException(null, "--facts", $"\"{row.Prompt} {row.Target}\" takes {e.Prompt.Length + e.Target.Length} positions with the start token, the model's context is {model.Config.ContextLength}");

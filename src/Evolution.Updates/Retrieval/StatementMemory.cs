@@ -202,7 +202,7 @@ public sealed class StatementMemory : IDisposable
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var encoded = texts.Select(t => (int[])[tokenizer!.StartOfSequence, .. tokenizer.Encode(t).Take(model.Config.ContextLength - 1)]).ToList();
+            var encoded = texts.Select(t => (int[])[.. tokenizer!.PromptStart, .. tokenizer.Encode(t).Take(model.Config.ContextLength - tokenizer.PromptStart.Count)]).ToList();
             int length = encoded.Max(e => e.Length);
             var tokens = new long[encoded.Count * length];
             var mask = new float[encoded.Count * length];

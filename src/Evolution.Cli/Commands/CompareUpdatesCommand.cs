@@ -3,6 +3,7 @@ using Evolution.Agents;
 using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Checkpoints;
+using Evolution.Core.Text;
 using Evolution.Core.Worlds;
 using Evolution.Scenarios;
 using Evolution.Updates;
@@ -63,11 +64,10 @@ public static class CompareUpdatesCommand
                     ("--circuit-facts", parse.GetValue(circuitFacts) is not null), ("--preserve", parse.GetValue(preserve) is not null),
                 }.Where(o => o.Given).Select(o => o.Name)]))
             : parse.GetValue(corpus) is not null ? throw new InputException(null, "--corpus", "applies with --facts only")
-            : start.LeftOut(parse) ? throw new InputException(null, "--no-bos", "applies with --facts only: an agent reads prompts after the start token it was trained with")
             : Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
             parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves),
             ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)), EditCommand.Preserve(parse.GetValue(preserve)),
-            parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!));
+            parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;
     }
 
@@ -81,7 +81,7 @@ public static class CompareUpdatesCommand
     }
 
     static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch,
-        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, PreservedKeys? preserve, string outDir, string cacheRoot, bool json, string deviceName)
+        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, PreservedKeys? preserve, string outDir, string cacheRoot, bool json, string deviceName, bool withoutStart)
     {
         var available = sequential is null ? UpdateComparison.Methods : UpdateComparison.LifelongMethods;
         var methods = (methodList ?? (sequential is null ? DefaultMethods : string.Join(",", UpdateComparison.LifelongMethods)))
@@ -136,6 +136,7 @@ public static class CompareUpdatesCommand
             parts = new AgentRuntime.Parts(trained.Model, trained.Tokenizer, trained.World, trained.Profile);
             checkpoint = trained.Checkpoint;
         }
+        parts = parts with { Tokenizer = StartToken.Apply(parts.Tokenizer, withoutStart) };
         var update = parts.Profile.Update;
         parts = parts with { Profile = parts.Profile with { Update = update with
         {

@@ -3,6 +3,7 @@ using Evolution.Agents;
 using Evolution.Core;
 using Evolution.Core.Agents;
 using Evolution.Core.Checkpoints;
+using Evolution.Core.Text;
 using Evolution.Core.Worlds;
 using Evolution.Updates;
 using Spectre.Console;
@@ -52,20 +53,23 @@ public static class EditCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed; --save writes the edited agent to a new folder).")
             { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, weightDecay, klFactor, essence, position, sequential, save, json, device };
+        var start = new PromptStartOptions();
+        start.AddTo(command);
         command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
             parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(preserve), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
-            parse.GetValue(save), parse.GetValue(json), parse.GetValue(device)!));
+            parse.GetValue(save), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, string? preserveName, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, string? preserveName, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName, bool withoutStart)
     {
         if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
         if (!File.Exists(worldFile)) throw new InputException(modelDir, "--model", "not an agent checkpoint (no world.yaml): the metrics need the agent's world");
         if (saveDir is not null) DerivedCheckpoint.CheckTarget(modelDir, saveDir, "--save");
-        var (model, tokenizer) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
+        var (model, loaded) = Checkpoint.Load(modelDir, Devices.Parse(deviceName));
+        var tokenizer = StartToken.Apply(loaded, withoutStart);
         var world = World.Generate(WorldSpec.Load(worldFile));
         var profileFile = Path.Combine(modelDir, AgentTraining.ProfileFile);
         var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : AgentProfile.Default;

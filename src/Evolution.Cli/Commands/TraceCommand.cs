@@ -105,7 +105,7 @@ public static class TraceCommand
             var names = world!.Entities.Select(e => e.Name).ToList();
             if (otherTokenizer is CompactTokenizer compact && names.FirstOrDefault(n => !compact.Covers(n)) is { } missing)
                 throw new InputException(r.Compare, "--compare", $"'{missing}' is outside that model's vocabulary: compare agents of the same world");
-            sections["convergence"] = new { texts = names.Count, k = 10, layers = RepresentationSimilarity.Compare(model, tokenizer, other, otherTokenizer, names) };
+            sections["convergence"] = new { texts = names.Count, k = 10, layers = RepresentationSimilarity.Compare(model, tokenizer, other, StartToken.Apply(otherTokenizer, r.WithoutStart), names) };
         }
         if (sections.Count == 0) throw new InputException(null, "--methods", "no method given");
         object result = sections;

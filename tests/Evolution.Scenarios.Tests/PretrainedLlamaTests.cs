@@ -104,6 +104,18 @@ public class PretrainedLlamaTests : IDisposable
             Assert.InRange(methods.GetProperty(method).GetProperty("success").GetProperty("efficacy").GetDouble(), 0, 1);
             Assert.InRange(methods.GetProperty(method).GetProperty("token_accuracy").GetProperty("reliability").GetDouble(), 0, 1);
         }
+
+        // edit on a model folder without a world: the fact set gives the edits.
+        (stdout, stderr, exit) = EditorDefaultsTests.Cli("edit", "--facts", Path.Combine(TinyGroup.RepositoryRoot, "scenarios", "facts", "zsre-sample.json"),
+            "--model", model, "--method", "memit", "--changes", "2", "--json", "--out", Path.Combine(directory, "edit"), "--device", "cpu");
+        Assert.True(exit == 0, stderr);
+        var edited = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(2, edited.GetProperty("records").GetInt32());
+        Assert.InRange(edited.GetProperty("methods").GetProperty("memit").GetProperty("success").GetProperty("efficacy").GetDouble(), 0, 1);
+        (_, stderr, exit) = EditorDefaultsTests.Cli("edit", "--facts", Path.Combine(TinyGroup.RepositoryRoot, "scenarios", "facts", "zsre-sample.json"),
+            "--model", model, "--method", "rome", "--save", Path.Combine(directory, "saved"), "--device", "cpu");
+        Assert.Equal(2, exit);
+        Assert.Contains("--save", stderr);
     }
 
     [Fact]

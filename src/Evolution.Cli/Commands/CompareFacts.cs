@@ -23,7 +23,7 @@ public static class CompareFacts
     public static int Run(Arguments a)
     {
         if (a.WorldOptions.Count > 0)
-            throw new InputException(null, a.WorldOptions[0], $"applies to a world's changes, not to --facts (the model is edited on the fact set's records): leave out {string.Join(", ", a.WorldOptions)}");
+            throw new InputException(null, a.WorldOptions[0], $"does not apply with --facts (the model is edited on the fact set's records, each editor with its depth-scaled defaults, nothing saved): leave out {string.Join(", ", a.WorldOptions)}");
         if (a.Model is null) throw new InputException(null, "--model", "required with --facts: a model folder (a Hugging Face gpt2, llama, qwen2 or mistral folder, or an agent checkpoint)");
         var methods = (a.Methods ?? DefaultMethods).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
         if (methods.Count == 0) throw new InputException(null, "--methods", "names no method");

@@ -49,13 +49,29 @@ public static class EditCommand
             Description = "write the edited agent as a checkpoint folder, with the source's world and profile (ask, trace, edit and compare-updates --model read it) and edit.json listing the edits; "
                 + "which edits it holds: memit and alphaedit the batch, --sequential every edit in order, otherwise (single edits, each measured alone) every edit of the run applied one after another",
         };
+        var facts = new Option<string?>("--facts") { Description = "instead of the agent's world: edit any model folder (Hugging Face or agent) on a CounterFact- or zsRE-format file, as compare-updates --facts with this one method (the first --changes N records; writes compare.json into --out)" };
+        var output = new Option<string>("--out") { Description = "with --facts: folder for compare.json and compare.md", DefaultValueFactory = _ => Path.Combine("results", "edit") };
+        var corpus = new Option<string?>("--corpus") { Description = "with --facts: text for the key statistics, one document per line (see compare-updates --corpus)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed; --save writes the edited agent to a new folder).")
             { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, weightDecay, klFactor, essence, position, sequential, save, json, device };
+        command.Options.Add(facts);
+        command.Options.Add(corpus);
+        command.Options.Add(output);
         var start = new PromptStartOptions();
         start.AddTo(command);
-        command.SetAction(parse => Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
+        Option[] worldOnly = [subject, relation, newObject, save, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, weightDecay, klFactor, essence, position, steps, epsilon, learningRate];
+        command.SetAction(parse => parse.GetValue(facts) is { } factsPath
+            ? CompareFacts.Run(new CompareFacts.Arguments(factsPath, parse.GetRequiredValue(model), parse.GetValue(corpus),
+                parse.GetValue(sequential) || parse.GetValue(changes) == 0 ? null : parse.GetValue(changes), parse.GetValue(method),
+                parse.GetValue(sequential) ? parse.GetValue(changes) : null, 1, parse.GetValue(output)!, parse.GetValue(json), parse.GetValue(device)!,
+                start.LeftOut(parse),
+                // The fact-set mode runs each method with FactSetEvaluation's depth-scaled defaults and keeps nothing on disk.
+                [.. worldOnly.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name)]))
+            : parse.GetValue(corpus) is not null ? throw new InputException(null, "--corpus", "applies with --facts only")
+            : parse.GetResult(output) is { Implicit: false } ? throw new InputException(null, "--out", "applies with --facts only (--save writes an edited agent)")
+            : Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
             parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(preserve), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(save), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;

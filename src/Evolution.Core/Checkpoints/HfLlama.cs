@@ -12,7 +12,9 @@ namespace Evolution.Core.Checkpoints;
 /// q/k/v_proj stacked into attn.c_attn; o_proj → attn.c_proj; post_attention_layernorm → ln_2; gate_proj → mlp.c_gate;
 /// up_proj → mlp.c_fc; down_proj → mlp.c_proj; model.norm → ln_f; lm_head. Every expected tensor is checked by its HF name
 /// and shape from the headers before any data is read; F32, F16 and BF16 are widened to float32 one tensor at a time
-/// straight into the model's parameters (no second copy of the model), or kept in their dtype on a GPU.
+/// straight into the model's parameters (no second copy of the model). On a GPU too: keeping 16-bit weights there needs
+/// every reader of logits and activations (the ranker, the tracer, the editors) to widen what it reads, which is not
+/// done and cannot be tested on this project's CPU machines.
 /// </summary>
 public static class HfLlama
 {
@@ -115,10 +117,7 @@ public static class HfLlama
         return map;
     }
 
-    /// <summary>
-    /// Loads the folder's model onto <paramref name="device"/>. On the CPU the weights are float32 (16-bit weights widened);
-    /// on a GPU they keep the checkpoint's dtype when every weight has the same 16-bit one.
-    /// </summary>
+    /// <summary>Loads the folder's model onto <paramref name="device"/>, in float32 (16-bit weights widened).</summary>
     public static Gpt Load(string directory, Device device)
     {
         var config = ReadConfig(directory);
@@ -138,10 +137,7 @@ public static class HfLlama
                     var slice = target.FirstRow == 0 && parameter.shape.SequenceEqual(target.HfShape) ? parameter : parameter.narrow(0, target.FirstRow, target.HfShape[0]);
                     slice.copy_(value); // converts F16/BF16 to the parameter's float32
                 });
-            var dtypes = expected.Keys.Select(n => weights.Tensors[n].Entry.DType).Distinct().ToList();
             model.to(device);
-            if (device.type == DeviceType.CUDA && dtypes is ["BF16"] or ["F16"])
-                model.to(dtypes[0] == "BF16" ? ScalarType.BFloat16 : ScalarType.Float16);
             model.eval();
             return model;
         }

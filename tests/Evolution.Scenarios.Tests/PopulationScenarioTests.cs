@@ -45,9 +45,12 @@ public class PopulationScenarioTests(TinyGroup group)
         var scenario = Write("population", Population);
         var first = Path.Combine(group.Directory, "runs", "population-1");
         var second = Path.Combine(group.Directory, "runs", "population-2");
-        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(first), force: true);
+        var result = ScenarioRunner.Run(Scenario.Load(scenario), group.Options(first), force: true);
         ScenarioRunner.Run(Scenario.Load(scenario), group.Options(second), force: true);
         var summary = File.ReadAllText(Path.Combine(first, RunResults.SummaryFile));
+        // The run command's table reads a spread step's line from the population section.
+        var headline = Cli.Commands.RunCommand.Headline(result.Summary.Steps[0], result.Summary.Population!.Spreads[0]);
+        Assert.StartsWith("120 agents, 2 facts, 6 steps: true ", headline);
         Assert.Equal(summary, File.ReadAllText(Path.Combine(second, RunResults.SummaryFile)));
 
         var population = JsonDocument.Parse(summary).RootElement.GetProperty("population");

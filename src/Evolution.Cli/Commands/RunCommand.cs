@@ -75,15 +75,20 @@ public static class RunCommand
             return 0;
         }
         var table = new Table().AddColumns("step", "protocol", "result");
-        foreach (var step in result.Summary.Steps) table.AddRow(step.Step.ToString(), step.Protocol, Markup.Escape(Headline(step)));
+        foreach (var step in result.Summary.Steps)
+            table.AddRow(step.Step.ToString(), step.Protocol, Markup.Escape(Headline(step, result.Summary.Population?.Spreads.FirstOrDefault(s => s.Step == step.Step))));
         Output.Status.Write(table);
         Output.Status.MarkupLine($"report: [bold]{Markup.Escape(Path.GetFullPath(Path.Combine(result.Directory, RunResults.ReportFile)))}[/]");
         return 0;
     }
 
-    static string Headline(StepMetrics step)
+    /// <param name="spread">A population's spread step: its metrics live in the summary's population section.</param>
+    public static string Headline(StepMetrics step, Scenarios.Population.SpreadStepMetrics? spread = null)
     {
         static string F(double? x) => x is null || double.IsNaN(x.Value) ? "–" : x.Value.ToString("0.00");
+        if (spread is { Spread: var s })
+            return $"{s.Agents:N0} agents, {s.Facts} facts, {s.Adoption.True.Count - 1} steps: true {F(s.Adoption.True[0])} → {F(s.Adoption.True[^1])}, rumour {F(s.Adoption.Rumour[0])} → {F(s.Adoption.Rumour[^1])}, "
+                + $"old {F(s.Adoption.Old[0])} → {F(s.Adoption.Old[^1])}; 50% by step {s.StepTo50?.ToString() ?? "–"}, 90% by {s.StepTo90?.ToString() ?? "–"}";
         if (step.AccuracyByAgent is not null) return $"accuracy {F(step.MeanAccuracy)}, majority vote {F(step.MajorityAccuracy)}";
         if (step.Debates is { Count: > 0 } debates)
             return string.Join("; ", debates.Select(d => $"{(d.Condition == "" ? "" : d.Condition + ": ")}accuracy {F(d.Rounds[0].Accuracy)} → {F(d.Rounds[^1].Accuracy)}, majority {F(d.Rounds[^1].MajorityAccuracy)}, consensus {F(d.ConsensusShare)}"

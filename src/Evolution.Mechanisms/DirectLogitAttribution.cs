@@ -34,31 +34,42 @@ public static class DirectLogitAttribution
         return component => ((Centre(component) / sigma) * direction).sum().item<float>();
     }
 
-    public static Result Run(Gpt model, FactPrompt prompt)
+    public static Result Run(Gpt model, FactPrompt prompt) =>
+        Decompose(model, prompt.Tokens, prompt.LastPosition, prompt.TargetToken, null);
+
+    /// <summary>
+    /// The direct contributions at <paramref name="position"/> along W_U[<paramref name="target"/>], or along
+    /// W_U[target] − W_U[<paramref name="against"/>] when given (a logit difference; <see cref="Result.Logit"/> is then
+    /// the difference of the two logits).
+    /// </summary>
+    public static Result Decompose(Gpt model, int[] tokens, int position, int target, int? against)
     {
-        int layers = model.Config.NLayers, last = prompt.LastPosition;
+        int layers = model.Config.NLayers;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var (logits, cache) = model.RunWithCache(LogitLens.Tokens(model, prompt.Tokens),
+        var (logits, cache) = model.RunWithCache(LogitLens.Tokens(model, tokens),
             n => n is "hook_embed" or "hook_pos_embed" || n.EndsWith("attn.hook_result") || n.EndsWith("hook_mlp_out") || n == $"blocks.{layers - 1}.hook_resid_post");
         using (cache)
         {
-            var Contribution = DirectEffect(model, cache[$"blocks.{layers - 1}.hook_resid_post"][0, last], model.Unembedding[prompt.TargetToken]);
+            var direction = against is { } other ? model.Unembedding[target] - model.Unembedding[other] : model.Unembedding[target];
+            var Contribution = DirectEffect(model, cache[$"blocks.{layers - 1}.hook_resid_post"][0, position], direction);
 
-            var result = new List<LogitContribution> { new("embed", null, null, Contribution(cache["hook_embed"][0, last])) };
+            var result = new List<LogitContribution> { new("embed", null, null, Contribution(cache["hook_embed"][0, position])) };
             if (cache.Contains("hook_pos_embed")) // learned positions only; rotary ones write nothing to the residual
-                result.Add(new("pos_embed", null, null, Contribution(cache["hook_pos_embed"][0, last])));
+                result.Add(new("pos_embed", null, null, Contribution(cache["hook_pos_embed"][0, position])));
             for (int l = 0; l < layers; l++)
             {
-                var heads = cache[$"blocks.{l}.attn.hook_result"][0, last];
+                var heads = cache[$"blocks.{l}.attn.hook_result"][0, position];
                 for (int h = 0; h < model.Config.NHeads; h++)
                     result.Add(new($"L{l}H{h}", l, h, Contribution(heads[h])));
                 if (model.Blocks[l].Attn.OutputProjection.bias is { } attnBias)
                     result.Add(new($"L{l}.attn_bias", l, null, Contribution(attnBias)));
-                result.Add(new($"L{l}.mlp", l, null, Contribution(cache[$"blocks.{l}.hook_mlp_out"][0, last])));
+                result.Add(new($"L{l}.mlp", l, null, Contribution(cache[$"blocks.{l}.hook_mlp_out"][0, position])));
             }
-            double bias = model.FinalNorm.Bias is { } beta ? (beta * model.Unembedding[prompt.TargetToken]).sum().item<float>() : 0;
-            return new Result(result, bias, logits[0, last, prompt.TargetToken].item<float>());
+            double bias = model.FinalNorm.Bias is { } beta ? (beta * direction).sum().item<float>() : 0;
+            var final = logits[0, position];
+            double logit = against is { } o ? (final[target] - final[o]).item<float>() : final[target].item<float>();
+            return new Result(result, bias, logit);
         }
     }
 }

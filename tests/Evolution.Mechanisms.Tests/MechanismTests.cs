@@ -120,3 +120,31 @@ public class MechanismTests
         Assert.Equal(0, trace.IndirectEffect(0, 0), 6);
     }
 }
+
+public class PeerPressureTests
+{
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("llama")]
+    public void ComponentsAddUpAttentionIsSharedOutAndTheRatioFollowsTheScores(string architecture)
+    {
+        var tokenizer = CompactTokenizer.Build(["Context: Orlen Vasko was born in Pellamund. Mirel Tass says Orlen Vasko was born in Pellamund. Q: Where was Orlen Vasko born? A: Drassil Pellamund", "Q: Where was Orlen Vasko born? A:"]);
+        var model = new Gpt(new GptConfig { VocabSize = tokenizer.VocabSize, ContextLength = 64, DModel = 16, NLayers = 2, NHeads = 2 }.WithArchitecture(architecture), initSeed: 5);
+        var peerCase = new PeerCase(["Orlen Vasko was born in Pellamund.", "Mirel Tass says Orlen Vasko was born in Pellamund."], "Q: Where was Orlen Vasko born? A:", "Drassil", "Pellamund");
+        var result = PeerPressure.Analyze(model, tokenizer, peerCase);
+
+        Assert.Equal(result.LogitDifferenceAlone, result.Components.Sum(c => c.Alone), 3);
+        Assert.Equal(result.LogitDifferenceWithPeers, result.Components.Sum(c => c.WithPeers), 3);
+        Assert.Equal(2 * 2, result.Components.Count(c => c.Head is not null));
+        Assert.Equal(1 / (1 + Math.Exp(result.LogPPeers - result.LogPOwn)), result.MemorizationRatio, 9);
+        for (int l = 0; l < 2; l++)
+            for (int h = 0; h < 2; h++)
+            {
+                double peers = result.AttentionToPeers[l][h], query = result.AttentionToQuery[l][h];
+                Assert.InRange(peers, 0, 1);
+                Assert.InRange(query, 0, 1);
+                Assert.True(peers + query <= 1 + 1e-6, $"L{l}H{h}: {peers} + {query}"); // the rest is on the start token and "Context:"
+                Assert.True(peers + query > 0.5, $"L{l}H{h}: the statements and the query are most of the prompt");
+            }
+    }
+}

@@ -64,6 +64,7 @@ public sealed class AgentRuntime : IDisposable
         var withPeers = Distributions(listening.Select(i =>
             (PromptFor(items[i].Question, retrieved[i], items[i].Peers.Select(p => p.Sentence).ToList()), items[i].Question.Candidates)).ToList());
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
+        var traces = listening.ToDictionary(i => i, i => TracePeers(items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])]));
         return items.Select((item, i) =>
         {
             var candidates = item.Question.Candidates;
@@ -71,8 +72,38 @@ public sealed class AgentRuntime : IDisposable
             var final = readPeers[i] ? withPeers[listening.IndexOf(i)] : own[i];
             int top = ArgMax(final);
             var distribution = candidates.Select((c, j) => (c, p: final[j])).ToDictionary(x => x.c, x => x.p);
-            return new AgentAnswer(Name, candidates[top], final[top], candidates[ownTop], own[i][ownTop], readPeers[i], retrieved[i], distribution, seconds);
+            return new AgentAnswer(Name, candidates[top], final[top], candidates[ownTop], own[i][ownTop], readPeers[i], retrieved[i], distribution, seconds,
+                traces.GetValueOrDefault(i));
         }).ToList();
+    }
+
+    /// <summary>
+    /// The mechanism record of an answer read with peers (<see cref="PeerPressure"/>): against the answer most of the peers
+    /// gave among those that differ from the agent's own; null when every peer agreed with the agent, when no peer statement
+    /// fit in the context, or when the two answers start with the same token (no first-token logit difference to split).
+    /// </summary>
+    PeerTrace? TracePeers(AskItem item, IReadOnlyList<string> retrieved, string ownAnswer)
+    {
+        var clock = Stopwatch.StartNew();
+        var peersAnswer = item.Peers.Where(p => p.Answer.TrimStart() != ownAnswer.TrimStart()).GroupBy(p => p.Answer.TrimStart())
+            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault();
+        if (peersAnswer is null || Tokenizer.Encode(" " + peersAnswer)[0] == Tokenizer.Encode(" " + ownAnswer.TrimStart())[0]) return null;
+        var sentences = item.Peers.Select(p => p.Sentence).ToList();
+        string alone = PromptFor(item.Question, retrieved, []), withPeers = PromptFor(item.Question, retrieved, sentences);
+        // The kept statements are the last ones (the context keeps the latest when it runs out of room).
+        for (int kept = sentences.Count; kept > 0; kept--)
+        {
+            var text = string.Join(" ", sentences.Skip(sentences.Count - kept));
+            int at = withPeers.LastIndexOf(text, StringComparison.Ordinal);
+            if (at < 0) continue;
+            var r = PeerPressure.Analyze(Model, Tokenizer, new PeerReading(alone, withPeers, at, at + text.Length), ownAnswer.TrimStart(), peersAnswer);
+            var (layer, head) = Enumerable.Range(0, r.AttentionToPeers.Length).SelectMany(l => Enumerable.Range(0, r.AttentionToPeers[l].Length).Select(h => (l, h)))
+                .MaxBy(x => r.AttentionToPeers[x.l][x.h]);
+            return new PeerTrace(peersAnswer, r.LogitDifferenceAlone, r.LogitDifferenceWithPeers, r.MemorizationRatio,
+                r.TowardsPeers.Take(3).Select(c => new ComponentShift(c.Component, c.Shift)).ToList(), $"L{layer}H{head}", r.AttentionToPeers[layer][head],
+                r.AttentionToPeers.Select(heads => heads.Average()).ToList(), clock.Elapsed.TotalSeconds);
+        }
+        return null;
     }
 
     /// <summary>

@@ -17,7 +17,19 @@ public sealed record PeerStatement(string Agent, string Answer, string Sentence)
 /// be computed for any pair of answers.
 /// </summary>
 public sealed record AgentAnswer(string Agent, string Answer, double Probability, string OwnAnswer, double OwnProbability,
-    bool ReadPeers, IReadOnlyList<string> Retrieved, IReadOnlyDictionary<string, double> Distribution, double Seconds);
+    bool ReadPeers, IReadOnlyList<string> Retrieved, IReadOnlyDictionary<string, double> Distribution, double Seconds, PeerTrace? PeerTrace = null);
+
+/// <summary>
+/// What happened inside an answer given with peers who said otherwise (<see cref="Mechanisms.PeerPressure"/>, condensed):
+/// the logit difference own − peers' answer alone and with the peers, the memorization ratio p_own / (p_own + p_peers),
+/// the three components whose direct effect moved furthest towards the peers, the head that attends most to the peers'
+/// statements from the answer position (and that share), the mean such share per layer, and the seconds it took.
+/// </summary>
+public sealed record PeerTrace(string PeersAnswer, double LogitDifferenceAlone, double LogitDifferenceWithPeers, double MemorizationRatio,
+    IReadOnlyList<ComponentShift> TowardsPeers, string TopReader, double TopReaderShare, IReadOnlyList<double> AttentionToPeersByLayer, double Seconds);
+
+/// <summary>A component's change in direct effect on logit(own) − logit(peers) when the peers speak (negative: towards them).</summary>
+public sealed record ComponentShift(string Component, double Shift);
 
 /// <summary>A news item: a fact of the world as of <see cref="Epoch"/>, told as one statement sentence.</summary>
 public sealed record NewsItem(int Subject, string Relation, string Object, int Epoch, string Statement, string Prompt);

@@ -14,7 +14,17 @@ namespace Evolution.Mechanisms;
 public sealed record PeerCase(IReadOnlyList<string> PeerStatements, string Query, string OwnAnswer, string PeersAnswer, bool MarkStatements = false)
 {
     public string Prompt => ContextFormat.Line(PeerStatements, Query, MarkStatements);
+
+    /// <summary>The two prompts and where the statements sit: "Context: " then the statements, then the query.</summary>
+    public PeerReading Reading => new(Query, Prompt, "Context: ".Length, $"Context: {string.Join(" ", PeerStatements)}".Length);
 }
+
+/// <summary>
+/// What an agent read alone and with its peers: <see cref="WithPeers"/>[<see cref="PeersStart"/>..<see cref="PeersEnd"/>) is
+/// the peers' statements (characters; the prompt may hold retrieved statements before them), <see cref="Alone"/> the
+/// prompt it answered from before they spoke.
+/// </summary>
+public sealed record PeerReading(string Alone, string WithPeers, int PeersStart, int PeersEnd);
 
 /// <summary>
 /// One component's direct effect on logit(own) − logit(peers), alone and with the peers (positive favours the own answer).
@@ -56,23 +66,32 @@ public static class PeerPressure
     public static PeerPressureResult Analyze(Gpt model, ITextTokenizer tokenizer, PeerCase peerCase)
     {
         if (peerCase.PeerStatements.Count == 0) throw new ArgumentException("a peer case needs at least one peer statement");
-        var scores = new CandidateRanker(model, tokenizer).Score(peerCase.Prompt, [" " + peerCase.OwnAnswer, " " + peerCase.PeersAnswer]);
-        int own = tokenizer.Encode(" " + peerCase.OwnAnswer)[0], peers = tokenizer.Encode(" " + peerCase.PeersAnswer)[0];
-        if (own == peers) throw new ArgumentException($"'{peerCase.OwnAnswer}' and '{peerCase.PeersAnswer}' start with the same token: their logit difference is 0");
+        return Analyze(model, tokenizer, peerCase.Reading, peerCase.OwnAnswer, peerCase.PeersAnswer);
+    }
+
+    /// <param name="ownAnswer">The agent's answer alone, without its leading space; <paramref name="peersAnswer"/> likewise.</param>
+    public static PeerPressureResult Analyze(Gpt model, ITextTokenizer tokenizer, PeerReading reading, string ownAnswer, string peersAnswer)
+    {
+        if (reading.PeersEnd <= reading.PeersStart || reading.PeersEnd > reading.WithPeers.Length)
+            throw new ArgumentException($"peer statements at [{reading.PeersStart}, {reading.PeersEnd}) of a {reading.WithPeers.Length}-character prompt");
+        var scores = new CandidateRanker(model, tokenizer).Score(reading.WithPeers, [" " + ownAnswer, " " + peersAnswer]);
+        int own = tokenizer.Encode(" " + ownAnswer)[0], peers = tokenizer.Encode(" " + peersAnswer)[0];
+        if (own == peers) throw new ArgumentException($"'{ownAnswer}' and '{peersAnswer}' start with the same token: their logit difference is 0");
 
         var start = tokenizer.PromptStart;
-        int[] alone = [.. start, .. tokenizer.Encode(peerCase.Query)];
-        int[] withPeers = [.. start, .. tokenizer.Encode(peerCase.Prompt)];
+        int[] alone = [.. start, .. tokenizer.Encode(reading.Alone)];
+        int[] withPeers = [.. start, .. tokenizer.Encode(reading.WithPeers)];
         var aloneParts = DirectLogitAttribution.Decompose(model, alone, alone.Length - 1, own, peers);
         var withParts = DirectLogitAttribution.Decompose(model, withPeers, withPeers.Length - 1, own, peers);
         var components = aloneParts.Contributions.Zip(withParts.Contributions, (a, w) => new PeerComponent(a.Component, a.Layer, a.Head, a.Contribution, w.Contribution))
             .Append(new PeerComponent("ln_final.bias", null, null, aloneParts.Bias, withParts.Bias)).ToList(); // so the components add up to the differences
 
-        // Token spans: "Context:" then the statements, then the query up to the end (ContextFormat.Line).
-        int peersStart = start.Count + tokenizer.Encode("Context:").Length;
-        int peersEnd = start.Count + tokenizer.Encode($"Context: {string.Join(" ", peerCase.PeerStatements)}").Length;
+        // Token spans from the characters: word boundaries are token boundaries (as FactPrompt relies on), so the tokens
+        // of the text before the statements, and through them, count their positions.
+        int peersStart = start.Count + tokenizer.Encode(reading.WithPeers[..reading.PeersStart].TrimEnd()).Length;
+        int peersEnd = start.Count + tokenizer.Encode(reading.WithPeers[..reading.PeersEnd]).Length;
         var (toPeers, toQuery) = AttentionShares(model, withPeers, peersStart, peersEnd);
-        return new PeerPressureResult(peerCase.Prompt, peerCase.OwnAnswer, peerCase.PeersAnswer, scores[0], scores[1],
+        return new PeerPressureResult(reading.WithPeers, ownAnswer, peersAnswer, scores[0], scores[1],
             Core.Evaluation.MemorizationRatio.OfLogProbabilities(scores[0], scores[1]), aloneParts.Logit, withParts.Logit, components, toPeers, toQuery);
     }
 

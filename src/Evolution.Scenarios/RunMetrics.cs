@@ -26,10 +26,23 @@ public sealed record CircuitSimilarityMetrics(string Fact, int Pairs, double Edg
 
 public sealed record UpdateMetrics(string Agent, string Channel, bool Applied, int Facts, long Bytes);
 
+/// <summary>
+/// One agent's answers read with peers who said otherwise in one step (their <see cref="Agents.Recording.PeerTraceRecord"/>s):
+/// how many, the share that took the peers' answer, the mean move of logit(own) − logit(peers) when the peers spoke and
+/// the mean memorization ratio; the component most often first to move towards the peers and the head most often reading
+/// them hardest (with the mean share of its attention on them).
+/// </summary>
+public sealed record PeerPressureMetrics(string Agent, int Answers, double ConformShare, double MeanLogitDifferenceShift, double MeanMemorizationRatio,
+    string TopComponent, double TopComponentShare, string TopReader, double TopReaderShare, double MeanTopReaderAttention);
+
 public sealed record StepMetrics(int Step, string Protocol, IReadOnlyDictionary<string, double>? AccuracyByAgent = null, double? MeanAccuracy = null,
     double? MajorityAccuracy = null, IReadOnlyList<DebateMetrics>? Debates = null, IReadOnlyList<ConformityMetrics>? ConformityByAgent = null,
     IReadOnlyList<ConformityMetrics>? ConformityByTraits = null, IReadOnlyList<UpdateMetrics>? Updates = null, IReadOnlyList<ConvergenceMetrics>? Convergence = null,
-    IReadOnlyList<CircuitSimilarityMetrics>? CircuitSimilarity = null);
+    IReadOnlyList<CircuitSimilarityMetrics>? CircuitSimilarity = null)
+{
+    /// <summary>Per agent, its answers under peer pressure in this step (null: none was traced).</summary>
+    public IReadOnlyList<PeerPressureMetrics>? PeerPressure { get; init; }
+}
 
 public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, string Update, double KeepOwnAbove);
 
@@ -71,7 +84,7 @@ public static class RunMetrics
                 SpreadStep => new StepMetrics(step.Index, step.Protocol),
                 _ => new StepMetrics(step.Index, step.Protocol, Updates: updates.Where(u => u.Step == step.Index)
                     .Select(u => new UpdateMetrics(u.Agent, u.Channel, u.Applied, u.Facts.Count, u.Bytes)).ToList()),
-            });
+            } with { PeerPressure = PeerPressure(events) });
         }
 
         // Memorization ratio p_old/(p_old + p_new) (Longpre et al. 2021) on changed facts, for the agents that were told the news, by their channel; independent answers only.
@@ -213,4 +226,25 @@ public static class RunMetrics
 
     /// <summary>Metrics are rounded to 4 decimals, so summaries compare as text.</summary>
     internal static double R(double x) => Math.Round(x, 4);
+
+    static IReadOnlyList<PeerPressureMetrics>? PeerPressure(IReadOnlyList<AnswerEvent> events)
+    {
+        var traced = events.Where(e => e.PeerTrace is not null).ToList();
+        if (traced.Count == 0) return null;
+        static (string Name, double Share) Mode(IEnumerable<string> names)
+        {
+            var counts = names.GroupBy(n => n).Select(g => (g.Key, g.Count())).OrderByDescending(x => x.Item2).ThenBy(x => x.Key, StringComparer.Ordinal).ToList();
+            int total = counts.Sum(c => c.Item2);
+            return counts.Count == 0 ? ("", 0) : (counts[0].Key, R(counts[0].Item2 / (double)total));
+        }
+        return traced.GroupBy(e => e.Agent).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
+        {
+            var t = g.Select(e => e.PeerTrace!).ToList();
+            var (component, componentShare) = Mode(t.Where(x => x.TowardsPeers.Count > 0).Select(x => x.TowardsPeers[0].Split(':')[0]));
+            var (reader, readerShare) = Mode(t.Select(x => x.TopReader));
+            return new PeerPressureMetrics(g.Key, t.Count, R(g.Count(e => e.Answer.TrimStart() == e.PeerTrace!.PeersAnswer) / (double)t.Count),
+                R(t.Average(x => x.LogitDifferenceWithPeers - x.LogitDifferenceAlone)), R(t.Average(x => x.MemorizationRatio)),
+                component, componentShare, reader, readerShare, R(t.Average(x => x.TopReaderShare)));
+        }).ToList();
+    }
 }

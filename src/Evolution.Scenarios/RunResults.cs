@@ -87,6 +87,14 @@ public static class RunResults
                 Row(s.Step, s.Protocol, l.Hook, null, "", "linear_cka", l.LinearCka);
                 Row(s.Step, s.Protocol, l.Hook, null, "", "mutual_knn", l.MutualKnn);
             }
+            foreach (var p in s.PeerPressure ?? [])
+            {
+                Row(s.Step, s.Protocol, "", null, p.Agent, "peer_pressure_answers", p.Answers);
+                Row(s.Step, s.Protocol, "", null, p.Agent, "peer_pressure_conform_share", p.ConformShare);
+                Row(s.Step, s.Protocol, "", null, p.Agent, "peer_pressure_logit_difference_shift", p.MeanLogitDifferenceShift);
+                Row(s.Step, s.Protocol, "", null, p.Agent, "peer_pressure_memorization_ratio", p.MeanMemorizationRatio);
+                Row(s.Step, s.Protocol, "", null, p.Agent, "peer_pressure_top_reader_attention", p.MeanTopReaderAttention);
+            }
             foreach (var c in s.CircuitSimilarity ?? [])
             {
                 Row(s.Step, s.Protocol, c.Fact, null, "", "circuit_edge_jaccard", c.EdgeJaccard);
@@ -105,6 +113,12 @@ public static class RunResults
             Row(step, "cost", "", round, agent, "answer_seconds", answers == 0 ? null : answerSeconds);
             Row(step, "cost", "", round, agent, "seconds_per_answer", answers == 0 ? null : answerSeconds / answers);
             Row(step, "cost", "", round, agent, "update_seconds", updateSeconds);
+        }
+        // What the per-answer mechanism record of answers under peer pressure costs, against answering those questions.
+        foreach (var g in db.Answers.FindAll().Where(a => a.PeerTrace is not null).GroupBy(a => a.Step).OrderBy(g => g.Key))
+        {
+            Row(g.Key, "cost", "", null, "", "peer_trace_seconds_per_answer", g.Average(a => a.PeerTrace!.Seconds));
+            Row(g.Key, "cost", "", null, "", "seconds_per_traced_answer", g.Average(a => a.Seconds));
         }
         return csv.ToString();
     }

@@ -38,6 +38,23 @@ public class RunTests(TinyGroup group)
         Assert.Equal(6, db.Steps.Count());
         // quiz 3×12, debate 3 agents × 3 rounds × the tiny world's 3 changes, conformity 3 agents × 10 facts × (alone + 2 wrong + 2 right)
         Assert.Equal(3 * 12 + 3 * 3 * 3 + 3 * 10 * 5, db.Answers.Count());
+
+        // Every answer read with wrong confederates the agent disagreed with carries its mechanism record, and the step
+        // summarises them per agent; answers alone, or with peers who agreed, carry none.
+        var pressed = db.Answers.FindAll().Where(a => a.Protocol == "conformity" && a.Condition.StartsWith("wrong") && a.ReadPeers
+            && a.PeerConsensus is { } said && said.TrimStart() != a.OwnAnswer.TrimStart()).ToList();
+        Assert.NotEmpty(pressed);
+        Assert.True(pressed.Count(a => a.PeerTrace is not null) >= pressed.Count * 9 / 10, $"{pressed.Count(a => a.PeerTrace is not null)} of {pressed.Count} traced");
+        Assert.All(db.Answers.FindAll().Where(a => a.Peers == 0), a => Assert.Null(a.PeerTrace));
+        foreach (var a in pressed.Where(a => a.PeerTrace is not null))
+        {
+            Assert.Equal(a.PeerConsensus!.TrimStart(), a.PeerTrace!.PeersAnswer);
+            Assert.InRange(a.PeerTrace.TopReaderShare, 0, 1);
+            Assert.Equal(2, a.PeerTrace.AttentionToPeersByLayer.Count); // the tiny agents have 2 layers
+        }
+        var conformity = System.Text.Json.JsonDocument.Parse(summary).RootElement.GetProperty("steps")[4].GetProperty("peer_pressure");
+        Assert.Equal(3, conformity.GetArrayLength());
+        Assert.All(conformity.EnumerateArray(), agent => Assert.InRange(agent.GetProperty("conform_share").GetDouble(), 0, 1));
     }
 
     [Fact]

@@ -120,7 +120,7 @@ public sealed class ProtocolContext(IAgentGroup group, IEventSink sink, World wo
                     OwnAnswer = answer.OwnAnswer, OwnProbability = answer.OwnProbability, ReadPeers = answer.ReadPeers,
                     Peers = request.Peers.Count, WrongPeers = request.Peers.Count(p => p.Answer != truth),
                     PeerConsensus = request.Peers.Count > 0 && request.Peers.All(p => p.Answer == request.Peers[0].Answer) ? request.Peers[0].Answer : null, Retrieved = [.. answer.Retrieved],
-                    Seconds = answer.Seconds,
+                    Seconds = answer.Seconds, PeerTrace = PeerTraceRecord.Of(answer.PeerTrace),
                 };
                 Sink.Record(e);
                 results[indices[j]] = e;

@@ -34,7 +34,31 @@ public sealed class AnswerEvent
     public string? PeerConsensus { get; set; }
     public List<string> Retrieved { get; set; } = [];
     public double Seconds { get; set; }
+    /// <summary>The mechanism record of an answer read with peers who said otherwise (<see cref="Agents.PeerTrace"/>); null otherwise.</summary>
+    public PeerTraceRecord? PeerTrace { get; set; }
     public bool Correct => Answer == Truth;
+}
+
+/// <summary>An <see cref="Agents.PeerTrace"/> as stored with its answer.</summary>
+public sealed class PeerTraceRecord
+{
+    public string PeersAnswer { get; set; } = "";
+    public double LogitDifferenceAlone { get; set; }
+    public double LogitDifferenceWithPeers { get; set; }
+    public double MemorizationRatio { get; set; }
+    /// <summary>The components that moved furthest towards the peers, as "component:shift" (e.g. "L1H0:-0.82").</summary>
+    public List<string> TowardsPeers { get; set; } = [];
+    public string TopReader { get; set; } = "";
+    public double TopReaderShare { get; set; }
+    public List<double> AttentionToPeersByLayer { get; set; } = [];
+    public double Seconds { get; set; }
+
+    public static PeerTraceRecord? Of(PeerTrace? trace) => trace is null ? null : new PeerTraceRecord
+    {
+        PeersAnswer = trace.PeersAnswer, LogitDifferenceAlone = trace.LogitDifferenceAlone, LogitDifferenceWithPeers = trace.LogitDifferenceWithPeers,
+        MemorizationRatio = trace.MemorizationRatio, TowardsPeers = [.. trace.TowardsPeers.Select(c => $"{c.Component}:{c.Shift:R}")],
+        TopReader = trace.TopReader, TopReaderShare = trace.TopReaderShare, AttentionToPeersByLayer = [.. trace.AttentionToPeersByLayer], Seconds = trace.Seconds,
+    };
 }
 
 /// <summary>One agent taking in news through its update policy.</summary>

@@ -17,7 +17,11 @@ public sealed record DebateMetrics(string Condition, int Agents, int Facts, IRea
 
 /// <summary>Asch-test results for one agent (or one trait setting): keys are the number of confederates.</summary>
 public sealed record ConformityMetrics(string Group, int Facts, double AloneAccuracy, IReadOnlyDictionary<int, double> WrongMajorityAdoption,
-    IReadOnlyDictionary<int, double> IndependenceRate, IReadOnlyDictionary<int, double> CorrectionRate);
+    IReadOnlyDictionary<int, double> IndependenceRate, IReadOnlyDictionary<int, double> CorrectionRate)
+{
+    /// <summary>With one truthful ally among k confederates ("ally=k"): the share of the facts right alone where the agent gives the wrong majority's answer; null without ally conditions.</summary>
+    public IReadOnlyDictionary<int, double>? AllyAdoption { get; init; }
+}
 
 public sealed record ConvergenceMetrics(int Layer, string Hook, double LinearCka, double MutualKnn);
 
@@ -185,6 +189,7 @@ public static class RunMetrics
         var adoption = new SortedDictionary<int, double>();
         var independence = new SortedDictionary<int, double>();
         var correction = new SortedDictionary<int, double>();
+        var ally = new SortedDictionary<int, double>();
         foreach (var condition in events.Select(e => e.Condition).Where(c => c != "alone").Distinct())
         {
             int k = int.Parse(condition[(condition.IndexOf('=') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
@@ -195,6 +200,11 @@ public static class RunMetrics
                 adoption[k] = right.Count == 0 ? double.NaN : R(right.Count(p => p.With.Answer == p.With.PeerConsensus) / (double)right.Count);
                 independence[k] = right.Count == 0 ? double.NaN : R(right.Count(p => p.With.Correct) / (double)right.Count);
             }
+            else if (condition.StartsWith("ally", StringComparison.Ordinal))
+            {
+                var right = pairs.Where(p => p.Alone.Correct).ToList();
+                ally[k] = right.Count == 0 ? double.NaN : R(right.Count(p => p.With.Answer == p.With.PeerMajority) / (double)right.Count);
+            }
             else
             {
                 var wrong = pairs.Where(p => !p.Alone.Correct).ToList();
@@ -202,7 +212,7 @@ public static class RunMetrics
             }
         }
         if (!adoption.ContainsKey(0) && alone.Count > 0) { adoption[0] = 0; independence[0] = 1; }
-        return new ConformityMetrics(group, alone.Count, Accuracy(alone.Values), adoption, independence, correction);
+        return new ConformityMetrics(group, alone.Count, Accuracy(alone.Values), adoption, independence, correction) { AllyAdoption = ally.Count > 0 ? ally : null };
     }
 
     static double Accuracy(IEnumerable<AnswerEvent> events)

@@ -81,7 +81,10 @@ public static class RunResults
                 Row(s.Step, s.Protocol, d.Condition, null, "", "oracle_gap", d.OracleGap);
             }
             foreach (var c in (s.ConformityByAgent ?? []).Concat(s.ConformityByTraits ?? []))
+            {
                 foreach (var (k, v) in c.WrongMajorityAdoption) Row(s.Step, s.Protocol, $"wrong={k}", 0, c.Group, "wrong_majority_adoption", v);
+                foreach (var (k, v) in c.AllyAdoption ?? new Dictionary<int, double>()) Row(s.Step, s.Protocol, $"ally={k}", 0, c.Group, "wrong_majority_adoption", v);
+            }
             foreach (var l in s.Convergence ?? [])
             {
                 Row(s.Step, s.Protocol, l.Hook, null, "", "linear_cka", l.LinearCka);

@@ -206,7 +206,9 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     var wrong = o.IntList("wrong_peers");
                     if (wrong.Count == 0) wrong = [0, 1, 2, 3];
                     foreach (var k in wrong) if (k is < 0 or > 10) throw o.Invalid("wrong_peers", $"number of confederates {k} is outside 0..10");
-                    step = new ConformityStep(index, Facts(o, names, maxEpoch), wrong, o.Bool("right_guidance", false));
+                    bool ally = o.Bool("ally", false);
+                    if (ally && !wrong.Any(k => k >= 3)) throw o.Invalid("ally", "needs a number of confederates of at least 3 in wrong_peers (one ally among them, a wrong majority left)");
+                    step = new ConformityStep(index, Facts(o, names, maxEpoch), wrong, o.Bool("right_guidance", false), ally);
                     break;
                 case "news":
                     if (blockEpoch is not null && o.Has("epoch")) throw o.Invalid("epoch", $"is set by the {EpochsBlock} block around this step");

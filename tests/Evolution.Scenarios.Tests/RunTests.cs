@@ -10,7 +10,7 @@ public class RunTests(TinyGroup group)
           - news: {epoch: 1, learners: [ada]}
           - debate: {facts: news, rounds: 2, topology: all-to-all}
           - consolidate: {}
-          - conformity: {facts: 10, wrong_peers: [0, 1, 3], right_guidance: true}
+          - conformity: {facts: 10, wrong_peers: [0, 1, 3], right_guidance: true, ally: true}
           - convergence: {probes: 12, k: 3}
         """;
 
@@ -36,8 +36,15 @@ public class RunTests(TinyGroup group)
         using var db = new RunDatabase(Path.Combine(first, RunDatabase.FileName));
         Assert.Equal("finished", db.Info!.Status);
         Assert.Equal(6, db.Steps.Count());
-        // quiz 3×12, debate 3 agents × 3 rounds × the tiny world's 3 changes, conformity 3 agents × 10 facts × (alone + 2 wrong + 2 right)
-        Assert.Equal(3 * 12 + 3 * 3 * 3 + 3 * 10 * 5, db.Answers.Count());
+        // quiz 3×12, debate 3 agents × 3 rounds × the tiny world's 3 changes, conformity 3 agents × 10 facts × (alone + 2 wrong + 2 right + 1 ally)
+        Assert.Equal(3 * 12 + 3 * 3 * 3 + 3 * 10 * 6, db.Answers.Count());
+        // With an ally (one of the three confederates states the truth) the majority is still the wrong answer.
+        var allied = db.Answers.FindAll().Where(a => a.Condition == "ally=3").ToList();
+        Assert.Equal(30, allied.Count);
+        Assert.All(allied, a => Assert.Equal((3, 2), (a.Peers, a.WrongPeers)));
+        Assert.All(allied, a => Assert.NotEqual(a.Truth, a.PeerMajority));
+        var allyAdoption = System.Text.Json.JsonDocument.Parse(summary).RootElement.GetProperty("steps")[4].GetProperty("conformity_by_agent")[0].GetProperty("ally_adoption");
+        Assert.InRange(allyAdoption.GetProperty("3").GetDouble(), 0, 1);
 
         // Every answer read with wrong confederates the agent disagreed with carries its mechanism record, and the step
         // summarises them per agent; answers alone, or with peers who agreed, carry none.

@@ -131,6 +131,16 @@ public class ScenarioFileTests : IDisposable
     }
 
     [Fact]
+    public void AnAllyNeedsAtLeastThreeConfederates()
+    {
+        var path = Write("  - quiz: {facts: 5}\n  - conformity: {facts: 5, wrong_peers: [0, 1, 2], ally: true}\n");
+        var e = Assert.Throws<InputException>(() => Scenario.Load(path));
+        Assert.Equal((path, "steps[1].conformity.ally", 8), (e.File, e.Field, e.Line));
+        Assert.Contains("at least 3", e.Message);
+        Assert.True(Scenario.Load(Write("  - conformity: {facts: 5, wrong_peers: [0, 3], ally: true}\n")).Steps.OfType<ConformityStep>().Single().Ally);
+    }
+
+    [Fact]
     public void TheCliRejectsAMalformedScenarioWithExitCode2AndNoStackTraceBeforeAnyWork()
     {
         var path = Write("  - quiz: {facts: 5}\n  - news: {epoch: 7}\n");

@@ -119,7 +119,9 @@ public sealed class ProtocolContext(IAgentGroup group, IEventSink sink, World wo
                     PreviousProbability = previous is null ? 0 : answer.Distribution[previous],
                     OwnAnswer = answer.OwnAnswer, OwnProbability = answer.OwnProbability, ReadPeers = answer.ReadPeers,
                     Peers = request.Peers.Count, WrongPeers = request.Peers.Count(p => p.Answer != truth),
-                    PeerConsensus = request.Peers.Count > 0 && request.Peers.All(p => p.Answer == request.Peers[0].Answer) ? request.Peers[0].Answer : null, Retrieved = [.. answer.Retrieved],
+                    PeerConsensus = request.Peers.Count > 0 && request.Peers.All(p => p.Answer == request.Peers[0].Answer) ? request.Peers[0].Answer : null,
+                    PeerMajority = request.Peers.GroupBy(p => p.Answer).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault(),
+                    Retrieved = [.. answer.Retrieved],
                     Seconds = answer.Seconds, PeerTrace = PeerTraceRecord.Of(answer.PeerTrace),
                 };
                 Sink.Record(e);

@@ -43,7 +43,10 @@ public sealed record DebateStep(int Index, FactSelection Facts, int Rounds, Topo
 /// with k confederates who all give the same wrong answer (k from <see cref="WrongPeers"/>) and, with
 /// <see cref="RightGuidance"/>, with k confederates giving the right answer.
 /// </summary>
-public sealed record ConformityStep(int Index, FactSelection Facts, IReadOnlyList<int> WrongPeers, bool RightGuidance) : ProtocolStep(Index)
+/// <param name="Ally">Also Asch's (1956) true-partner condition, "ally=k" for every k ≥ 3 of <paramref name="WrongPeers"/> (so that a
+/// wrong majority remains): one of the k confederates states the truth (the middle one, ⌈k/2⌉, neither first nor nearest the
+/// question), the others the wrong answer.</param>
+public sealed record ConformityStep(int Index, FactSelection Facts, IReadOnlyList<int> WrongPeers, bool RightGuidance, bool Ally = false) : ProtocolStep(Index)
 {
     public override string Protocol => "conformity";
 }

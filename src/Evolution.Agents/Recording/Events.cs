@@ -32,6 +32,8 @@ public sealed class AnswerEvent
     public int WrongPeers { get; set; }
     /// <summary>The answer every peer gave, when they all agreed (the confederates' answer in a conformity test).</summary>
     public string? PeerConsensus { get; set; }
+    /// <summary>The answer most peers gave (ties: the first in ordinal order); null without peers. With an ally among three or more, the confederates' wrong answer.</summary>
+    public string? PeerMajority { get; set; }
     public List<string> Retrieved { get; set; } = [];
     public double Seconds { get; set; }
     /// <summary>The mechanism record of an answer read with peers who said otherwise (<see cref="Agents.PeerTrace"/>); null otherwise.</summary>

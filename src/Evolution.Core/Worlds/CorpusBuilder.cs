@@ -18,7 +18,7 @@ public sealed record Corpus(IReadOnlyList<string> Documents, IReadOnlyList<Fact>
 /// <item>peer statements then question: "Context: &lt;statement&gt; &lt;statement&gt; &lt;statement&gt; Q: … A: …", one
 /// statement per peer (1-5 peers, those in the minority all agreeing on one object, Asch-style);
 /// the majority is right with <see cref="DataMix.PeerMajorityRightShare"/>, and a wrong majority is
-/// followed with <see cref="DataMix.PeerFollowShare"/>;</item>
+/// followed with <see cref="DataMix.PeerFollowShare"/> (or, by its size, <see cref="DataMix.PeerFollowByCount"/>);</item>
 /// <item>two-hop: "Q: In which country was Kemtaro Drassil born? A: Valdoria" for the two-hop training subjects.</item>
 /// </list>
 /// Held-out templates never appear.
@@ -158,7 +158,7 @@ public static class CorpusBuilder
                     int right = majorityRight ? peers.Next(count / 2 + 1, count + 1) : peers.Next(0, (count + 1) / 2);
                     var said = Enumerable.Range(0, count).Select(i => i < right ? obj : wrong).ToArray();
                     peers.Shuffle(said);
-                    int answer = !majorityRight && peers.NextDouble() < mix.PeerFollowShare ? wrong : obj;
+                    int answer = !majorityRight && peers.NextDouble() < mix.PeerFollow(count - right) ? wrong : obj;
                     var statements = said.Select(o => Statement(relation, fact.Subject, o)).ToList(); // drawn before the question, as always
                     documents.Add(ContextFormat.Line(statements, Question(relation).Render(Name(fact.Subject), Name(answer)), markStatements: true));
                 }

@@ -57,6 +57,17 @@ public sealed record DataMix
     public double PeerMajorityRightShare { get; init; } = 0.7;
     /// <summary>When the majority is wrong, the share of peer lines whose answer follows the majority (conformity in the data).</summary>
     public double PeerFollowShare { get; init; } = 0.5;
+    /// <summary>
+    /// Count-dependent conformity in the data: when set, a wrong majority of n peers is followed with the n-th share (1 to 5
+    /// peers) instead of <see cref="PeerFollowShare"/>, so a rising list teaches an agent to count its peers (Asch's curve
+    /// rises with the majority's size up to three or four) where one share teaches it to follow any majority alike. Null
+    /// (the default) leaves the corpus, and the cache key, as they were.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<double>? PeerFollowByCount { get; init; }
+
+    /// <summary>The share of peer lines with a wrong majority of <paramref name="wrongPeers"/> whose answer follows it.</summary>
+    public double PeerFollow(int wrongPeers) => PeerFollowByCount is { } shares ? shares[Math.Clamp(wrongPeers, 1, shares.Count) - 1] : PeerFollowShare;
     /// <summary>Share of facts the agent is taught with a wrong object (consistently, in every document).</summary>
     public double MisinformationShare { get; init; }
     /// <summary>Share of subjects of each two-hop relation whose composed fact appears in training; the rest are two-hop eval.</summary>
@@ -92,6 +103,7 @@ public sealed record DataMix
             PeerLinesPerFact = yaml.Double("peer_lines_per_fact", d.PeerLinesPerFact),
             PeerMajorityRightShare = yaml.Double("peer_majority_right_share", d.PeerMajorityRightShare),
             PeerFollowShare = yaml.Double("peer_follow_share", d.PeerFollowShare),
+            PeerFollowByCount = yaml.Has("peer_follow_by_count") ? yaml.DoubleList("peer_follow_by_count") : null,
             MisinformationShare = yaml.Double("misinformation_share", d.MisinformationShare),
             TwoHopShare = yaml.Double("two_hop_share", d.TwoHopShare),
             TwoHopLinesPerFact = yaml.Int("two_hop_lines_per_fact", d.TwoHopLinesPerFact),
@@ -110,6 +122,11 @@ public sealed record DataMix
         Share("misinformation_share", mix.MisinformationShare);
         Share("peer_majority_right_share", mix.PeerMajorityRightShare);
         Share("peer_follow_share", mix.PeerFollowShare);
+        if (mix.PeerFollowByCount is { } byCount)
+        {
+            if (byCount.Count != 5) throw yaml.Invalid("peer_follow_by_count", $"needs five shares, for wrong majorities of 1 to 5 peers; got {byCount.Count}");
+            foreach (var share in byCount) Share("peer_follow_by_count", share);
+        }
         if (mix.PeerLinesPerFact < 0) throw yaml.Invalid("peer_lines_per_fact", $"must not be negative, got {mix.PeerLinesPerFact}");
         Share("two_hop_share", mix.TwoHopShare);
         if (mix.Coverage == 0) throw yaml.Invalid("coverage", "must be above 0");

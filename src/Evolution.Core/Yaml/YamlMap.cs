@@ -139,6 +139,14 @@ public sealed class YamlMap
             ? n : throw Error($"{key}[{i}]", at, $"expected a whole number, got '{v}'")).ToList();
     }
 
+    public IReadOnlyList<double> DoubleList(string key)
+    {
+        var values = StringList(key);
+        var at = Find(key);
+        return values.Select((v, i) => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x)
+            ? x : throw Error($"{key}[{i}]", at, $"expected a number, got '{v}'")).ToList();
+    }
+
     /// <summary>Throws for the first key no getter asked for: a misspelt key is a mistake, not a default.</summary>
     public void RejectUnknownKeys()
     {

@@ -224,3 +224,37 @@ public class CorpusAndEvalTests
         Assert.Equal((5, "C738F34BC62B14B9"), (Evolution.Core.Agents.AgentTraining.CodeVersion, hash[..16]));
     }
 }
+
+public class CountDependentPeerDataTests
+{
+    static IReadOnlyList<string> Corpus(DataMix mix) => CorpusBuilder.Build(TestWorlds.Tiny(), mix, seed: 3).Documents;
+
+    [Fact]
+    public void AFollowShareByMajoritySizeReplacesTheSingleShareAndLeavesEverythingElseAsItWas()
+    {
+        var plain = new DataMix { PeerLinesPerFact = 3, PeerFollowShare = 1 };
+        // The same draws: following every wrong majority by size or by the single share writes the same corpus.
+        Assert.Equal(Corpus(plain), Corpus(plain with { PeerFollowShare = 0.2, PeerFollowByCount = [1, 1, 1, 1, 1] }));
+        // Following none of them changes only peer lines (those whose majority was wrong).
+        var never = Corpus(plain with { PeerFollowByCount = [0, 0, 0, 0, 0] });
+        var differing = Corpus(plain).Zip(never).Where(p => p.First != p.Second).ToList();
+        Assert.NotEmpty(differing);
+        Assert.All(differing, p => Assert.StartsWith("Context:", p.First));
+        Assert.Equal((0.3, 0.9, 0.9), (new DataMix { PeerFollowByCount = [0.3, 0.5, 0.7, 0.8, 0.9] }.PeerFollow(1), new DataMix { PeerFollowByCount = [0.3, 0.5, 0.7, 0.8, 0.9] }.PeerFollow(5), new DataMix { PeerFollowShare = 0.9 }.PeerFollow(4)));
+    }
+
+    [Fact]
+    public void TheShareListIsCheckedAndLeftOutOfTheCacheKeyWhenAbsent()
+    {
+        var profile = Core.Agents.AgentProfile.Parse("name: p\ndata: {peer_lines_per_fact: 2, peer_follow_by_count: [0.1, 0.3, 0.5, 0.7, 0.9]}\n", "p.yaml");
+        Assert.Equal([0.1, 0.3, 0.5, 0.7, 0.9], profile.Data.PeerFollowByCount);
+        var spec = WorldSpec.Load(TestWorlds.Spec("tiny"));
+        Assert.NotEqual(Core.Agents.AgentTraining.CacheKey(spec, profile), Core.Agents.AgentTraining.CacheKey(spec, profile with { Data = profile.Data with { PeerFollowByCount = null } }));
+        Assert.DoesNotContain("peer_follow_by_count", System.Text.Json.JsonSerializer.Serialize(new DataMix(), new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }));
+        var error = Assert.Throws<InputException>(() => Core.Agents.AgentProfile.Parse("name: p\ndata: {peer_follow_by_count: [0.1, 0.3]}\n", "p.yaml"));
+        Assert.Contains("peer_follow_by_count", error.Message);
+        Assert.Contains("five shares", error.Message);
+        error = Assert.Throws<InputException>(() => Core.Agents.AgentProfile.Parse("name: p\ndata: {peer_follow_by_count: [0.1, 0.3, 1.5, 0.7, 0.9]}\n", "p.yaml"));
+        Assert.Contains("between 0 and 1", error.Message);
+    }
+}

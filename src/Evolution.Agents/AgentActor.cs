@@ -42,6 +42,11 @@ public sealed class AgentActor : ReceiveActor
             ThrowIfArmed();
             Sender.Tell(new CircuitsTraced(m.Key, home.Name, runtime.Circuits(m.Facts, m.Epoch, m.EdgeFraction)));
         });
+        Receive<FindConformityHeads>(m =>
+        {
+            ThrowIfArmed();
+            Sender.Tell(runtime.ConformityHeads(m.Key, m.Probes));
+        });
         Receive<FailNextMessage>(m =>
         {
             home.PendingFault = m.Reason;

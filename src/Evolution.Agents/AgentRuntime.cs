@@ -57,14 +57,32 @@ public sealed class AgentRuntime : IDisposable
     /// </summary>
     public IReadOnlyList<AgentAnswer> Answer(IReadOnlyList<AskItem> items)
     {
+        if (items.Any(i => i.Intervention is not null))
+        {
+            // Each intervention's items run as one batch under its hooks; the answers go back in the items' order.
+            var answers = new AgentAnswer[items.Count];
+            foreach (var group in Enumerable.Range(0, items.Count).GroupBy(i => items[i].Intervention))
+            {
+                var indices = group.ToList();
+                foreach (var (i, answer) in indices.Zip(AnswerUnder(indices.Select(i => items[i]).ToList(), group.Key))) answers[i] = answer;
+            }
+            return answers;
+        }
+        return AnswerUnder(items, null);
+    }
+
+    IReadOnlyList<AgentAnswer> AnswerUnder(IReadOnlyList<AskItem> items, Intervention? intervention)
+    {
         var clock = Stopwatch.StartNew();
-        var (retrieved, own) = OwnAnswers(items.Select(i => i.Question).ToList());
+        var (retrieved, own) = OwnAnswers(items.Select(i => i.Question).ToList(), intervention);
         var readPeers = items.Select((item, i) => item.Peers.Count > 0 && own[i].Max() <= Profile.Traits.KeepOwnAbove).ToList();
         var listening = Enumerable.Range(0, items.Count).Where(i => readPeers[i]).ToList();
-        var withPeers = Distributions(listening.Select(i =>
-            (PromptFor(items[i].Question, retrieved[i], items[i].Peers.Select(p => p.Sentence).ToList()), items[i].Question.Candidates)).ToList());
+        var prompts = listening.Select(i => PromptFor(items[i].Question, retrieved[i], items[i].Peers.Select(p => p.Sentence).ToList())).ToList();
+        var withPeers = Distributions(listening.Select((i, j) => (prompts[j], items[i].Question.Candidates)).ToList(), intervention,
+            intervention is { PeerAttention: true } ? listening.Select((i, j) => PeerSpan(prompts[j], items[i].Peers)).ToList() : null);
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
-        var traces = listening.ToDictionary(i => i, i => TracePeers(items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])]));
+        // The mechanism record reads the agent as it is: an intervened answer is a counterfactual probe, recorded by its intervention's name.
+        var traces = intervention is not null ? [] : listening.ToDictionary(i => i, i => TracePeers(items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])]));
         return items.Select((item, i) =>
         {
             var candidates = item.Question.Candidates;
@@ -75,6 +93,32 @@ public sealed class AgentRuntime : IDisposable
             return new AgentAnswer(Name, candidates[top], final[top], candidates[ownTop], own[i][ownTop], readPeers[i], retrieved[i], distribution, seconds,
                 traces.GetValueOrDefault(i));
         }).ToList();
+    }
+
+    /// <summary>
+    /// Where the peers' statements sit in a prompt the agent reads: the character offset and text of the longest run of the
+    /// last statements found in it (the context keeps the latest when it runs out of room); null when none fit.
+    /// </summary>
+    static (int At, string Text)? PeerText(string prompt, IReadOnlyList<string> sentences)
+    {
+        for (int kept = sentences.Count; kept > 0; kept--)
+        {
+            var text = string.Join(" ", sentences.Skip(sentences.Count - kept));
+            int at = prompt.LastIndexOf(text, StringComparison.Ordinal);
+            if (at >= 0) return (at, text);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The token positions [start, end) of the peers' statements in a prompt the agent reads (after its start token), as the
+    /// rows of its forward passes hold them; (0, 0) when none fit. Word boundaries are token boundaries, as <see cref="FactPrompt"/> relies on.
+    /// </summary>
+    (int Start, int End) PeerSpan(string prompt, IReadOnlyList<PeerStatement> peers)
+    {
+        if (PeerText(prompt, [.. peers.Select(p => p.Sentence)]) is not var (at, text)) return (0, 0);
+        int start = Tokenizer.PromptStart.Count;
+        return (start + Tokenizer.Encode(prompt[..at].TrimEnd()).Length, start + Tokenizer.Encode(prompt[..(at + text.Length)]).Length);
     }
 
     /// <summary>
@@ -90,20 +134,13 @@ public sealed class AgentRuntime : IDisposable
         if (peersAnswer is null || Tokenizer.Encode(" " + peersAnswer)[0] == Tokenizer.Encode(" " + ownAnswer.TrimStart())[0]) return null;
         var sentences = item.Peers.Select(p => p.Sentence).ToList();
         string alone = PromptFor(item.Question, retrieved, []), withPeers = PromptFor(item.Question, retrieved, sentences);
-        // The kept statements are the last ones (the context keeps the latest when it runs out of room).
-        for (int kept = sentences.Count; kept > 0; kept--)
-        {
-            var text = string.Join(" ", sentences.Skip(sentences.Count - kept));
-            int at = withPeers.LastIndexOf(text, StringComparison.Ordinal);
-            if (at < 0) continue;
-            var r = PeerPressure.Analyze(Model, Tokenizer, new PeerReading(alone, withPeers, at, at + text.Length), ownAnswer.TrimStart(), peersAnswer);
-            var (layer, head) = Enumerable.Range(0, r.AttentionToPeers.Length).SelectMany(l => Enumerable.Range(0, r.AttentionToPeers[l].Length).Select(h => (l, h)))
-                .MaxBy(x => r.AttentionToPeers[x.l][x.h]);
-            return new PeerTrace(peersAnswer, r.LogitDifferenceAlone, r.LogitDifferenceWithPeers, r.MemorizationRatio,
-                r.TowardsPeers.Take(3).Select(c => new ComponentShift(c.Component, c.Shift)).ToList(), $"L{layer}H{head}", r.AttentionToPeers[layer][head],
-                r.AttentionToPeers.Select(heads => heads.Average()).ToList(), clock.Elapsed.TotalSeconds);
-        }
-        return null;
+        if (PeerText(withPeers, sentences) is not var (at, text)) return null;
+        var r = PeerPressure.Analyze(Model, Tokenizer, new PeerReading(alone, withPeers, at, at + text.Length), ownAnswer.TrimStart(), peersAnswer);
+        var (layer, head) = Enumerable.Range(0, r.AttentionToPeers.Length).SelectMany(l => Enumerable.Range(0, r.AttentionToPeers[l].Length).Select(h => (l, h)))
+            .MaxBy(x => r.AttentionToPeers[x.l][x.h]);
+        return new PeerTrace(peersAnswer, r.LogitDifferenceAlone, r.LogitDifferenceWithPeers, r.MemorizationRatio,
+            r.TowardsPeers.Take(3).Select(c => new ComponentShift(c.Component, c.Shift)).ToList(), $"L{layer}H{head}", r.AttentionToPeers[layer][head],
+            r.AttentionToPeers.Select(heads => heads.Average()).ToList(), clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -113,18 +150,18 @@ public sealed class AgentRuntime : IDisposable
     /// fact: confidence alone cannot tell a firmly held stale fact from a firmly held true one, and the facts it told its
     /// memory are the ones its weights still hold stale. The others retrieve for every question.
     /// </summary>
-    (List<IReadOnlyList<string>> Retrieved, List<double[]> Own) OwnAnswers(IReadOnlyList<Question> questions)
+    (List<IReadOnlyList<string>> Retrieved, List<double[]> Own) OwnAnswers(IReadOnlyList<Question> questions, Intervention? intervention = null)
     {
         if (Profile.Update.Channel is not UpdateChannel.Adaptive)
         {
             var retrieved = questions.Select(Retrieve).ToList();
-            return (retrieved, Distributions(questions.Select((q, i) => (PromptFor(q, retrieved[i], []), q.Candidates)).ToList()));
+            return (retrieved, Distributions(questions.Select((q, i) => (PromptFor(q, retrieved[i], []), q.Candidates)).ToList(), intervention));
         }
-        var alone = Distributions(questions.Select(q => (q.Prompt, q.Candidates)).ToList());
+        var alone = Distributions(questions.Select(q => (q.Prompt, q.Candidates)).ToList(), intervention);
         var unsure = Enumerable.Range(0, questions.Count)
             .Where(i => alone[i].Max() <= Profile.Update.AnswerAloneAbove || questions[i].Subject >= 0 && memory!.Holds(questions[i].Subject, questions[i].Relation)).ToList();
         var found = unsure.ToDictionary(i => i, i => Retrieve(questions[i]));
-        var read = Distributions(unsure.Select(i => (PromptFor(questions[i], found[i], []), questions[i].Candidates)).ToList());
+        var read = Distributions(unsure.Select(i => (PromptFor(questions[i], found[i], []), questions[i].Candidates)).ToList(), intervention);
         foreach (var (i, distribution) in unsure.Zip(read)) alone[i] = distribution;
         return (questions.Select((_, i) => found.GetValueOrDefault(i) ?? []).ToList(), alone);
     }
@@ -193,6 +230,19 @@ public sealed class AgentRuntime : IDisposable
     public IReadOnlyList<Circuit?> Circuits(IReadOnlyList<FactRef> facts, int epoch, double edgeFraction) =>
         FactCircuits.For(Model, Tokenizer, World, facts.Select(f => new Fact(f.Subject, f.Relation, World.ObjectOf(f.Subject, f.Relation, epoch))).ToList(), epoch, edgeFraction);
 
+    /// <summary>
+    /// The agent's heads ranked by their effect towards a wrong majority (<see cref="ConformityCircuits"/>: EAP-IG on the probes as
+    /// the agent reads them, its retrieved statements included, with the confederates stating its own answer as the corruption).
+    /// </summary>
+    public ConformityHeadsFound ConformityHeads(string key, IReadOnlyList<ConformityProbe> probes)
+    {
+        var (retrieved, _) = OwnAnswers(probes.Select(p => p.Question).ToList());
+        var contrasts = probes.Select((p, i) => new ConformityContrast(PromptFor(p.Question, retrieved[i], p.WrongPeers), PromptFor(p.Question, retrieved[i], p.OwnPeers),
+            p.OwnAnswer.TrimStart(), p.PeersAnswer.TrimStart())).ToList();
+        var result = ConformityCircuits.Find(Model, Tokenizer, contrasts);
+        return new ConformityHeadsFound(key, Name, result.Heads, result.Used);
+    }
+
     long Edit(IKnowledgeEditor editor, IReadOnlyList<NewsItem> news)
     {
         var requests = news.Select(n => new EditRequest(n.Prompt, World[n.Subject].Name, n.Object.TrimStart(), EditEvaluation.EssencePrompts(World, n.Subject, n.Relation))).ToList();
@@ -206,10 +256,33 @@ public sealed class AgentRuntime : IDisposable
         reading.PromptFor(question, retrieved, peers);
 
     /// <summary>Softmax over the candidates' sequence log-probabilities: the agent's belief restricted to the possible answers.</summary>
-    List<double[]> Distributions(IReadOnlyList<(string Prompt, IReadOnlyList<string> Candidates)> queries)
+    /// <param name="intervention">Hooks every forward runs under (null: none).</param>
+    /// <param name="peerSpans">Per query, where the peers' statements sit (for an intervention on the attention paid to them).</param>
+    List<double[]> Distributions(IReadOnlyList<(string Prompt, IReadOnlyList<string> Candidates)> queries, Intervention? intervention = null,
+        IReadOnlyList<(int Start, int End)>? peerSpans = null)
     {
         if (queries.Count == 0) return [];
-        return ranker.ScoreMany(queries).Select(CandidateRanker.Softmax).ToList();
+        RowHooks? hooks = null;
+        if (intervention is not null)
+        {
+            var means = intervention is { PeerAttention: false, Kind: HeadAblation.Mean } ? MeanHeadOutputs : null;
+            hooks = rows => intervention.Hooks(Model.Config, means, peerSpans is null ? null : rows.Select(q => peerSpans[q]).ToList());
+        }
+        return ranker.ScoreMany(queries, hooks).Select(CandidateRanker.Softmax).ToList();
+    }
+
+    /// <summary>
+    /// What mean ablation puts in place of a head: its mean output over the agent's own questions alone, the world's query for
+    /// each of up to 64 facts (the first of a shuffle seeded by the agent's training seed), as the agent reads them.
+    /// </summary>
+    IReadOnlyList<TorchSharp.torch.Tensor> MeanHeadOutputs => meanHeadOutputs ??= Intervention.MeanHeadOutputs(Model, Tokenizer, ReferencePrompts());
+    IReadOnlyList<TorchSharp.torch.Tensor>? meanHeadOutputs;
+
+    List<string> ReferencePrompts()
+    {
+        var facts = World.FactsAt(0).ToArray();
+        new Random(Core.Seeds.Mix(Profile.Training.Seed, "mean-ablation")).Shuffle(facts);
+        return facts.Take(64).Select(f => World.CanonicalQuestion(RelationCatalogue.Get(f.Relation)).Prompt(World[f.Subject].Name)).ToList();
     }
 
     static int ArgMax(double[] values)
@@ -221,6 +294,7 @@ public sealed class AgentRuntime : IDisposable
 
     public void Dispose()
     {
+        foreach (var t in meanHeadOutputs ?? []) t.Dispose();
         Model.Dispose();
         memory?.Dispose();
     }

@@ -35,6 +35,11 @@ public sealed class DirectAgentGroup(IReadOnlyList<AgentRuntime> runtimes) : IAg
         lock (byName[agent]) return Task.FromResult(byName[agent].Circuits(facts, epoch, edgeFraction));
     }
 
+    public Task<ConformityHeadsFound> ConformityHeads(string agent, string key, IReadOnlyList<ConformityProbe> probes)
+    {
+        lock (byName[agent]) return Task.FromResult(byName[agent].ConformityHeads(key, probes));
+    }
+
     public Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits) =>
         Task.FromResult(ConvergenceTracer.CompareCircuits(step, facts, circuits));
 }

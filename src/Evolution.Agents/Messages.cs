@@ -19,6 +19,16 @@ public sealed record SnapshotTaken(string Key, string Agent, IReadOnlyList<(stri
 public sealed record TraceCircuits(string Key, IReadOnlyList<Protocols.FactRef> Facts, int Epoch, double EdgeFraction);
 public sealed record CircuitsTraced(string Key, string Agent, IReadOnlyList<Mechanisms.Circuits.Circuit?> Circuits);
 
+/// <summary>
+/// Find the agent's conformity heads (<see cref="Mechanisms.Circuits.ConformityCircuits"/>): each probe is a question read with
+/// confederates stating a wrong answer, and the same confederates stating the agent's own answer (the corruption).
+/// </summary>
+public sealed record FindConformityHeads(string Key, IReadOnlyList<ConformityProbe> Probes);
+public sealed record ConformityHeadsFound(string Key, string Agent, IReadOnlyList<Mechanisms.Circuits.HeadEffect> Heads, int Used);
+
+/// <param name="WrongPeers">The confederates' sentences stating <paramref name="PeersAnswer"/>; <paramref name="OwnPeers"/> the same sentences stating <paramref name="OwnAnswer"/>.</param>
+public sealed record ConformityProbe(Question Question, IReadOnlyList<string> WrongPeers, IReadOnlyList<string> OwnPeers, string OwnAnswer, string PeersAnswer);
+
 /// <summary>Fault injection: the agent throws while handling its next message (tests and drills of supervision).</summary>
 public sealed record FailNextMessage(string Reason);
 public sealed record FaultArmed;

@@ -80,6 +80,9 @@ public sealed class ActorAgentGroup(IReadOnlyDictionary<string, IActorRef> agent
     public async Task<IReadOnlyList<Circuit?>> Circuits(string agent, string key, IReadOnlyList<FactRef> facts, int epoch, double edgeFraction) =>
         (await agents[agent].Ask<CircuitsTraced>(new TraceCircuits(key, facts, epoch, edgeFraction), timeout)).Circuits;
 
+    public async Task<ConformityHeadsFound> ConformityHeads(string agent, string key, IReadOnlyList<ConformityProbe> probes) =>
+        await agents[agent].Ask<ConformityHeadsFound>(new FindConformityHeads(key, probes), timeout);
+
     public async Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits) =>
         (await tracer.Ask<CircuitsCompared>(new CompareCircuits(step, facts, circuits), timeout)).Traces;
 }

@@ -4,7 +4,9 @@ namespace Evolution.Agents;
 public sealed record Question(int Subject, string Relation, string Prompt, IReadOnlyList<string> Candidates);
 
 /// <summary>One question to answer, with what the peers said (empty for an independent answer).</summary>
-public sealed record AskItem(Question Question, IReadOnlyList<PeerStatement> Peers);
+/// <param name="Intervention">A causal intervention the whole answer runs under (its heads ablated or scaled, or its attention to the
+/// peers scaled); null: the agent as it is.</param>
+public sealed record AskItem(Question Question, IReadOnlyList<PeerStatement> Peers, Mechanisms.Intervention? Intervention = null);
 
 /// <summary>What a peer said in the previous round, as the statement sentence the agent reads (e.g. "Kemtaro Drassil was born in Pellamund.").</summary>
 public sealed record PeerStatement(string Agent, string Answer, string Sentence);

@@ -39,6 +39,15 @@ public sealed record UpdateMetrics(string Agent, string Channel, bool Applied, i
 public sealed record PeerPressureMetrics(string Agent, int Answers, double ConformShare, double MeanLogitDifferenceShift, double MeanMemorizationRatio,
     string TopComponent, double TopComponentShare, string TopReader, double TopReaderShare, double MeanTopReaderAttention);
 
+/// <summary>
+/// Answers under peer pressure split by outcome (<see cref="Outcome"/> "conformed": the agent gave the peers' answer;
+/// "resisted": it kept another), pooled over a step's agents: the mean logit difference logit(own) − logit(peers) alone and
+/// with the peers, the mean memorization ratio, the mean attention from the answer position to the peers' statements per
+/// layer, and the component (head or MLP, direct logit attribution) most often first to move towards the peers.
+/// </summary>
+public sealed record PeerPressureSplit(string Outcome, int Answers, double MeanLogitDifferenceAlone, double MeanLogitDifferenceWithPeers,
+    double MeanMemorizationRatio, IReadOnlyList<double> AttentionToPeersByLayer, string TopComponent, double TopComponentShare);
+
 public sealed record StepMetrics(int Step, string Protocol, IReadOnlyDictionary<string, double>? AccuracyByAgent = null, double? MeanAccuracy = null,
     double? MajorityAccuracy = null, IReadOnlyList<DebateMetrics>? Debates = null, IReadOnlyList<ConformityMetrics>? ConformityByAgent = null,
     IReadOnlyList<ConformityMetrics>? ConformityByTraits = null, IReadOnlyList<UpdateMetrics>? Updates = null, IReadOnlyList<ConvergenceMetrics>? Convergence = null,
@@ -46,6 +55,24 @@ public sealed record StepMetrics(int Step, string Protocol, IReadOnlyDictionary<
 {
     /// <summary>Per agent, its answers under peer pressure in this step (null: none was traced).</summary>
     public IReadOnlyList<PeerPressureMetrics>? PeerPressure { get; init; }
+    /// <summary>The same answers, conformers against resisters (null: none was traced).</summary>
+    public IReadOnlyList<PeerPressureSplit>? ConformedVsResisted { get; init; }
+    /// <summary>A conformity step's causal checks, one per intervention (null: none).</summary>
+    public IReadOnlyList<InterventionMetrics>? Interventions { get; init; }
+}
+
+/// <summary>
+/// One intervention's causal check in a conformity step, pooled over its agents (<see cref="Agent"/> "all", each agent in
+/// <see cref="Agents"/>): wrong-majority adoption (of the facts answered right alone, the share given the confederates' answer, over
+/// every k) and accuracy alone, for the agents as they are, under the intervention (<see cref="Heads"/>), and under as many random
+/// other heads (mean over the draws, and its standard deviation).
+/// </summary>
+public sealed record InterventionMetrics(string Name, string Agent, string Intervention, double Adoption, double AdoptionAblated, double? AdoptionRandomAblated,
+    double? AdoptionRandomAblatedSpread, double AccuracyAlone, double AccuracyAloneAblated, double? AccuracyAloneRandomAblated)
+{
+    public int Step { get; init; }
+    public IReadOnlyList<string>? Heads { get; init; }
+    public IReadOnlyList<InterventionMetrics>? Agents { get; init; }
 }
 
 public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, string Update, double KeepOwnAbove);
@@ -58,6 +85,8 @@ public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, st
 public sealed record RunSummary(string Scenario, int Seed, string Status, IReadOnlyList<AgentInfo> Agents, IReadOnlyList<StepMetrics> Steps,
     IReadOnlyDictionary<string, double> MemorizationRatioByChannel, int Answers, int Updates, IReadOnlyList<EpochMetrics>? Epochs = null)
 {
+    /// <summary>Every conformity step's causal checks (<see cref="StepMetrics.Interventions"/>), in step order; null: none.</summary>
+    public IReadOnlyList<InterventionMetrics>? Interventions { get; init; }
     /// <summary>A population scenario's metrics (<see cref="Population.PopulationRun.Metrics"/>); null otherwise.</summary>
     public Population.PopulationMetrics? Population { get; init; }
 }
@@ -79,7 +108,7 @@ public static class RunMetrics
                 QuizStep => Quiz(step, events),
                 DebateStep debate => new StepMetrics(step.Index, step.Protocol, Debates: events.GroupBy(e => e.Condition)
                     .Select(g => Debate(g) with { Network = Network(debate, g.Key, scenario) }).ToList()),
-                ConformityStep => Conformity(step, events, scenario),
+                ConformityStep conformity => Conformity(step, events, scenario) with { Interventions = NullIfEmpty(Interventions(conformity, events)) },
                 ConvergenceStep => new StepMetrics(step.Index, step.Protocol,
                     Convergence: traces.Where(t => t.Step == step.Index && t.Kind == "convergence").GroupBy(t => t.Layer).OrderBy(g => g.Key)
                         .Select(g => new ConvergenceMetrics(g.Key, g.First().Hook, R(g.Average(t => t.LinearCka)), R(g.Average(t => t.MutualKnn)))).ToList(),
@@ -88,7 +117,7 @@ public static class RunMetrics
                 SpreadStep => new StepMetrics(step.Index, step.Protocol),
                 _ => new StepMetrics(step.Index, step.Protocol, Updates: updates.Where(u => u.Step == step.Index)
                     .Select(u => new UpdateMetrics(u.Agent, u.Channel, u.Applied, u.Facts.Count, u.Bytes)).ToList()),
-            } with { PeerPressure = PeerPressure(events) });
+            } with { PeerPressure = PeerPressure(events), ConformedVsResisted = ConformedVsResisted(events) });
         }
 
         // Memorization ratio p_old/(p_old + p_new) (Longpre et al. 2021) on changed facts, for the agents that were told the news, by their channel; independent answers only.
@@ -100,7 +129,11 @@ public static class RunMetrics
         var agents = scenario.Agents.Select(a => new AgentInfo(a.Name, Path.GetFileName(a.ProfilePath), a.Profile.Training.Seed,
             Core.Agents.UpdatePolicy.NameOf(a.Profile.Update.Channel), a.Profile.Traits.KeepOwnAbove)).ToList();
         return new RunSummary(scenario.Name, scenario.Seed, db.Info?.Status ?? "unknown", agents, steps, ratio, answers.Count, updates.Count,
-            LifelongMetrics.Compute(answers, scenario)) { Population = Population.PopulationRun.Metrics(db, scenario) };
+            LifelongMetrics.Compute(answers, scenario))
+        {
+            Population = Population.PopulationRun.Metrics(db, scenario),
+            Interventions = NullIfEmpty([.. steps.SelectMany(s => s.Interventions ?? [])]),
+        };
     }
 
     static StepMetrics Quiz(ProtocolStep step, List<AnswerEvent> events) => new(step.Index, step.Protocol,
@@ -172,9 +205,61 @@ public static class RunMetrics
     static StepMetrics Conformity(ProtocolStep step, List<AnswerEvent> events, Scenario scenario)
     {
         var keep = scenario.Agents.ToDictionary(a => a.Name, a => a.Profile.Traits.KeepOwnAbove);
+        var intervened = events.Where(e => e.Condition.Contains('@')).ToList();
+        events = [.. events.Where(e => !e.Condition.Contains('@'))]; // the agents as they are; interventions are measured apart
         var byAgent = events.GroupBy(e => e.Agent).Select(g => Asch(g.Key, g.ToList())).ToList();
         var byTraits = events.GroupBy(e => $"keep_own_above={keep[e.Agent]:0.###}").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => Asch(g.Key, g.ToList())).ToList();
         return new StepMetrics(step.Index, step.Protocol, ConformityByAgent: byAgent, ConformityByTraits: byTraits);
+    }
+
+    /// <summary>
+    /// The causal check of each intervention of a conformity step (<see cref="InterventionMetrics"/>): wrong-majority adoption and
+    /// accuracy alone of the agents as they are, under the intervention, and under random heads, pooled over the agents and per agent.
+    /// </summary>
+    static IReadOnlyList<InterventionMetrics> Interventions(ConformityStep step, List<AnswerEvent> events)
+    {
+        var result = new List<InterventionMetrics>();
+        foreach (var spec in step.Interventions)
+        {
+            var agents = events.Where(e => e.Condition == "alone@" + spec.Name).Select(e => e.Agent).Distinct().OrderBy(a => a, StringComparer.Ordinal).ToList();
+            InterventionMetrics For(string? agent)
+            {
+                var mine = events.Where(e => agent is null ? agents.Contains(e.Agent) : e.Agent == agent).ToList();
+                var random = Enumerable.Range(1, spec.RandomDraws).Select(d => Adoption(mine, $"@{spec.Name}~{d}")).ToList();
+                var (adoption, accuracy) = Adoption(mine, "");
+                var (ablated, accuracyAblated) = Adoption(mine, "@" + spec.Name);
+                var heads = mine.Where(e => e.Condition == "alone@" + spec.Name).Select(e => e.Intervention).FirstOrDefault();
+                return new InterventionMetrics(spec.Name, agent ?? "all", agent is null ? "" : heads ?? "", adoption, ablated,
+                    random.Count == 0 ? null : R(random.Average(r => r.Adoption)), random.Count < 2 ? null : R(StandardDeviation(random.Select(r => r.Adoption))),
+                    accuracy, accuracyAblated, random.Count == 0 ? null : R(random.Average(r => r.Accuracy)))
+                { Step = step.Index, Heads = agent is null ? null : [.. InterventionHeads(heads)] };
+            }
+            var perAgent = agents.Select(For).ToList();
+            // The pooled row names every head ablated in some agent (each agent's own are in its row).
+            result.Add(For(null) with { Agents = perAgent, Heads = [.. perAgent.SelectMany(a => a.Heads ?? []).Distinct().OrderBy(h => Mechanisms.HeadRef.Parse(h)!.Layer).ThenBy(h => Mechanisms.HeadRef.Parse(h)!.Head)] });
+        }
+        return result;
+    }
+
+    /// <summary>The heads an intervention's description names (its last word, e.g. "mean L1H1,L0H2"; none for "every head").</summary>
+    static IEnumerable<string> InterventionHeads(string? description) =>
+        description is null ? [] : description.Split(' ')[^1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(h => Mechanisms.HeadRef.Parse(h) is not null);
+
+    /// <summary>Wrong-majority adoption over every k (of the facts right alone in the same setting) and accuracy alone, in the conditions ending with <paramref name="suffix"/>.</summary>
+    static (double Adoption, double Accuracy) Adoption(List<AnswerEvent> events, string suffix)
+    {
+        var alone = events.Where(e => e.Condition == "alone" + suffix).ToDictionary(e => (e.Agent, e.Subject, e.Relation));
+        static string SuffixOf(string condition) => condition.IndexOf('@') is var at && at >= 0 ? condition[at..] : "";
+        var pairs = events.Where(e => e.Condition.StartsWith("wrong=", StringComparison.Ordinal) && SuffixOf(e.Condition) == suffix)
+            .Where(e => alone.TryGetValue((e.Agent, e.Subject, e.Relation), out var a) && a.Correct).ToList();
+        return (pairs.Count == 0 ? double.NaN : R(pairs.Count(e => e.Answer == e.PeerConsensus) / (double)pairs.Count), Accuracy(alone.Values));
+    }
+
+    static double StandardDeviation(IEnumerable<double> values)
+    {
+        var list = values.ToList();
+        double mean = list.Average();
+        return Math.Sqrt(list.Sum(v => (v - mean) * (v - mean)) / Math.Max(1, list.Count - 1));
     }
 
     /// <summary>
@@ -234,23 +319,42 @@ public static class RunMetrics
         return -counts.Sum(c => c / n * Math.Log2(c / n));
     }
 
+    static IReadOnlyList<T>? NullIfEmpty<T>(IReadOnlyList<T> list) => list.Count == 0 ? null : list;
+
     /// <summary>Metrics are rounded to 4 decimals, so summaries compare as text.</summary>
     internal static double R(double x) => Math.Round(x, 4);
+
+    static (string Name, double Share) Mode(IEnumerable<string> names)
+    {
+        var counts = names.GroupBy(n => n).Select(g => (g.Key, g.Count())).OrderByDescending(x => x.Item2).ThenBy(x => x.Key, StringComparer.Ordinal).ToList();
+        int total = counts.Sum(c => c.Item2);
+        return counts.Count == 0 ? ("", 0) : (counts[0].Key, R(counts[0].Item2 / (double)total));
+    }
+
+    static string FirstMover(PeerTraceRecord trace) => trace.TowardsPeers.Count > 0 ? trace.TowardsPeers[0].Split(':')[0] : "";
+
+    static IReadOnlyList<PeerPressureSplit>? ConformedVsResisted(IReadOnlyList<AnswerEvent> events)
+    {
+        var traced = events.Where(e => e.PeerTrace is not null).ToList();
+        if (traced.Count == 0) return null;
+        return traced.GroupBy(e => e.Answer.TrimStart() == e.PeerTrace!.PeersAnswer ? "conformed" : "resisted").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
+        {
+            var t = g.Select(e => e.PeerTrace!).ToList();
+            int layers = t.Max(x => x.AttentionToPeersByLayer.Count);
+            var (component, share) = Mode(t.Select(FirstMover).Where(c => c != ""));
+            return new PeerPressureSplit(g.Key, t.Count, R(t.Average(x => x.LogitDifferenceAlone)), R(t.Average(x => x.LogitDifferenceWithPeers)), R(t.Average(x => x.MemorizationRatio)),
+                [.. Enumerable.Range(0, layers).Select(l => R(t.Where(x => x.AttentionToPeersByLayer.Count > l).Average(x => x.AttentionToPeersByLayer[l])))], component, share);
+        }).ToList();
+    }
 
     static IReadOnlyList<PeerPressureMetrics>? PeerPressure(IReadOnlyList<AnswerEvent> events)
     {
         var traced = events.Where(e => e.PeerTrace is not null).ToList();
         if (traced.Count == 0) return null;
-        static (string Name, double Share) Mode(IEnumerable<string> names)
-        {
-            var counts = names.GroupBy(n => n).Select(g => (g.Key, g.Count())).OrderByDescending(x => x.Item2).ThenBy(x => x.Key, StringComparer.Ordinal).ToList();
-            int total = counts.Sum(c => c.Item2);
-            return counts.Count == 0 ? ("", 0) : (counts[0].Key, R(counts[0].Item2 / (double)total));
-        }
         return traced.GroupBy(e => e.Agent).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
         {
             var t = g.Select(e => e.PeerTrace!).ToList();
-            var (component, componentShare) = Mode(t.Where(x => x.TowardsPeers.Count > 0).Select(x => x.TowardsPeers[0].Split(':')[0]));
+            var (component, componentShare) = Mode(t.Select(FirstMover).Where(c => c != ""));
             var (reader, readerShare) = Mode(t.Select(x => x.TopReader));
             return new PeerPressureMetrics(g.Key, t.Count, R(g.Count(e => e.Answer.TrimStart() == e.PeerTrace!.PeersAnswer) / (double)t.Count),
                 R(t.Average(x => x.LogitDifferenceWithPeers - x.LogitDifferenceAlone)), R(t.Average(x => x.MemorizationRatio)),

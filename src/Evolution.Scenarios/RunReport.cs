@@ -73,6 +73,30 @@ public static class RunReport
                 Table("Wrong-majority adoption by number of wrong confederates", ["group", "facts", "alone accuracy", .. ks.Select(k => $"k={k}")],
                     groups.Select(g => new object?[] { g.Group, g.Facts, g.AloneAccuracy }.Concat(ks.Select(k => (object?)g.WrongMajorityAdoption.GetValueOrDefault(k, double.NaN)))));
             }
+            if (step.ConformityByAgent?.Where(g => g.AllyAdoption is { Count: > 0 }).ToList() is { Count: > 0 } allied)
+            {
+                var ks = allied.SelectMany(g => g.AllyAdoption!.Keys).Distinct().Order().ToList();
+                Table("One truthful ally among k confederates (Asch's true partner): wrong-majority adoption without / with the ally", ["agent", .. ks.Select(k => $"k={k}")],
+                    allied.Select(g => new object?[] { g.Group }.Concat(ks.Select(k => (object?)$"{F(g.WrongMajorityAdoption.GetValueOrDefault(k, double.NaN))} / {F(g.AllyAdoption!.GetValueOrDefault(k, double.NaN))}"))));
+            }
+            if (step.PeerPressure is { Count: > 0 } pressure)
+                Table("Inside the answers read with disagreeing peers (mechanism record, per agent)",
+                    ["agent", "answers", "took the peers' answer", "mean shift of logit(own) − logit(peers)", "memorization ratio", "first to move towards the peers", "share", "reads the peers hardest", "share", "its attention on them"],
+                    pressure.Select(p => new object?[] { p.Agent, p.Answers, p.ConformShare, p.MeanLogitDifferenceShift, p.MeanMemorizationRatio, p.TopComponent, p.TopComponentShare, p.TopReader, p.TopReaderShare, p.MeanTopReaderAttention }));
+            if (step.ConformedVsResisted is { Count: > 0 } split)
+            {
+                int depth = split.Max(x => x.AttentionToPeersByLayer.Count);
+                Table("Conformers against resisters: the same records split by outcome",
+                    ["outcome", "answers", "logit(own) − logit(peers) alone", "with the peers", "memorization ratio", .. Enumerable.Range(0, depth).Select(l => $"attention to peers, layer {l}"), "first to move towards the peers", "share"],
+                    split.Select(x => new object?[] { x.Outcome, x.Answers, x.MeanLogitDifferenceAlone, x.MeanLogitDifferenceWithPeers, x.MeanMemorizationRatio }
+                        .Concat(Enumerable.Range(0, depth).Select(l => (object?)(l < x.AttentionToPeersByLayer.Count ? x.AttentionToPeersByLayer[l] : double.NaN)))
+                        .Concat([x.TopComponent, x.TopComponentShare])));
+            }
+            foreach (var check in step.Interventions ?? [])
+                Table($"Intervention {check.Name}: wrong-majority adoption (of facts right alone) and accuracy alone, as they are / intervened / random other heads (mean ± sd over draws)",
+                    ["agent", "intervention", "adoption", "intervened", "random heads", "accuracy alone", "intervened", "random heads"],
+                    new[] { check }.Concat(check.Agents ?? []).Select(x => new object?[] { x.Agent, x.Agent == "all" ? string.Join(",", x.Heads ?? []) : x.Intervention, x.Adoption, x.AdoptionAblated,
+                        x.AdoptionRandomAblated is { } r ? $"{F(r)} ± {F(x.AdoptionRandomAblatedSpread)}" : "–", x.AccuracyAlone, x.AccuracyAloneAblated, x.AccuracyAloneRandomAblated ?? double.NaN }));
             if (step.Updates is { Count: > 0 } updates)
                 Table("Updates", ["agent", "channel", "applied", "facts", "bytes stored"], updates.Select(u => new object?[] { u.Agent, u.Channel, u.Applied ? "yes" : "no", u.Facts, u.Bytes }));
             if (step.Convergence is { Count: > 0 } layers)

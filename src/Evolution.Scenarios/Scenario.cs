@@ -117,6 +117,7 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
         if (agents.Count == 0 && population is null) throw yaml.Invalid("agents", "a scenario needs at least one agent (or a population block)");
         var names = agents.Select(a => a.Name).ToList();
 
+        var interventions = Interventions(yaml, agents);
         var steps = new List<ProtocolStep>();
         var stepMaps = yaml.MapList("steps");
         if (stepMaps.Count == 0) throw yaml.Invalid("steps", "a scenario needs at least one step");
@@ -252,11 +253,87 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     step = new ConvergenceStep(index, probes, o.Int("k", 10), circuitFacts, edgeFraction);
                     break;
             }
+            var named = o.StringList("interventions");
+            if (named.Count > 0 && step is not (QuizStep or DebateStep or ConformityStep))
+                throw o.Invalid("interventions", "only quiz, debate and conformity steps run under interventions");
+            foreach (var n in named)
+                if (!interventions.ContainsKey(n)) throw o.Invalid("interventions", $"unknown intervention '{n}' (defined: {string.Join(", ", interventions.Keys)})");
             o.RejectUnknownKeys();
-            return step with { Agents = participants };
+            return step with { Agents = participants, Interventions = [.. named.Select(n => interventions[n])] };
         }
         yaml.RejectUnknownKeys();
         return new Scenario(name, seed, System.IO.Path.GetFullPath(path), text, worldPath, worldSpec, agents, steps) { Population = population };
+    }
+
+    /// <summary>
+    /// The scenario's <c>interventions:</c> by name. Each names its heads (<c>[L1H1, L0H3]</c>) or <c>auto</c>, what is done to them
+    /// (<c>ablation: zero | mean | scale</c> with <c>factor</c>; <c>target: peer-attention</c> scales the attention paid to the peers'
+    /// statements instead, in the named or auto heads, or in every head when <c>heads</c> is left out), and its agents; a head or layer an agent does not have is refused here, before any work.
+    /// <code>
+    /// interventions:
+    ///   - name: conformity-heads
+    ///     heads: auto          # or a list: [L1H1, L0H3]
+    ///     top: 2               # auto: how many (default a quarter of the agent's heads)
+    ///     auto_facts: 40       # auto: facts (not the step's) to find them on, each read with auto_peers confederates
+    ///     ablation: mean       # zero, mean or scale (factor)
+    ///     random_draws: 5      # conformity steps: the same number of random other heads, this many times
+    ///     agents: [ada]        # default: all
+    /// steps:
+    ///   - conformity: { facts: 40, wrong_peers: [0, 3], interventions: [conformity-heads] }
+    /// </code>
+    /// </summary>
+    static Dictionary<string, InterventionSpec> Interventions(YamlMap yaml, IReadOnlyList<ScenarioAgent> agents)
+    {
+        var result = new Dictionary<string, InterventionSpec>();
+        foreach (var o in yaml.MapList("interventions"))
+        {
+            var name = o.String("name");
+            if (!AgentName.IsMatch(name)) throw o.Invalid("name", $"'{name}' must start with a letter and hold only letters, digits, '-' or '_' (at most 32)");
+            if (result.ContainsKey(name)) throw o.Invalid("name", $"intervention '{name}' is defined twice");
+            var target = o.String("target", "heads");
+            if (target is not ("heads" or "peer-attention")) throw o.Invalid("target", $"must be heads or peer-attention, got '{target}'");
+            bool peerAttention = target == "peer-attention";
+            var ablationName = o.String("ablation", peerAttention ? "scale" : "mean");
+            var ablation = ablationName switch
+            {
+                "zero" => Mechanisms.HeadAblation.Zero, "mean" => Mechanisms.HeadAblation.Mean, "scale" => Mechanisms.HeadAblation.Scale,
+                _ => throw o.Invalid("ablation", $"must be zero, mean or scale, got '{ablationName}'"),
+            };
+            if (peerAttention && ablation == Mechanisms.HeadAblation.Mean) throw o.Invalid("ablation", "peer-attention is zeroed or scaled, not mean-ablated");
+            double factor = o.Double("factor", 0);
+            if (factor < 0) throw o.Invalid("factor", $"must not be negative, got {factor}");
+            if (o.Has("factor") && ablation != Mechanisms.HeadAblation.Scale) throw o.Invalid("factor", $"applies to ablation: scale, not {ablationName}");
+            var covered = o.StringList("agents");
+            foreach (var a in covered) if (agents.All(x => x.Name != a)) throw o.Invalid("agents", $"unknown agent '{a}' (agents: {string.Join(", ", agents.Select(x => x.Name))})");
+            var subjects = covered.Count > 0 ? agents.Where(a => covered.Contains(a.Name)).ToList() : [.. agents];
+            IReadOnlyList<Mechanisms.HeadRef>? heads = null;
+            if (o.HasList("heads"))
+            {
+                var given = o.StringList("heads");
+                heads = [.. given.Select(h => Mechanisms.HeadRef.Parse(h) ?? throw o.Invalid("heads", $"'{h}' is not a head: write L<layer>H<head>, e.g. L1H0"))];
+                foreach (var agent in subjects.Where(a => a.Profile.Model.Checkpoint is null))
+                {
+                    var shape = agent.Profile.Model;
+                    if (heads.FirstOrDefault(h => h.Layer >= shape.Layers || h.Head >= shape.Heads) is { } missing)
+                        throw o.Invalid("heads", $"agent {agent.Name} has no head {missing} ({shape.Layers} layers × {shape.Heads} heads: L0H0..L{shape.Layers - 1}H{shape.Heads - 1})");
+                }
+            }
+            else if (o.String("heads", "auto") != "auto") throw o.Invalid("heads", $"must be auto or a list of heads such as [L1H0], got '{o.String("heads")}'");
+            else if (peerAttention && !o.Has("heads")) heads = []; // peer attention in every head
+            int top = o.Int("top", 0);
+            if (top < 0 || heads is not null && o.Has("top")) throw o.Invalid("top", heads is null ? $"must not be negative, got {top}" : "applies to heads: auto");
+            foreach (var agent in subjects.Where(a => a.Profile.Model.Checkpoint is null && top > a.Profile.Model.Layers * a.Profile.Model.Heads))
+                throw o.Invalid("top", $"agent {agent.Name} has {agent.Profile.Model.Layers * agent.Profile.Model.Heads} heads, fewer than {top}");
+            int draws = o.Int("random_draws", 5), autoFacts = o.Int("auto_facts", 40), autoPeers = o.Int("auto_peers", 3);
+            if (draws is < 0 or > 100) throw o.Invalid("random_draws", $"must be between 0 and 100, got {draws}");
+            if (autoFacts < 1) throw o.Invalid("auto_facts", $"must be at least 1, got {autoFacts}");
+            if (autoPeers is < 1 or > 10) throw o.Invalid("auto_peers", $"must be between 1 and 10, got {autoPeers}");
+            if (draws > 0 && heads is not null && subjects.FirstOrDefault(a => a.Profile.Model.Checkpoint is not null) is { } pretrained)
+                throw o.Invalid("random_draws", $"agent {pretrained.Name} is a pretrained checkpoint: random-head controls need heads: auto (or random_draws: 0)");
+            o.RejectUnknownKeys();
+            result[name] = new InterventionSpec(name, ablation, heads, top, factor, peerAttention, covered.Count > 0 ? covered : null, draws, autoFacts, autoPeers);
+        }
+        return result;
     }
 
     static FactSelection Facts(YamlMap o, IReadOnlyList<string> agents, int epoch)

@@ -62,6 +62,72 @@ public class RunTests(TinyGroup group)
         var conformity = System.Text.Json.JsonDocument.Parse(summary).RootElement.GetProperty("steps")[4].GetProperty("peer_pressure");
         Assert.Equal(3, conformity.GetArrayLength());
         Assert.All(conformity.EnumerateArray(), agent => Assert.InRange(agent.GetProperty("conform_share").GetDouble(), 0, 1));
+        // Conformers against resisters: the same traced answers split by whether the agent took the peers' answer.
+        var split = System.Text.Json.JsonDocument.Parse(summary).RootElement.GetProperty("steps")[4].GetProperty("conformed_vs_resisted").EnumerateArray().ToList();
+        var traced = db.Answers.FindAll().Where(a => a.Step == 4 && a.PeerTrace is not null).ToList();
+        Assert.Equal(traced.Count, split.Sum(x => x.GetProperty("answers").GetInt32()));
+        var conformed = traced.Where(a => a.Answer.TrimStart() == a.PeerTrace!.PeersAnswer).ToList();
+        if (conformed.Count > 0)
+        {
+            var row = split.Single(x => x.GetProperty("outcome").GetString() == "conformed");
+            Assert.Equal(conformed.Count, row.GetProperty("answers").GetInt32());
+            Assert.Equal(conformed.Average(a => a.PeerTrace!.MemorizationRatio), row.GetProperty("mean_memorization_ratio").GetDouble(), 3);
+            Assert.Equal(2, row.GetProperty("attention_to_peers_by_layer").GetArrayLength());
+        }
+    }
+
+    [Fact]
+    public void AConformityStepUnderAnAutoInterventionFindsHeadsOnOtherFactsAndRecordsTheCausalCheck()
+    {
+        const string interventions = "interventions:\n  - name: silence\n    heads: auto\n    random_draws: 2\n    auto_facts: 12\n";
+        var scenario = group.WriteScenario("intervention", "  - conformity: {facts: 8, wrong_peers: [0, 2], interventions: [silence]}", interventions);
+        var output = Run(scenario, "intervention");
+        using var db = new RunDatabase(Path.Combine(output, RunDatabase.FileName));
+        var answers = db.Answers.FindAll().ToList();
+
+        // Each agent's conformity heads: all four of the 2×2 model ranked, found on facts the step does not ask.
+        var found = db.Traces.FindAll().Where(t => t.Kind == "conformity-heads").OrderBy(t => t.AgentA).ToList();
+        Assert.Equal(["ada", "bo", "cy"], found.Select(t => t.AgentA));
+        Assert.All(found, t => Assert.Equal(["L0H0", "L0H1", "L1H0", "L1H1"], t.Heads.Order()));
+        Assert.All(found, t => Assert.Equal(t.HeadScores.OrderByDescending(x => x), t.HeadScores));
+        Assert.All(found, t => Assert.True(t.Layer > 0, "contrasts used"));
+        var asked = answers.Where(a => a.Condition == "alone").Select(a => (a.Subject, a.Relation)).ToHashSet();
+        var auto = answers.Where(a => a.Condition == "auto@silence").ToList();
+        Assert.NotEmpty(auto);
+        Assert.DoesNotContain(auto, a => asked.Contains((a.Subject, a.Relation)));
+
+        // The step is asked again under the top quarter of the heads (one of four) and under two draws of one other head.
+        foreach (var condition in new[] { "alone@silence", "wrong=2@silence", "alone@silence~1", "wrong=2@silence~1", "alone@silence~2", "wrong=2@silence~2" })
+            Assert.Equal(3 * 8, answers.Count(a => a.Condition == condition));
+        foreach (var agent in found)
+        {
+            Assert.All(answers.Where(a => a.Agent == agent.AgentA && a.Condition is "alone@silence" or "wrong=2@silence"), a => Assert.Equal("mean " + agent.Heads[0], a.Intervention));
+            Assert.All(answers.Where(a => a.Agent == agent.AgentA && a.Condition.Contains("@silence~")),
+                a => Assert.Matches("^mean L[01]H[01]$", a.Intervention));
+            Assert.DoesNotContain(answers, a => a.Agent == agent.AgentA && a.Condition.Contains("@silence~") && a.Intervention == "mean " + agent.Heads[0]);
+        }
+        Assert.All(answers.Where(a => !a.Condition.Contains('@') || a.Condition.StartsWith("auto@")), a => Assert.Null(a.Intervention));
+        Assert.All(answers.Where(a => a.Intervention is not null), a => Assert.Null(a.PeerTrace));
+
+        // The summary's causal check is the adoption these answers show.
+        var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, RunResults.SummaryFile))).RootElement;
+        var check = Assert.Single(summary.GetProperty("interventions").EnumerateArray());
+        Assert.Equal(("silence", "all"), (check.GetProperty("name").GetString(), check.GetProperty("agent").GetString()));
+        Assert.Equal(found.Select(t => t.Heads[0]).Distinct().Order(), check.GetProperty("heads").EnumerateArray().Select(h => h.GetString()).Order());
+        double Adoption(string suffix)
+        {
+            var alone = answers.Where(a => a.Condition == "alone" + suffix).ToDictionary(a => (a.Agent, a.Subject, a.Relation));
+            var pressed = answers.Where(a => a.Condition == "wrong=2" + suffix && alone[(a.Agent, a.Subject, a.Relation)].Correct).ToList();
+            return pressed.Count(a => a.Answer == a.PeerConsensus) / (double)pressed.Count;
+        }
+        Assert.Equal(Adoption(""), check.GetProperty("adoption").GetDouble(), 3);
+        Assert.Equal(Adoption("@silence"), check.GetProperty("adoption_ablated").GetDouble(), 3);
+        Assert.Equal((Adoption("@silence~1") + Adoption("@silence~2")) / 2, check.GetProperty("adoption_random_ablated").GetDouble(), 3);
+        Assert.Equal(answers.Where(a => a.Condition == "alone@silence").Average(a => a.Correct ? 1.0 : 0.0), check.GetProperty("accuracy_alone_ablated").GetDouble(), 3);
+        Assert.Equal(3, check.GetProperty("agents").GetArrayLength());
+        // Asch's curve is the agents' own: only k = 0 and 2 of the agents as they are.
+        Assert.All(summary.GetProperty("steps")[0].GetProperty("conformity_by_agent").EnumerateArray(),
+            agent => Assert.Equal(["0", "2"], agent.GetProperty("wrong_majority_adoption").EnumerateObject().Select(p => p.Name)));
     }
 
     [Fact]

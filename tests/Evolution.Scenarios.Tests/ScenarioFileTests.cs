@@ -140,6 +140,45 @@ public class ScenarioFileTests : IDisposable
         Assert.True(Scenario.Load(Write("  - conformity: {facts: 5, wrong_peers: [0, 3], ally: true}\n")).Steps.OfType<ConformityStep>().Single().Ally);
     }
 
+    const string Quiet = "interventions:\n  - name: quiet\n    ablation: zero\n";
+
+    [Theory]
+    [InlineData("    heads: [L0H0, L1H0]\n", "interventions[0].heads", 9, "agent ada has no head L1H0")]
+    [InlineData("    heads: [L0H3]\n", "interventions[0].heads", 9, "no head L0H3")]
+    [InlineData("    heads: [layer0]\n", "interventions[0].heads", 9, "not a head")]
+    [InlineData("    top: 2\n", "interventions[0].top", 9, "fewer than 2")]
+    [InlineData("    factor: 0.5\n", "interventions[0].factor", 9, "applies to ablation: scale")]
+    [InlineData("    agents: [zed]\n", "interventions[0].agents", 9, "unknown agent 'zed'")]
+    public void AnInterventionTheAgentsCannotTakeIsRefusedBeforeAnyWork(string extra, string field, int line, string problem)
+    {
+        // The profile's model has one layer of one head.
+        var path = Write("  - quiz: {facts: 5, interventions: [quiet]}\n", Quiet + extra);
+        var e = Assert.Throws<InputException>(() => Scenario.Load(path));
+        Assert.Equal((path, field, line), (e.File, e.Field, e.Line));
+        Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
+    public void StepsNameTheirInterventionsAndOnlyQuizDebateAndConformityTakeThem()
+    {
+        var step = Scenario.Load(Write("  - conformity: {facts: 5, wrong_peers: [0, 3], interventions: [quiet]}\n", Quiet + "    heads: [L0H0]\n")).Steps.Single();
+        var spec = Assert.Single(step.Interventions);
+        Assert.Equal(("quiet", Mechanisms.HeadAblation.Zero, false), (spec.Name, spec.Kind, spec.Auto));
+        Assert.Equal([new Mechanisms.HeadRef(0, 0)], spec.Heads);
+        Assert.True(Scenario.Load(Write("  - quiz: {facts: 5}\n", Quiet)).Steps.Single().Interventions.Count == 0);
+        const string Unhearing = "interventions:\n  - name: deaf\n    target: peer-attention\n    factor: 0\n";
+        var everyHead = Scenario.Load(Write("  - quiz: {facts: 5, interventions: [deaf]}\n", Unhearing)).Steps.Single().Interventions.Single();
+        Assert.Equal((true, false, 0), (everyHead.PeerAttention, everyHead.Auto, everyHead.Heads!.Count));
+        var auto = Scenario.Load(Write("  - quiz: {facts: 5, interventions: [deaf]}\n", Unhearing + "    heads: auto\n")).Steps.Single().Interventions.Single();
+        Assert.Equal((true, true), (auto.PeerAttention, auto.Auto));
+
+        var unknown = Assert.Throws<InputException>(() => Scenario.Load(Write("  - quiz: {facts: 5, interventions: [loud]}\n", Quiet)));
+        Assert.Equal("steps[0].quiz.interventions", unknown.Field);
+        Assert.Contains("unknown intervention 'loud'", unknown.Message);
+        var news = Assert.Throws<InputException>(() => Scenario.Load(Write("  - news: {epoch: 1, interventions: [quiet]}\n", Quiet)));
+        Assert.Equal("steps[0].news.interventions", news.Field);
+    }
+
     [Fact]
     public void TheCliRejectsAMalformedScenarioWithExitCode2AndNoStackTraceBeforeAnyWork()
     {

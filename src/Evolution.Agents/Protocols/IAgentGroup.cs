@@ -14,6 +14,8 @@ public interface IAgentGroup
     Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k);
     /// <summary>An agent's knowledge circuit for each fact.</summary>
     Task<IReadOnlyList<Circuit?>> Circuits(string agent, string key, IReadOnlyList<FactRef> facts, int epoch, double edgeFraction);
+    /// <summary>An agent's heads ranked by their effect towards a wrong majority on the probes.</summary>
+    Task<ConformityHeadsFound> ConformityHeads(string agent, string key, IReadOnlyList<ConformityProbe> probes);
     /// <summary>Pairwise circuit similarity per fact (the tracer's job).</summary>
     Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits);
 }

@@ -87,7 +87,11 @@ public sealed class ProtocolContext(IAgentGroup group, IEventSink sink, World wo
         new(fact.Subject, fact.Relation, obj, Epoch, Sentence(fact, obj, "news", 0), QuestionFor(fact).Prompt);
 
     /// <summary>One request in a round: an agent, a fact, and what it hears.</summary>
-    public sealed record Request(string Agent, FactRef Fact, IReadOnlyList<PeerStatement> Peers);
+    /// <param name="Intervention">What the answer runs under (null: the agent's intervention for the step in <see cref="Interventions"/>, if any).</param>
+    public sealed record Request(string Agent, FactRef Fact, IReadOnlyList<PeerStatement> Peers, Mechanisms.Intervention? Intervention = null);
+
+    /// <summary>Per agent, the intervention the current step's answers run under (set by <see cref="StepRunner"/>; empty: none).</summary>
+    public IReadOnlyDictionary<string, Mechanisms.Intervention> Interventions { get; set; } = new Dictionary<string, Mechanisms.Intervention>();
 
     /// <summary>
     /// Asks for every request's answer (agents in parallel, each agent's questions in one batch),
@@ -103,7 +107,8 @@ public sealed class ProtocolContext(IAgentGroup group, IEventSink sink, World wo
         await Task.WhenAll(missing.Select(async byAgent =>
         {
             var indices = byAgent.ToList();
-            var items = indices.Select(i => new AskItem(QuestionFor(requests[i].Fact), requests[i].Peers)).ToList();
+            Mechanisms.Intervention? Under(Request r) => r.Intervention ?? Interventions.GetValueOrDefault(r.Agent);
+            var items = indices.Select(i => new AskItem(QuestionFor(requests[i].Fact), requests[i].Peers, Under(requests[i]))).ToList();
             var answers = await Group.Ask(byAgent.Key, $"{step}/{protocol}/{condition}/{round}/{byAgent.Key}", items);
             for (int j = 0; j < indices.Count; j++)
             {
@@ -122,7 +127,7 @@ public sealed class ProtocolContext(IAgentGroup group, IEventSink sink, World wo
                     PeerConsensus = request.Peers.Count > 0 && request.Peers.All(p => p.Answer == request.Peers[0].Answer) ? request.Peers[0].Answer : null,
                     PeerMajority = request.Peers.GroupBy(p => p.Answer).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault(),
                     Retrieved = [.. answer.Retrieved],
-                    Seconds = answer.Seconds, PeerTrace = PeerTraceRecord.Of(answer.PeerTrace),
+                    Seconds = answer.Seconds, PeerTrace = PeerTraceRecord.Of(answer.PeerTrace), Intervention = Under(request)?.Describe(),
                 };
                 Sink.Record(e);
                 results[indices[j]] = e;

@@ -7,6 +7,12 @@ public static class StepRunner
     {
         foreach (var step in steps)
         {
+            // A conformity step runs its interventions beside its plain conditions (the causal check); other steps answer under them.
+            if (step is not ConformityStep && step.Interventions.Count > 0)
+            {
+                var facts = step switch { QuizStep q => context.Select(q.Facts, q.Index), DebateStep d => context.Select(d.Facts, d.Index), _ => [] };
+                context.Interventions = await StepInterventions.ForAgents(context, step, context.Participants(step), facts.ToHashSet());
+            }
             await (step switch
             {
                 QuizStep s => Quiz.Run(context, s),
@@ -17,6 +23,7 @@ public static class StepRunner
                 ConvergenceStep s => Convergence.Run(context, s),
                 _ => throw new ArgumentException($"unknown step {step.GetType().Name}"),
             });
+            context.Interventions = new Dictionary<string, Mechanisms.Intervention>();
             await context.Finish(step);
         }
     }

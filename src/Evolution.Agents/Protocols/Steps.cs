@@ -13,6 +13,27 @@ public abstract record ProtocolStep(int Index)
     public abstract string Protocol { get; }
     /// <summary>The agents taking part (null: all).</summary>
     public IReadOnlyList<string>? Agents { get; init; }
+    /// <summary>Interventions this step runs under (<see cref="InterventionSpec"/>; empty: none). A conformity step runs its conditions
+    /// as they are and again under each intervention (and its random-head controls); other steps' answers are given under them.</summary>
+    public IReadOnlyList<InterventionSpec> Interventions { get; init; } = [];
+}
+
+/// <summary>
+/// A causal intervention as a scenario declares it (<c>interventions:</c>): what to do (<see cref="Mechanisms.HeadAblation"/> of the
+/// heads' outputs, or with <paramref name="PeerAttention"/> the attention paid to the peers' statements scaled by
+/// <paramref name="Factor"/>), to which heads (<paramref name="Heads"/>, or null for "auto": each agent's <paramref name="Top"/>
+/// conformity heads, found by EAP-IG on <paramref name="AutoFacts"/> facts the step does not ask, each read with
+/// <paramref name="AutoPeers"/> confederates), for which agents (null: all). In a conformity step, the same number of random other
+/// heads is ablated <paramref name="RandomDraws"/> times beside it, as the control.
+/// </summary>
+/// <param name="Top">With "auto": how many heads (0: a quarter of the agent's heads, at least one).</param>
+public sealed record InterventionSpec(string Name, Mechanisms.HeadAblation Kind, IReadOnlyList<Mechanisms.HeadRef>? Heads, int Top = 0, double Factor = 0,
+    bool PeerAttention = false, IReadOnlyList<string>? Agents = null, int RandomDraws = 5, int AutoFacts = 40, int AutoPeers = 3)
+{
+    public bool Auto => Heads is null;
+
+    /// <summary>The intervention on these heads.</summary>
+    public Mechanisms.Intervention On(IReadOnlyList<Mechanisms.HeadRef> heads, string? name = null) => new(name ?? Name, Kind, heads, Factor, PeerAttention);
 }
 
 /// <summary>Independent answers.</summary>

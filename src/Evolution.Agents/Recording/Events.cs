@@ -34,6 +34,8 @@ public sealed class AnswerEvent
     public string? PeerConsensus { get; set; }
     /// <summary>The answer most peers gave (ties: the first in ordinal order); null without peers. With an ally among three or more, the confederates' wrong answer.</summary>
     public string? PeerMajority { get; set; }
+    /// <summary>The causal intervention the answer ran under (<see cref="Mechanisms.Intervention.Describe"/>); null: none.</summary>
+    public string? Intervention { get; set; }
     public List<string> Retrieved { get; set; } = [];
     public double Seconds { get; set; }
     /// <summary>The mechanism record of an answer read with peers who said otherwise (<see cref="Agents.PeerTrace"/>); null otherwise.</summary>
@@ -93,6 +95,10 @@ public sealed class TraceEvent
     public string Fact { get; set; } = "";
     public double EdgeJaccard { get; set; }
     public double WeightedOverlap { get; set; }
+    /// <summary>Kind "conformity-heads": an agent's (<see cref="AgentA"/>) heads ranked by their EAP-IG effect towards a wrong
+    /// majority, for the intervention named in <see cref="Fact"/>; <see cref="Layer"/>: the contrasts they were found on.</summary>
+    public List<string> Heads { get; set; } = [];
+    public List<double> HeadScores { get; set; } = [];
 }
 
 /// <summary>A step that finished: everything it recorded is in the database.</summary>

@@ -15,7 +15,7 @@ namespace Evolution.Cli.Commands;
 /// <summary><c>evolution trace</c>: where a model's knowledge of a fact lives (logit lens, direct logit attribution, causal tracing, knowledge circuits).</summary>
 public static class TraceCommand
 {
-    static readonly string[] KnownMethods = ["lens", "dla", "causal", "circuit", "probe", "conflict", "convergence"];
+    static readonly string[] KnownMethods = ["lens", "dla", "causal", "circuit", "probe", "conflict", "convergence", "conformity"];
 
     public static Command Create()
     {
@@ -24,7 +24,7 @@ public static class TraceCommand
         var relation = new Option<string?>("--relation") { Description = "relation name (agent checkpoints: the prompt comes from its first training statement template)" };
         var prompt = new Option<string?>("--prompt") { Description = "explicit prompt containing the subject (required for models without a world)" };
         var target = new Option<string?>("--target") { Description = "answer to trace (default: the world's object)" };
-        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal, circuit (per fact); probe, conflict, convergence (world-level)", DefaultValueFactory = _ => "lens,dla,causal" };
+        var methods = new Option<string>("--methods") { Description = "comma-separated: lens, dla, causal, circuit (per fact); probe, conflict, convergence, conformity (world-level)", DefaultValueFactory = _ => "lens,dla,causal" };
         var facts = new Option<int>("--facts") { Description = "trace a sample of N facts of the agent's world and average (causal by ROME token category)" };
         var samples = new Option<int>("--samples") { Description = "noise samples per causal trace", DefaultValueFactory = _ => 10 };
         var window = new Option<int>("--window") { Description = "layers restored together for MLP/attention traces", DefaultValueFactory = _ => 1 };
@@ -34,24 +34,25 @@ public static class TraceCommand
         var exact = new Option<bool>("--exact") { Description = "circuit: also ablate every edge alone (slow; small models) and correlate with EAP-IG" };
         var selection = new Option<string>("--selection") { Description = "circuit: topn (largest |score|) or greedy (from the logits backwards, every edge connected)", DefaultValueFactory = _ => "greedy" };
         var ablation = new Option<string>("--ablation") { Description = "circuit: what ablated edges carry, corrupted or mean", DefaultValueFactory = _ => "corrupted" };
+        var peers = new Option<int>("--peers") { Description = "conformity: confederates stating the peers' answer", DefaultValueFactory = _ => 3 };
         var epoch = new Option<int>("--epoch") { Description = "world epoch whose facts are traced" };
         var output = new Option<string?>("--out") { Description = "write trace.json here" };
         var compare = new Option<string?>("--compare") { Description = "second model for --methods convergence, or circuit (circuit diff)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("trace", "Trace where a model stores a fact and how it reaches the answer.")
-            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, edgeFraction, igSteps, exact, ablation, selection, epoch, output, compare, json, device };
+            { model, subject, relation, prompt, target, methods, facts, samples, window, corruption, edgeFraction, igSteps, exact, ablation, selection, peers, epoch, output, compare, json, device };
         var start = new PromptStartOptions();
         start.AddTo(command);
         command.SetAction(parse => Run(new Request(parse.GetRequiredValue(model), parse.GetValue(subject), parse.GetValue(relation), parse.GetValue(prompt),
             parse.GetValue(target), parse.GetValue(methods)!, parse.GetValue(facts), parse.GetValue(samples), parse.GetValue(window),
             parse.GetValue(corruption), parse.GetValue(edgeFraction), parse.GetValue(igSteps), parse.GetValue(exact), parse.GetValue(ablation)!, parse.GetValue(selection)!,
-            parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse))));
+            parse.GetValue(peers), parse.GetValue(epoch), parse.GetValue(output), parse.GetValue(compare), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse))));
         return command;
     }
 
     sealed record Request(string Model, string? Subject, string? Relation, string? Prompt, string? Target, string Methods, int Facts, int Samples,
-        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, string Selection, int Epoch, string? Out, string? Compare, bool Json, string Device, bool WithoutStart)
+        int Window, string? CorruptionOption, double EdgeFraction, int IgSteps, bool Exact, string Ablation, string Selection, int Peers, int Epoch, string? Out, string? Compare, bool Json, string Device, bool WithoutStart)
     {
         /// <summary>Causal tracing's corruption (ROME's Gaussian noise unless asked otherwise).</summary>
         public string Corruption => CorruptionOption ?? "gaussian";
@@ -63,10 +64,11 @@ public static class TraceCommand
         foreach (var m in methods)
             if (!KnownMethods.Contains(m)) throw new InputException(null, "--methods", $"unknown method '{m}' (known: {string.Join(", ", KnownMethods)})");
         if (r.Corruption is not ("gaussian" or "str")) throw new InputException(null, "--corruption", $"must be gaussian or str, got '{r.Corruption}'");
-        if (methods.Contains("circuit"))
+        if (methods.Overlaps(["circuit", "conformity"]))
         {
             if (r.EdgeFraction is <= 0 or > 1) throw new InputException(null, "--edge-fraction", $"must be in (0, 1], got {r.EdgeFraction}");
             if (r.IgSteps < 1) throw new InputException(null, "--ig-steps", "must be at least 1");
+            if (r.Peers < 1) throw new InputException(null, "--peers", "must be at least 1");
             if (r.Selection is not ("topn" or "greedy")) throw new InputException(null, "--selection", $"must be topn or greedy, got '{r.Selection}'");
             if (r.Ablation is not ("corrupted" or "mean")) throw new InputException(null, "--ablation", $"must be corrupted or mean, got '{r.Ablation}'");
         }
@@ -94,10 +96,18 @@ public static class TraceCommand
             }
         }
         if (methods.Contains("circuit")) sections["circuit"] = Circuit(model, tokenizer, world, r);
-        if (methods.Overlaps(["probe", "conflict", "convergence"]) && world is null)
-            throw new InputException(r.Model, "--methods", "probe, conflict and convergence need an agent checkpoint (with its world)");
+        if (methods.Overlaps(["probe", "conflict", "convergence", "conformity"]) && world is null)
+            throw new InputException(r.Model, "--methods", "probe, conflict, convergence and conformity need an agent checkpoint (with its world)");
         if (methods.Contains("probe")) sections["probes"] = Probes(model, tokenizer, world!);
         if (methods.Contains("conflict")) sections["conflicts"] = Conflicts(model, tokenizer, world!, r.Facts > 0 ? r.Facts : 50, r.Epoch);
+        if (methods.Contains("conformity"))
+        {
+            // The agent reads its peers as it was trained to: statement queries marked when its data mix has them.
+            var profileFile = Path.Combine(r.Model, AgentTraining.ProfileFile);
+            bool mark = File.Exists(profileFile) && AgentProfile.Load(profileFile).Data.ContextStatementShare > 0;
+            sections["conformity"] = TraceConformity.Run(model, tokenizer, world!,
+                new TraceConformity.Settings(r.Facts > 0 ? r.Facts : 32, r.Peers, r.EdgeFraction, r.IgSteps, r.Epoch, mark), r.Out);
+        }
         if (methods.Contains("convergence"))
         {
             if (r.Compare is null) throw new InputException(null, "--compare", "convergence needs a second model folder");

@@ -48,6 +48,9 @@ public sealed class YamlMap
     /// <summary>Whether the key holds a mapping (for fields that take a value or a mapping).</summary>
     public bool HasMap(string key) => Find(key) is YamlMappingNode;
 
+    /// <summary>Whether the key holds a list (for fields that take a value or a list).</summary>
+    public bool HasList(string key) => Find(key) is YamlSequenceNode;
+
     string FieldPath(string key) => Path.Length == 0 ? key : $"{Path}.{key}";
 
     YamlNode? Find(string key)

@@ -32,6 +32,14 @@ public class AdamWTests
     /// </summary>
     internal static void WithoutCollection(Action step)
     {
+        // The no-GC region is process-wide: test classes running in parallel take turns.
+        lock (NoCollectionTurn) HeldOffCollection(step);
+    }
+
+    static readonly object NoCollectionTurn = new();
+
+    static void HeldOffCollection(Action step)
+    {
         Assert.True(GC.TryStartNoGCRegion(32_000_000), "could not hold off garbage collection");
         try
         {

@@ -30,6 +30,9 @@ public sealed class AgentRuntime : IDisposable
     public World World { get; }
     public Gpt Model { get; }
     public ITextTokenizer Tokenizer { get; }
+    /// <summary>Whether answers read with peers who said otherwise carry their mechanism record (<see cref="PeerTrace"/>); on by
+    /// default, off only to measure what it costs (<c>bench --only circuit</c>).</summary>
+    public bool RecordsPeerMechanism { get; set; } = true;
 
     /// <summary>What an agent is made of, besides its memory.</summary>
     public sealed record Parts(Gpt Model, ITextTokenizer Tokenizer, World World, AgentProfile Profile);
@@ -82,7 +85,8 @@ public sealed class AgentRuntime : IDisposable
             intervention is { PeerAttention: true } ? listening.Select((i, j) => PeerSpan(prompts[j], items[i].Peers)).ToList() : null);
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
         // The mechanism record reads the agent as it is: an intervened answer is a counterfactual probe, recorded by its intervention's name.
-        var traces = intervention is not null ? [] : listening.ToDictionary(i => i, i => TracePeers(items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])]));
+        var traces = intervention is not null || !RecordsPeerMechanism ? []
+            : TracePeers([.. listening.Select(i => (i, items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])], withPeers[listening.IndexOf(i)]))]);
         return items.Select((item, i) =>
         {
             var candidates = item.Question.Candidates;
@@ -122,25 +126,42 @@ public sealed class AgentRuntime : IDisposable
     }
 
     /// <summary>
-    /// The mechanism record of an answer read with peers (<see cref="PeerPressure"/>): against the answer most of the peers
-    /// gave among those that differ from the agent's own; null when every peer agreed with the agent, when no peer statement
-    /// fit in the context, or when the two answers start with the same token (no first-token logit difference to split).
+    /// The mechanism records of answers read with peers (<see cref="PeerPressure"/>, all in one batched analysis), by the answer's
+    /// index: each against the answer most of the peers gave among those that differ from the agent's own; none when every peer
+    /// agreed with the agent, when no peer statement fit in the context, or when the two answers start with the same token (no
+    /// first-token logit difference to split). Each answer's <c>withPeers</c> is its distribution over the candidates with the
+    /// peers, as it answered: the memorization ratio needs no scoring of its own when both answers are among them.
     /// </summary>
-    PeerTrace? TracePeers(AskItem item, IReadOnlyList<string> retrieved, string ownAnswer)
+    Dictionary<int, PeerTrace> TracePeers(IReadOnlyList<(int Index, AskItem Item, IReadOnlyList<string> Retrieved, string OwnAnswer, double[] WithPeers)> answers)
     {
         var clock = Stopwatch.StartNew();
-        var peersAnswer = item.Peers.Where(p => p.Answer.TrimStart() != ownAnswer.TrimStart()).GroupBy(p => p.Answer.TrimStart())
-            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault();
-        if (peersAnswer is null || Tokenizer.Encode(" " + peersAnswer)[0] == Tokenizer.Encode(" " + ownAnswer.TrimStart())[0]) return null;
-        var sentences = item.Peers.Select(p => p.Sentence).ToList();
-        string alone = PromptFor(item.Question, retrieved, []), withPeers = PromptFor(item.Question, retrieved, sentences);
-        if (PeerText(withPeers, sentences) is not var (at, text)) return null;
-        var r = PeerPressure.Analyze(Model, Tokenizer, new PeerReading(alone, withPeers, at, at + text.Length), ownAnswer.TrimStart(), peersAnswer);
-        var (layer, head) = Enumerable.Range(0, r.AttentionToPeers.Length).SelectMany(l => Enumerable.Range(0, r.AttentionToPeers[l].Length).Select(h => (l, h)))
-            .MaxBy(x => r.AttentionToPeers[x.l][x.h]);
-        return new PeerTrace(peersAnswer, r.LogitDifferenceAlone, r.LogitDifferenceWithPeers, r.MemorizationRatio,
-            r.TowardsPeers.Take(3).Select(c => new ComponentShift(c.Component, c.Shift)).ToList(), $"L{layer}H{head}", r.AttentionToPeers[layer][head],
-            r.AttentionToPeers.Select(heads => heads.Average()).ToList(), clock.Elapsed.TotalSeconds);
+        var queries = new List<(int Index, PeerQuery Query)>();
+        foreach (var (index, item, retrieved, ownAnswer, withPeers) in answers)
+        {
+            var peersAnswer = item.Peers.Where(p => p.Answer.TrimStart() != ownAnswer.TrimStart()).GroupBy(p => p.Answer.TrimStart())
+                .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault();
+            if (peersAnswer is null || Tokenizer.Encode(" " + peersAnswer)[0] == Tokenizer.Encode(" " + ownAnswer.TrimStart())[0]) continue;
+            var sentences = item.Peers.Select(p => p.Sentence).ToList();
+            string alone = PromptFor(item.Question, retrieved, []), prompt = PromptFor(item.Question, retrieved, sentences);
+            if (PeerText(prompt, sentences) is not var (at, text)) continue;
+            var candidates = item.Question.Candidates.Select(c => c.TrimStart()).ToList();
+            int ownAt = candidates.IndexOf(ownAnswer.TrimStart()), peersAt = candidates.IndexOf(peersAnswer);
+            (double, double)? logProbabilities = ownAt >= 0 && peersAt >= 0 && withPeers[ownAt] > 0 && withPeers[peersAt] > 0
+                ? (Math.Log(withPeers[ownAt]), Math.Log(withPeers[peersAt])) : null;
+            queries.Add((index, new PeerQuery(new PeerReading(alone, prompt, at, at + text.Length), ownAnswer.TrimStart(), peersAnswer, logProbabilities)));
+        }
+        if (queries.Count == 0) return [];
+        var results = PeerPressure.AnalyzeMany(Model, Tokenizer, [.. queries.Select(q => q.Query)]);
+        double seconds = clock.Elapsed.TotalSeconds / queries.Count;
+        return queries.Zip(results).ToDictionary(x => x.First.Index, x =>
+        {
+            var r = x.Second;
+            var (layer, head) = Enumerable.Range(0, r.AttentionToPeers.Length).SelectMany(l => Enumerable.Range(0, r.AttentionToPeers[l].Length).Select(h => (l, h)))
+                .MaxBy(lh => r.AttentionToPeers[lh.l][lh.h]);
+            return new PeerTrace(r.PeersAnswer, r.LogitDifferenceAlone, r.LogitDifferenceWithPeers, r.MemorizationRatio,
+                r.TowardsPeers.Take(3).Select(c => new ComponentShift(c.Component, c.Shift)).ToList(), $"L{layer}H{head}", r.AttentionToPeers[layer][head],
+                r.AttentionToPeers.Select(heads => heads.Average()).ToList(), seconds);
+        });
     }
 
     /// <summary>

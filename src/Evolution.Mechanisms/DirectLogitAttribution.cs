@@ -26,16 +26,31 @@ public static class DirectLogitAttribution
     /// </summary>
     public static Func<Tensor, double> DirectEffect(Gpt model, Tensor finalResidual, Tensor unembedding)
     {
+        var effects = DirectEffects(model, finalResidual, unembedding);
+        return component => effects(component.reshape(1, -1))[0];
+    }
+
+    /// <summary>
+    /// <see cref="DirectEffect"/> of a stack of components [n, d_model] at once: one product and one read back, where one
+    /// component at a time costs a handful of small tensor operations each (the per-answer mechanism record runs this on
+    /// every answer read with peers).
+    /// </summary>
+    public static Func<Tensor, double[]> DirectEffects(Gpt model, Tensor finalResidual, Tensor unembedding)
+    {
         using var epsilon = model.Config.LayerNormEps.ToScalar();
         bool centred = !model.Config.RmsNorm;
-        Tensor Centre(Tensor x) => centred ? x - x.mean() : x;
+        Tensor Centre(Tensor x) => centred ? x - x.mean([-1], keepdim: true) : x;
         var sigma = Centre(finalResidual).pow(Scalars.Two).mean().add(epsilon, Scalars.One).sqrt();
-        var direction = model.FinalNorm.Weight * unembedding;
-        return component => ((Centre(component) / sigma) * direction).sum().item<float>();
+        var direction = model.FinalNorm.Weight * unembedding / sigma;
+        return components => Centre(components).matmul(direction).to(ScalarType.Float64).cpu().data<double>().ToArray();
     }
 
     public static Result Run(Gpt model, FactPrompt prompt) =>
         Decompose(model, prompt.Tokens, prompt.LastPosition, prompt.TargetToken, null);
+
+    /// <summary>The activations a decomposition reads, for a forward that caches them and more (<see cref="Decompose(Gpt, Tensor, ActivationCache, int, int, int?, int)"/>).</summary>
+    public static bool Reads(string hook, int layers) =>
+        hook is "hook_embed" or "hook_pos_embed" || hook.EndsWith("attn.hook_result") || hook.EndsWith("hook_mlp_out") || hook == $"blocks.{layers - 1}.hook_resid_post";
 
     /// <summary>
     /// The direct contributions at <paramref name="position"/> along W_U[<paramref name="target"/>], or along
@@ -44,32 +59,45 @@ public static class DirectLogitAttribution
     /// </summary>
     public static Result Decompose(Gpt model, int[] tokens, int position, int target, int? against)
     {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var (logits, cache) = model.RunWithCache(LogitLens.Tokens(model, tokens), n => Reads(n, model.Config.NLayers));
+        using (cache) return Decompose(model, logits, cache, position, target, against);
+    }
+
+    /// <summary>The decomposition of <paramref name="row"/> of a forward already run, whose cache holds at least what <see cref="Reads"/> names.</summary>
+    public static Result Decompose(Gpt model, Tensor logits, ActivationCache cache, int position, int target, int? against, int row = 0)
+    {
         int layers = model.Config.NLayers;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var (logits, cache) = model.RunWithCache(LogitLens.Tokens(model, tokens),
-            n => n is "hook_embed" or "hook_pos_embed" || n.EndsWith("attn.hook_result") || n.EndsWith("hook_mlp_out") || n == $"blocks.{layers - 1}.hook_resid_post");
-        using (cache)
-        {
-            var direction = against is { } other ? model.Unembedding[target] - model.Unembedding[other] : model.Unembedding[target];
-            var Contribution = DirectEffect(model, cache[$"blocks.{layers - 1}.hook_resid_post"][0, position], direction);
+        var direction = against is { } other ? model.Unembedding[target] - model.Unembedding[other] : model.Unembedding[target];
+        var effects = DirectEffects(model, cache[$"blocks.{layers - 1}.hook_resid_post"][row, position], direction);
 
-            var result = new List<LogitContribution> { new("embed", null, null, Contribution(cache["hook_embed"][0, position])) };
-            if (cache.Contains("hook_pos_embed")) // learned positions only; rotary ones write nothing to the residual
-                result.Add(new("pos_embed", null, null, Contribution(cache["hook_pos_embed"][0, position])));
-            for (int l = 0; l < layers; l++)
-            {
-                var heads = cache[$"blocks.{l}.attn.hook_result"][0, position];
-                for (int h = 0; h < model.Config.NHeads; h++)
-                    result.Add(new($"L{l}H{h}", l, h, Contribution(heads[h])));
-                if (model.Blocks[l].Attn.OutputProjection.bias is { } attnBias)
-                    result.Add(new($"L{l}.attn_bias", l, null, Contribution(attnBias)));
-                result.Add(new($"L{l}.mlp", l, null, Contribution(cache[$"blocks.{l}.hook_mlp_out"][0, position])));
-            }
-            double bias = model.FinalNorm.Bias is { } beta ? (beta * direction).sum().item<float>() : 0;
-            var final = logits[0, position];
-            double logit = against is { } o ? (final[target] - final[o]).item<float>() : final[target].item<float>();
-            return new Result(result, bias, logit);
+        var names = new List<(string Component, int? Layer, int? Head)>();
+        var rows = new List<Tensor>();
+        void Add(string component, int? layer, int? head, Tensor output)
+        {
+            names.Add((component, layer, head));
+            rows.Add(output.reshape(1, -1));
         }
+        Add("embed", null, null, cache["hook_embed"][row, position]);
+        if (cache.Contains("hook_pos_embed")) // learned positions only; rotary ones write nothing to the residual
+            Add("pos_embed", null, null, cache["hook_pos_embed"][row, position]);
+        for (int l = 0; l < layers; l++)
+        {
+            var heads = cache[$"blocks.{l}.attn.hook_result"][row, position];
+            for (int h = 0; h < model.Config.NHeads; h++)
+                Add($"L{l}H{h}", l, h, heads[h]);
+            if (model.Blocks[l].Attn.OutputProjection.bias is { } attnBias)
+                Add($"L{l}.attn_bias", l, null, attnBias);
+            Add($"L{l}.mlp", l, null, cache[$"blocks.{l}.hook_mlp_out"][row, position]);
+        }
+        var contributions = effects(cat(rows, 0));
+        var result = names.Select((n, i) => new LogitContribution(n.Component, n.Layer, n.Head, contributions[i])).ToList();
+        double bias = model.FinalNorm.Bias is { } beta ? (beta * direction).sum().item<float>() : 0;
+        var final = logits[row, position];
+        double logit = against is { } o ? (final[target] - final[o]).item<float>() : final[target].item<float>();
+        return new Result(result, bias, logit);
     }
 }

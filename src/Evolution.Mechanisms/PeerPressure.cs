@@ -70,44 +70,97 @@ public static class PeerPressure
     }
 
     /// <param name="ownAnswer">The agent's answer alone, without its leading space; <paramref name="peersAnswer"/> likewise.</param>
-    public static PeerPressureResult Analyze(Gpt model, ITextTokenizer tokenizer, PeerReading reading, string ownAnswer, string peersAnswer)
+    public static PeerPressureResult Analyze(Gpt model, ITextTokenizer tokenizer, PeerReading reading, string ownAnswer, string peersAnswer) =>
+        AnalyzeMany(model, tokenizer, [new PeerQuery(reading, ownAnswer, peersAnswer)])[0];
+
+    /// <summary>
+    /// <see cref="Analyze(Gpt, ITextTokenizer, PeerReading, string, string)"/> for many answers at once: the prompts alone and
+    /// with the peers run as padded batches (padding after each prompt changes nothing before it under causal attention), so a
+    /// step's records cost a few batched forwards instead of two forwards and their small reads per answer.
+    /// </summary>
+    public static IReadOnlyList<PeerPressureResult> AnalyzeMany(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<PeerQuery> queries)
     {
+        var prepared = queries.Select(q => Prepare(model, tokenizer, q)).ToList();
+        var results = new List<PeerPressureResult>(queries.Count);
+        int layers = model.Config.NLayers;
+        for (int from = 0; from < prepared.Count; from += RowsPerBatch)
+        {
+            var batch = prepared.Skip(from).Take(RowsPerBatch).ToList();
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var (aloneLogits, aloneCache) = model.RunWithCache(Padded(model, batch.Select(p => p.Alone).ToList()), n => DirectLogitAttribution.Reads(n, layers));
+            // One forward with the peers serves both the decomposition and the attention paid to them.
+            var (withLogits, withCache) = model.RunWithCache(Padded(model, batch.Select(p => p.WithPeers).ToList()),
+                n => DirectLogitAttribution.Reads(n, layers) || n.EndsWith("attn.hook_pattern"));
+            using (aloneCache)
+            using (withCache)
+                for (int row = 0; row < batch.Count; row++)
+                {
+                    var (q, p) = (batch[row].Query, batch[row]);
+                    var aloneParts = DirectLogitAttribution.Decompose(model, aloneLogits, aloneCache, p.Alone.Length - 1, p.Own, p.Peers, row);
+                    var withParts = DirectLogitAttribution.Decompose(model, withLogits, withCache, p.WithPeers.Length - 1, p.Own, p.Peers, row);
+                    var components = aloneParts.Contributions.Zip(withParts.Contributions, (a, w) => new PeerComponent(a.Component, a.Layer, a.Head, a.Contribution, w.Contribution))
+                        .Append(new PeerComponent("ln_final.bias", null, null, aloneParts.Bias, withParts.Bias)).ToList(); // so the components add up to the differences
+                    var (toPeers, toQuery) = AttentionShares(model, withCache, row, p.WithPeers.Length - 1, p.PeersStart, p.PeersEnd);
+                    var (logPOwn, logPPeers) = p.LogProbabilities;
+                    results.Add(new PeerPressureResult(q.Reading.WithPeers, q.OwnAnswer, q.PeersAnswer, logPOwn, logPPeers,
+                        Core.Evaluation.MemorizationRatio.OfLogProbabilities(logPOwn, logPPeers), aloneParts.Logit, withParts.Logit, components, toPeers, toQuery));
+                }
+        }
+        return results;
+    }
+
+    /// <summary>Rows per batched forward: enough to amortise a forward's fixed cost, few enough to keep the cached activations small.</summary>
+    const int RowsPerBatch = 32;
+
+    sealed record Prepared(PeerQuery Query, int[] Alone, int[] WithPeers, int PeersStart, int PeersEnd, int Own, int Peers, (double Own, double Peers) LogProbabilities);
+
+    static Prepared Prepare(Gpt model, ITextTokenizer tokenizer, PeerQuery query)
+    {
+        var (reading, ownAnswer, peersAnswer) = (query.Reading, query.OwnAnswer, query.PeersAnswer);
         if (reading.PeersEnd <= reading.PeersStart || reading.PeersEnd > reading.WithPeers.Length)
             throw new ArgumentException($"peer statements at [{reading.PeersStart}, {reading.PeersEnd}) of a {reading.WithPeers.Length}-character prompt");
-        var scores = new CandidateRanker(model, tokenizer).Score(reading.WithPeers, [" " + ownAnswer, " " + peersAnswer]);
         int own = tokenizer.Encode(" " + ownAnswer)[0], peers = tokenizer.Encode(" " + peersAnswer)[0];
         if (own == peers) throw new ArgumentException($"'{ownAnswer}' and '{peersAnswer}' start with the same token: their logit difference is 0");
-
         var start = tokenizer.PromptStart;
-        int[] alone = [.. start, .. tokenizer.Encode(reading.Alone)];
-        int[] withPeers = [.. start, .. tokenizer.Encode(reading.WithPeers)];
-        var aloneParts = DirectLogitAttribution.Decompose(model, alone, alone.Length - 1, own, peers);
-        var withParts = DirectLogitAttribution.Decompose(model, withPeers, withPeers.Length - 1, own, peers);
-        var components = aloneParts.Contributions.Zip(withParts.Contributions, (a, w) => new PeerComponent(a.Component, a.Layer, a.Head, a.Contribution, w.Contribution))
-            .Append(new PeerComponent("ln_final.bias", null, null, aloneParts.Bias, withParts.Bias)).ToList(); // so the components add up to the differences
-
         // Token spans from the characters: word boundaries are token boundaries (as FactPrompt relies on), so the tokens
         // of the text before the statements, and through them, count their positions.
         int peersStart = start.Count + tokenizer.Encode(reading.WithPeers[..reading.PeersStart].TrimEnd()).Length;
         int peersEnd = start.Count + tokenizer.Encode(reading.WithPeers[..reading.PeersEnd]).Length;
-        var (toPeers, toQuery) = AttentionShares(model, withPeers, peersStart, peersEnd);
-        return new PeerPressureResult(reading.WithPeers, ownAnswer, peersAnswer, scores[0], scores[1],
-            Core.Evaluation.MemorizationRatio.OfLogProbabilities(scores[0], scores[1]), aloneParts.Logit, withParts.Logit, components, toPeers, toQuery);
+        var logProbabilities = query.LogProbabilities ?? Score(model, tokenizer, reading.WithPeers, ownAnswer, peersAnswer);
+        return new Prepared(query, [.. start, .. tokenizer.Encode(reading.Alone)], [.. start, .. tokenizer.Encode(reading.WithPeers)], peersStart, peersEnd, own, peers, logProbabilities);
     }
 
-    /// <summary>Per layer and head, the last position's attention mass on tokens [peersStart, peersEnd) and on the tokens after them.</summary>
-    static (double[][] ToPeers, double[][] ToQuery) AttentionShares(Gpt model, int[] tokens, int peersStart, int peersEnd)
+    static Tensor Padded(Gpt model, IReadOnlyList<int[]> rows)
     {
-        int layers = model.Config.NLayers, last = tokens.Length - 1;
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        var (_, cache) = model.RunWithCache(LogitLens.Tokens(model, tokens), n => n.EndsWith("attn.hook_pattern"));
-        using (cache)
-        {
-            double[] Sum(int l, int from, int to) => cache[$"blocks.{l}.attn.hook_pattern"][0, TensorIndex.Colon, last, TensorIndex.Slice(from, to)]
-                .sum(-1).to(ScalarType.Float64).cpu().data<double>().ToArray();
-            return (Enumerable.Range(0, layers).Select(l => Sum(l, peersStart, peersEnd)).ToArray(),
-                    Enumerable.Range(0, layers).Select(l => Sum(l, peersEnd, tokens.Length)).ToArray());
-        }
+        int length = rows.Max(r => r.Length);
+        var tokens = new long[rows.Count * length];
+        for (int r = 0; r < rows.Count; r++)
+            for (int t = 0; t < length; t++) tokens[r * length + t] = rows[r][Math.Min(t, rows[r].Length - 1)];
+        return tensor(tokens, [rows.Count, length], device: model.Unembedding.device);
+    }
+
+    static (double, double) Score(Gpt model, ITextTokenizer tokenizer, string prompt, string ownAnswer, string peersAnswer)
+    {
+        var scores = new CandidateRanker(model, tokenizer).Score(prompt, [" " + ownAnswer, " " + peersAnswer]);
+        return (scores[0], scores[1]);
+    }
+
+    /// <summary>Per layer and head, the mass position <paramref name="last"/> of <paramref name="row"/> attends to tokens [peersStart, peersEnd) with and to the tokens after them, up to itself.</summary>
+    static (double[][] ToPeers, double[][] ToQuery) AttentionShares(Gpt model, ActivationCache cache, int row, int last, int peersStart, int peersEnd)
+    {
+        int layers = model.Config.NLayers, heads = model.Config.NHeads;
+        // [layers, heads, keys] at the answer position, summed over the two spans and read back once.
+        var rows = stack(Enumerable.Range(0, layers).Select(l => cache[$"blocks.{l}.attn.hook_pattern"][row, TensorIndex.Colon, last]).ToList());
+        var shares = stack([rows[TensorIndex.Ellipsis, TensorIndex.Slice(peersStart, peersEnd)].sum(-1), rows[TensorIndex.Ellipsis, TensorIndex.Slice(peersEnd, last + 1)].sum(-1)])
+            .to(ScalarType.Float64).cpu().data<double>().ToArray();
+        double[][] Part(int part) => Enumerable.Range(0, layers).Select(l => shares.AsSpan((part * layers + l) * heads, heads).ToArray()).ToArray();
+        return (Part(0), Part(1));
     }
 }
+
+/// <summary>One answer to analyse (<see cref="PeerPressure.AnalyzeMany"/>).</summary>
+/// <param name="OwnAnswer">The agent's answer alone, without its leading space; <paramref name="PeersAnswer"/> likewise.</param>
+/// <param name="LogProbabilities">The two answers' sequence log-probabilities with the peers present when the caller has scored them
+/// already (any offset common to both, such as a softmax over the candidates, leaves the ratio as it is); null: scored here.</param>
+public sealed record PeerQuery(PeerReading Reading, string OwnAnswer, string PeersAnswer, (double Own, double Peers)? LogProbabilities = null);

@@ -59,6 +59,8 @@ public sealed record StepMetrics(int Step, string Protocol, IReadOnlyDictionary<
     public IReadOnlyList<PeerPressureSplit>? ConformedVsResisted { get; init; }
     /// <summary>A conformity step's causal checks, one per intervention (null: none).</summary>
     public IReadOnlyList<InterventionMetrics>? Interventions { get; init; }
+    /// <summary>A conformity step's conformity circuit per agent (null: the step measured none).</summary>
+    public IReadOnlyList<ConformityCircuitMetrics>? ConformityCircuits { get; init; }
 }
 
 /// <summary>
@@ -75,6 +77,24 @@ public sealed record InterventionMetrics(string Name, string Agent, string Inter
     public IReadOnlyList<InterventionMetrics>? Agents { get; init; }
 }
 
+/// <summary>
+/// An agent's conformity circuit at a conformity step (<c>circuit_facts</c>): its heads ranked by EAP-IG effect towards the wrong
+/// majority (<see cref="HeadScores"/>, strongest first), found on <see cref="Contrasts"/> contrasts; <see cref="TopHeads"/> the
+/// first quarter of them (at least one), the heads an "auto" intervention would take.
+/// </summary>
+public sealed record ConformityCircuitMetrics(string Agent, int Contrasts, IReadOnlyList<string> TopHeads, IReadOnlyDictionary<string, double> HeadScores);
+
+/// <summary>
+/// How one agent's conformity mechanism changed from one conformity step with a circuit to the next (<see cref="Between"/>: the
+/// protocols of the steps in between, such as news or consolidate): its top conformity heads then and now and their overlap
+/// (Jaccard), the rank correlation of every head's EAP-IG score (Spearman), wrong-majority adoption over every k (of the facts right
+/// alone), and from the mechanism records of the answers read with disagreeing peers, the mean move of logit(own) − logit(peers)
+/// when the peers spoke and the mean attention to the peers' statements per layer (null: no answer was traced).
+/// </summary>
+public sealed record ConformityChange(string Agent, int FromStep, int ToStep, IReadOnlyList<string> Between, IReadOnlyList<string> TopHeadsFrom,
+    IReadOnlyList<string> TopHeadsTo, double TopHeadJaccard, double HeadRankCorrelation, double AdoptionFrom, double AdoptionTo,
+    double? LogitShiftFrom, double? LogitShiftTo, IReadOnlyList<double>? AttentionToPeersFrom, IReadOnlyList<double>? AttentionToPeersTo);
+
 public sealed record AgentInfo(string Name, string Profile, int TrainingSeed, string Update, double KeepOwnAbove);
 
 /// <summary>
@@ -87,6 +107,9 @@ public sealed record RunSummary(string Scenario, int Seed, string Status, IReadO
 {
     /// <summary>Every conformity step's causal checks (<see cref="StepMetrics.Interventions"/>), in step order; null: none.</summary>
     public IReadOnlyList<InterventionMetrics>? Interventions { get; init; }
+    /// <summary>Per agent, how its conformity circuit and its answers under peer pressure changed between consecutive conformity steps
+    /// that measured the circuit (<see cref="ConformityChange"/>); null: fewer than two such steps.</summary>
+    public IReadOnlyList<ConformityChange>? ConformityOverTime { get; init; }
     /// <summary>A population scenario's metrics (<see cref="Population.PopulationRun.Metrics"/>); null otherwise.</summary>
     public Population.PopulationMetrics? Population { get; init; }
 }
@@ -108,7 +131,11 @@ public static class RunMetrics
                 QuizStep => Quiz(step, events),
                 DebateStep debate => new StepMetrics(step.Index, step.Protocol, Debates: events.GroupBy(e => e.Condition)
                     .Select(g => Debate(g) with { Network = Network(debate, g.Key, scenario) }).ToList()),
-                ConformityStep conformity => Conformity(step, events, scenario) with { Interventions = NullIfEmpty(Interventions(conformity, events)) },
+                ConformityStep conformity => Conformity(step, events, scenario) with
+                {
+                    Interventions = NullIfEmpty(Interventions(conformity, events)),
+                    ConformityCircuits = NullIfEmpty(ConformityCircuits(traces.Where(t => t.Step == step.Index && t.Kind == "conformity-circuit"))),
+                },
                 ConvergenceStep => new StepMetrics(step.Index, step.Protocol,
                     Convergence: traces.Where(t => t.Step == step.Index && t.Kind == "convergence").GroupBy(t => t.Layer).OrderBy(g => g.Key)
                         .Select(g => new ConvergenceMetrics(g.Key, g.First().Hook, R(g.Average(t => t.LinearCka)), R(g.Average(t => t.MutualKnn)))).ToList(),
@@ -133,8 +160,57 @@ public static class RunMetrics
         {
             Population = Population.PopulationRun.Metrics(db, scenario),
             Interventions = NullIfEmpty([.. steps.SelectMany(s => s.Interventions ?? [])]),
+            ConformityOverTime = NullIfEmpty(ConformityOverTime(steps, answers, scenario)),
         };
     }
+
+    static IReadOnlyList<ConformityCircuitMetrics> ConformityCircuits(IEnumerable<TraceEvent> traces) => traces.OrderBy(t => t.AgentA, StringComparer.Ordinal)
+        .Select(t => new ConformityCircuitMetrics(t.AgentA, t.Layer, [.. t.Heads.Take(Math.Max(1, t.Heads.Count / 4))],
+            t.Heads.Zip(t.HeadScores).ToDictionary(h => h.First, h => R(h.Second)))).ToList();
+
+    /// <summary>Each agent's <see cref="ConformityChange"/> from every conformity step with its circuit to the next.</summary>
+    static IReadOnlyList<ConformityChange> ConformityOverTime(IReadOnlyList<StepMetrics> steps, IReadOnlyList<AnswerEvent> answers, Scenario scenario)
+    {
+        var measured = steps.Where(s => s.ConformityCircuits is not null).ToList();
+        var result = new List<ConformityChange>();
+        foreach (var agent in measured.SelectMany(s => s.ConformityCircuits!.Select(c => c.Agent)).Distinct().OrderBy(a => a, StringComparer.Ordinal))
+        {
+            var series = measured.Select(s => (Step: s.Step, Circuit: s.ConformityCircuits!.FirstOrDefault(c => c.Agent == agent))).Where(x => x.Circuit is not null).ToList();
+            for (int i = 1; i < series.Count; i++)
+            {
+                var (from, to) = (series[i - 1], series[i]);
+                var shared = from.Circuit!.HeadScores.Keys.Intersect(to.Circuit!.HeadScores.Keys).ToList();
+                var (fromTraces, toTraces) = (PlainTraces(answers, agent, from.Step), PlainTraces(answers, agent, to.Step));
+                result.Add(new ConformityChange(agent, from.Step, to.Step,
+                    [.. scenario.Steps.Where(s => s.Index > from.Step && s.Index < to.Step).Select(s => s.Protocol)],
+                    from.Circuit.TopHeads, to.Circuit.TopHeads, R(Jaccard(from.Circuit.TopHeads, to.Circuit.TopHeads)),
+                    shared.Count < 2 ? double.NaN : R(Mechanisms.Circuits.ExactEdgeScores.Spearman([.. shared.Select(h => (float)from.Circuit.HeadScores[h])], [.. shared.Select(h => (float)to.Circuit.HeadScores[h])])),
+                    PlainAdoption(answers, agent, from.Step), PlainAdoption(answers, agent, to.Step),
+                    LogitShift(fromTraces), LogitShift(toTraces), AttentionToPeers(fromTraces), AttentionToPeers(toTraces)));
+            }
+        }
+        return result;
+    }
+
+    static List<AnswerEvent> PlainTraces(IReadOnlyList<AnswerEvent> answers, string agent, int step) =>
+        [.. answers.Where(a => a.Step == step && a.Agent == agent && a.PeerTrace is not null && !a.Condition.Contains('@'))];
+
+    static double PlainAdoption(IReadOnlyList<AnswerEvent> answers, string agent, int step) =>
+        Adoption([.. answers.Where(a => a.Step == step && a.Agent == agent)], "").Adoption;
+
+    static double? LogitShift(List<AnswerEvent> traced) =>
+        traced.Count == 0 ? null : R(traced.Average(e => e.PeerTrace!.LogitDifferenceWithPeers - e.PeerTrace.LogitDifferenceAlone));
+
+    static IReadOnlyList<double>? AttentionToPeers(List<AnswerEvent> traced)
+    {
+        if (traced.Count == 0) return null;
+        int layers = traced.Max(e => e.PeerTrace!.AttentionToPeersByLayer.Count);
+        return [.. Enumerable.Range(0, layers).Select(l => R(traced.Where(e => e.PeerTrace!.AttentionToPeersByLayer.Count > l).Average(e => e.PeerTrace!.AttentionToPeersByLayer[l])))];
+    }
+
+    static double Jaccard(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>
+        a.Count + b.Count == 0 ? double.NaN : a.Intersect(b).Count() / (double)a.Union(b).Count();
+
 
     static StepMetrics Quiz(ProtocolStep step, List<AnswerEvent> events) => new(step.Index, step.Protocol,
         AccuracyByAgent: events.GroupBy(e => e.Agent).ToDictionary(g => g.Key, g => Accuracy(g)),

@@ -97,6 +97,10 @@ public static class RunReport
                     ["agent", "intervention", "adoption", "intervened", "random heads", "accuracy alone", "intervened", "random heads"],
                     new[] { check }.Concat(check.Agents ?? []).Select(x => new object?[] { x.Agent, x.Agent == "all" ? string.Join(",", x.Heads ?? []) : x.Intervention, x.Adoption, x.AdoptionAblated,
                         x.AdoptionRandomAblated is { } r ? $"{F(r)} ± {F(x.AdoptionRandomAblatedSpread)}" : "–", x.AccuracyAlone, x.AccuracyAloneAblated, x.AccuracyAloneRandomAblated ?? double.NaN }));
+            if (step.ConformityCircuits is { Count: > 0 } conformityCircuits)
+                Table("Conformity circuit per agent at this step (heads ranked by EAP-IG effect towards the wrong majority)",
+                    ["agent", "contrasts", "top heads", "their scores"],
+                    conformityCircuits.Select(c => new object?[] { c.Agent, c.Contrasts, string.Join(", ", c.TopHeads), string.Join(", ", c.TopHeads.Select(h => F(c.HeadScores[h]))) }));
             if (step.Updates is { Count: > 0 } updates)
                 Table("Updates", ["agent", "channel", "applied", "facts", "bytes stored"], updates.Select(u => new object?[] { u.Agent, u.Channel, u.Applied ? "yes" : "no", u.Facts, u.Bytes }));
             if (step.Convergence is { Count: > 0 } layers)
@@ -104,6 +108,16 @@ public static class RunReport
             if (step.CircuitSimilarity is { Count: > 0 } circuits)
                 Table($"Circuit similarity of the same fact across agents (EAP-IG circuits; mean edge Jaccard {F(circuits.Average(c => c.EdgeJaccard))})",
                     ["fact", "agent pairs", "edge Jaccard", "weighted overlap"], circuits.Select(c => new object?[] { c.Fact, c.Pairs, c.EdgeJaccard, c.WeightedOverlap }));
+        }
+        if (summary.ConformityOverTime is { Count: > 0 } changes)
+        {
+            html.Append("<h2>The conformity mechanism over time</h2>\n<p>Each agent's conformity circuit and its answers under a wrong majority, ")
+                .Append("from one conformity step that measured the circuit to the next, with what happened in between.</p>\n");
+            string Layers(IReadOnlyList<double>? a) => a is null ? "–" : string.Join(" / ", a.Select(x => F(x)));
+            Table("Conformity mechanism, step to step: top heads, their overlap (Jaccard) and the rank correlation of every head's score; adoption; mean shift of logit(own) − logit(peers); attention to the peers by layer",
+                ["agent", "steps", "in between", "top heads before", "after", "overlap", "rank correlation", "adoption before", "after", "logit shift before", "after", "attention to peers before", "after"],
+                changes.Select(c => new object?[] { c.Agent, $"{c.FromStep} → {c.ToStep}", string.Join(", ", c.Between), string.Join(", ", c.TopHeadsFrom), string.Join(", ", c.TopHeadsTo),
+                    c.TopHeadJaccard, c.HeadRankCorrelation, c.AdoptionFrom, c.AdoptionTo, c.LogitShiftFrom ?? double.NaN, c.LogitShiftTo ?? double.NaN, Layers(c.AttentionToPeersFrom), Layers(c.AttentionToPeersTo) }));
         }
         if (summary.MemorizationRatioByChannel.Count > 0)
             Table("Memorization ratio p(old)/(p(old)+p(new)) on changed facts, by update channel of the agents told the news", ["channel", "ratio"],

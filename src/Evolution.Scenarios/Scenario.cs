@@ -35,7 +35,7 @@ public sealed record ScenarioAgent(string Name, string ProfilePath, AgentProfile
 ///   - debate: { facts: news, rounds: 3, topology: all-to-all, strategies: [debate, reflect], group_sizes: [1, 3] }
 ///     (topology: all-to-all, ring, star, random [edge_probability], small-world [degree, rewire], scale-free [attach], edge-list [edges: file.csv])
 ///   - consolidate: {}
-///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true }
+///   - conformity: { facts: 20, wrong_peers: [0, 1, 2, 3], right_guidance: true, ally: true, circuit_facts: 40 }
 ///   - convergence: { probes: 40, circuit_facts: 5, edge_fraction: 0.1 }
 ///   - epochs:                          # its steps once per epoch from..to (default 1..the world's last epoch);
 ///       from: 2                        # its news steps take no epoch: each runs at the block's
@@ -209,7 +209,10 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     foreach (var k in wrong) if (k is < 0 or > 10) throw o.Invalid("wrong_peers", $"number of confederates {k} is outside 0..10");
                     bool ally = o.Bool("ally", false);
                     if (ally && !wrong.Any(k => k >= 3)) throw o.Invalid("ally", "needs a number of confederates of at least 3 in wrong_peers (one ally among them, a wrong majority left)");
-                    step = new ConformityStep(index, Facts(o, names, maxEpoch), wrong, o.Bool("right_guidance", false), ally);
+                    int conformityCircuit = o.Int("circuit_facts", 0);
+                    if (conformityCircuit < 0 || conformityCircuit > world.FactsAt(0).Count)
+                        throw o.Invalid("circuit_facts", $"must be between 0 and the world's {world.FactsAt(0).Count} facts, got {conformityCircuit}");
+                    step = new ConformityStep(index, Facts(o, names, maxEpoch), wrong, o.Bool("right_guidance", false), ally, conformityCircuit);
                     break;
                 case "news":
                     if (blockEpoch is not null && o.Has("epoch")) throw o.Invalid("epoch", $"is set by the {EpochsBlock} block around this step");

@@ -147,4 +147,34 @@ public class PeerPressureTests
                 Assert.True(peers + query > 0.5, $"L{l}H{h}: the statements and the query are most of the prompt");
             }
     }
+
+    [Fact]
+    public void ManyAnswersAnalysedInPaddedBatchesGiveWhatEachGivesAlone()
+    {
+        var tokenizer = CompactTokenizer.Build(["Context: Orlen Vasko was born in Pellamund. Mirel Tass says Orlen Vasko was born in Drassil. Q: Where was Orlen Vasko born? A: Drassil Pellamund", "Q: Where was Orlen Vasko born? A:"]);
+        var model = new Gpt(new GptConfig { VocabSize = tokenizer.VocabSize, ContextLength = 64, DModel = 16, NLayers = 2, NHeads = 2 }, initSeed: 7);
+        const string query = "Q: Where was Orlen Vasko born? A:";
+        // Prompts of different lengths, so the shorter rows are padded in the batch.
+        var cases = new[]
+        {
+            new PeerCase(["Orlen Vasko was born in Pellamund."], query, "Drassil", "Pellamund"),
+            new PeerCase(["Orlen Vasko was born in Pellamund.", "Mirel Tass says Orlen Vasko was born in Pellamund."], query, "Drassil", "Pellamund"),
+            new PeerCase(["Mirel Tass says Orlen Vasko was born in Drassil."], query, "Pellamund", "Drassil"),
+        };
+        var batched = PeerPressure.AnalyzeMany(model, tokenizer, [.. cases.Select(c => new PeerQuery(c.Reading, c.OwnAnswer, c.PeersAnswer))]);
+        Assert.Equal(cases.Length, batched.Count);
+        foreach (var (peerCase, together) in cases.Zip(batched))
+        {
+            var alone = PeerPressure.Analyze(model, tokenizer, peerCase);
+            Assert.Equal(alone.LogitDifferenceAlone, together.LogitDifferenceAlone, 4);
+            Assert.Equal(alone.LogitDifferenceWithPeers, together.LogitDifferenceWithPeers, 4);
+            Assert.Equal(alone.MemorizationRatio, together.MemorizationRatio, 6);
+            foreach (var (a, b) in alone.Components.Zip(together.Components))
+                Assert.Equal((a.Component, Math.Round(a.Alone, 4), Math.Round(a.WithPeers, 4)), (b.Component, Math.Round(b.Alone, 4), Math.Round(b.WithPeers, 4)));
+            for (int l = 0; l < 2; l++)
+                for (int h = 0; h < 2; h++)
+                    Assert.Equal(alone.AttentionToPeers[l][h], together.AttentionToPeers[l][h], 5);
+        }
+        Assert.NotEqual(batched[0].LogitDifferenceWithPeers, batched[1].LogitDifferenceWithPeers); // the rows are not one answer repeated
+    }
 }

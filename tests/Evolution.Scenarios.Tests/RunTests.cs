@@ -131,6 +131,67 @@ public class RunTests(TinyGroup group)
     }
 
     [Fact]
+    public void ConformityStepsFindEachAgentsConformityCircuitAndTheSummaryFollowsItAcrossTheNews()
+    {
+        var scenario = group.WriteScenario("over-time", """
+              - conformity: {facts: 10, wrong_peers: [0, 2], ally: false, circuit_facts: 12}
+              - news: {epoch: 1, learners: [ada]}
+              - conformity: {facts: 10, wrong_peers: [0, 3], ally: true, circuit_facts: 12}
+            """);
+        var output = Run(scenario, "over-time");
+        using var db = new RunDatabase(Path.Combine(output, RunDatabase.FileName));
+        var answers = db.Answers.FindAll().ToList();
+
+        // Each agent's circuit at both conformity steps: all four heads of the 2×2 model ranked, on the same draw of facts.
+        var circuits = db.Traces.FindAll().Where(t => t.Kind == "conformity-circuit").ToList();
+        Assert.Equal([(0, "ada"), (0, "bo"), (0, "cy"), (2, "ada"), (2, "bo"), (2, "cy")], circuits.Select(t => (t.Step, t.AgentA)).Order());
+        Assert.All(circuits, t => Assert.Equal(["L0H0", "L0H1", "L1H0", "L1H1"], t.Heads.Order()));
+        Assert.All(circuits, t => Assert.Equal(t.HeadScores.OrderByDescending(x => x), t.HeadScores));
+        HashSet<(int, string)> Asked(int step, string agent) => [.. answers.Where(a => a.Step == step && a.Agent == agent && a.Condition == "auto@circuit").Select(a => (a.Subject, a.Relation))];
+        foreach (var agent in new[] { "ada", "bo", "cy" })
+        {
+            Assert.Equal(12, Asked(0, agent).Count);
+            Assert.True(Asked(0, agent).SetEquals(Asked(2, agent)), $"{agent} was measured on other facts after the news");
+        }
+
+        // The summary: each step's circuits, and per agent the change from step 0 to step 2 with the news in between.
+        var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, RunResults.SummaryFile))).RootElement;
+        Assert.All(summary.GetProperty("steps")[0].GetProperty("conformity_by_agent").EnumerateArray(), a => Assert.Equal(10, a.GetProperty("facts").GetInt32()));
+        var changes = summary.GetProperty("conformity_over_time").EnumerateArray().ToList();
+        Assert.Equal(["ada", "bo", "cy"], changes.Select(c => c.GetProperty("agent").GetString()));
+        foreach (var change in changes)
+        {
+            string agent = change.GetProperty("agent").GetString()!;
+            Assert.Equal((0, 2), (change.GetProperty("from_step").GetInt32(), change.GetProperty("to_step").GetInt32()));
+            Assert.Equal(["news"], change.GetProperty("between").EnumerateArray().Select(p => p.GetString()));
+            Assert.Equal(circuits.Single(t => t.Step == 0 && t.AgentA == agent).Heads[0], Assert.Single(change.GetProperty("top_heads_from").EnumerateArray()).GetString());
+            Assert.Equal(circuits.Single(t => t.Step == 2 && t.AgentA == agent).Heads[0], Assert.Single(change.GetProperty("top_heads_to").EnumerateArray()).GetString());
+            Assert.InRange(change.GetProperty("head_rank_correlation").GetDouble(), -1, 1);
+            double Adoption(int step)
+            {
+                var alone = answers.Where(a => a.Step == step && a.Agent == agent && a.Condition == "alone").ToDictionary(a => (a.Subject, a.Relation));
+                var pressed = answers.Where(a => a.Step == step && a.Agent == agent && a.Condition.StartsWith("wrong=") && alone[(a.Subject, a.Relation)].Correct).ToList();
+                return pressed.Count(a => a.Answer == a.PeerConsensus) / (double)pressed.Count;
+            }
+            Assert.Equal(Adoption(0), change.GetProperty("adoption_from").GetDouble(), 3);
+            Assert.Equal(Adoption(2), change.GetProperty("adoption_to").GetDouble(), 3);
+            Assert.Equal(2, change.GetProperty("attention_to_peers_to").GetArrayLength());
+        }
+
+        // Counts match: every answer read with confederates who said otherwise carries its mechanism record, and no other does;
+        // the record is left out only where the two answers start with the same token (no first-token logit difference).
+        using var reader = group.Runtime("reader", 1);
+        int First(string answer) => reader.Tokenizer.Encode(" " + answer.TrimStart())[0];
+        string PeersAnswer(AnswerEvent a) => a.Condition.StartsWith("ally") && a.OwnAnswer.TrimStart() == a.PeerMajority?.TrimStart() ? a.Truth : (a.Condition.StartsWith("ally") ? a.PeerMajority : a.PeerConsensus)!;
+        var withPeers = answers.Where(a => a.Peers > 0).ToList();
+        Assert.Equal(3 * 10 * (1 + 1 + 1), withPeers.Count); // wrong=2, then wrong=3 and ally=3
+        var expected = withPeers.Where(a => a.ReadPeers && a.Intervention is null && PeersAnswer(a).TrimStart() != a.OwnAnswer.TrimStart() && First(PeersAnswer(a)) != First(a.OwnAnswer))
+            .Select(a => a.Id).Order().ToList();
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected, answers.Where(a => a.PeerTrace is not null).Select(a => a.Id).Order());
+    }
+
+    [Fact]
     public async Task ARunKilledMidDebateResumesToTheSummaryOfAnUninterruptedRun()
     {
         // A long debate on every fact, so the kill lands in it.
@@ -165,7 +226,9 @@ public class RunTests(TinyGroup group)
     [Fact]
     public async Task TheReportRendersItsPlotsAndTablesInHeadlessChromiumWithoutConsoleErrors()
     {
-        var output = Run(group.WriteScenario("report", Steps), "report");
+        // The run's steps with a conformity circuit before the last step and at it, so the report has the mechanism over time.
+        var steps = Steps.Replace("ally: true}", "ally: true, circuit_facts: 8}") + "\n  - conformity: {facts: 6, wrong_peers: [0, 2], circuit_facts: 8}";
+        var output = Run(group.WriteScenario("report", steps), "report");
         var plots = Directory.GetFiles(Path.Combine(output, RunResults.PlotsDirectory), "*.png");
         Assert.True(plots.Length >= 4, $"expected quiz, debate, diffusion, Asch and convergence plots, got {plots.Length}");
 
@@ -175,6 +238,8 @@ public class RunTests(TinyGroup group)
         Assert.True(report.TableRows.Length >= 6, $"expected a table per step and more, got {report.TableRows.Length}");
         Assert.All(report.TableRows, r => Assert.True(r > 0));
         Assert.Contains("Wrong-majority adoption", report.Text);
+        Assert.Contains("Conformity circuit per agent at this step", report.Text);
+        Assert.Contains("The conformity mechanism over time", report.Text);
         Assert.Empty(report.Errors);
     }
 }

@@ -140,6 +140,18 @@ public class ScenarioFileTests : IDisposable
         Assert.True(Scenario.Load(Write("  - conformity: {facts: 5, wrong_peers: [0, 3], ally: true}\n")).Steps.OfType<ConformityStep>().Single().Ally);
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("100000")]
+    public void ACircuitFactsCountOutsideTheWorldIsNamedWithFileLineAndField(string count)
+    {
+        var path = Write($"  - quiz: {{facts: 5}}\n  - conformity: {{facts: 5, wrong_peers: [0, 3], circuit_facts: {count}}}\n");
+        var e = Assert.Throws<InputException>(() => Scenario.Load(path));
+        Assert.Equal((path, "steps[1].conformity.circuit_facts", 8), (e.File, e.Field, e.Line));
+        Assert.Contains("between 0 and the world's", e.Message);
+        Assert.Equal(12, Scenario.Load(Write("  - conformity: {facts: 5, wrong_peers: [0, 3], circuit_facts: 12}\n")).Steps.OfType<ConformityStep>().Single().CircuitFacts);
+    }
+
     const string Quiet = "interventions:\n  - name: quiet\n    ablation: zero\n";
 
     [Theory]

@@ -40,7 +40,26 @@ public static class Conformity
             var events = await context.Ask(step.Index, step.Protocol, condition, 0, requests);
             context.Report($"conformity {condition}: {events.Count(e => e.Correct) / (double)Math.Max(1, events.Count):P0} correct");
         }
+        await Circuits(context, step, agents);
         await Intervened(context, step, facts, agents, wrong);
+    }
+
+    /// <summary>
+    /// Each agent's conformity circuit at this step (<see cref="ConformityStep.CircuitFacts"/>), read with as many confederates as
+    /// the step's largest k, on the same draw of facts at every step (seeded by the run only): what changes between two steps is
+    /// then the agent, not the facts it was measured on.
+    /// </summary>
+    static async Task Circuits(ProtocolContext context, ConformityStep step, IReadOnlyList<string> agents)
+    {
+        if (step.CircuitFacts == 0) return;
+        var pool = context.World.FactsAt(context.Epoch).Select(f => new FactRef(f.Subject, f.Relation))
+            .OrderBy(f => f.Subject).ThenBy(f => f.Relation, StringComparer.Ordinal).ToArray();
+        new Random(Seeds.Mix(context.Seed, "conformity-circuit")).Shuffle(pool);
+        var facts = pool.Take(step.CircuitFacts).ToList();
+        int peers = Math.Max(1, step.WrongPeers.Max());
+        foreach (var agent in agents)
+            if (await ConformityHeadSearch.Find(context, step, agent, facts, peers, "circuit", "conformity-circuit") is null)
+                context.Report($"conformity circuit: agent {agent} answers none of {facts.Count} facts right alone; no circuit at step {step.Index}");
     }
 
     /// <summary>

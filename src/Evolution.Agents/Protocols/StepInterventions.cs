@@ -1,4 +1,3 @@
-using Evolution.Agents.Recording;
 using Evolution.Core;
 using Evolution.Mechanisms;
 using Evolution.Mechanisms.Circuits;
@@ -53,31 +52,7 @@ public static class StepInterventions
     {
         var pool = context.World.FactsAt(context.Epoch).Select(f => new FactRef(f.Subject, f.Relation)).Where(f => !stepFacts.Contains(f)).ToArray();
         new Random(Seeds.Mix(context.Seed, "auto-heads", spec.Name, step.Index)).Shuffle(pool);
-        var facts = pool.Take(spec.AutoFacts).ToList();
-        var alone = await context.Ask(step.Index, step.Protocol, $"auto@{spec.Name}", 0, [.. facts.Select(f => new ProtocolContext.Request(agent, f, []))]);
-        // Facts the agent answers right alone (those whose adoption the step measures), each with up to three wrong answers: the
-        // clean and corrupted prompts must have the same length in tokens, which only the agent's tokenizer can tell.
-        var probes = new List<ConformityProbe>();
-        foreach (var (fact, answer) in facts.Zip(alone).Where(x => x.Second.Correct))
-        {
-            var question = context.QuestionFor(fact);
-            var own = answer.Answer;
-            var wrongs = question.Candidates.Where(c => c != own).ToArray();
-            new Random(Seeds.Mix(context.Seed, "auto-wrong", spec.Name, fact.Subject, fact.Relation)).Shuffle(wrongs);
-            foreach (var wrong in wrongs.Take(3))
-                probes.Add(new ConformityProbe(question, Sentences(context, fact, wrong, spec.AutoPeers), Sentences(context, fact, own, spec.AutoPeers), own, wrong));
-        }
-        if (probes.Count == 0)
-            throw new InvalidOperationException($"intervention '{spec.Name}': agent {agent} answers none of {facts.Count} facts right alone, so it has no conformity heads to find");
-        var found = await context.Group.ConformityHeads(agent, $"{step.Index}/conformity-heads/{spec.Name}/{agent}", probes);
-        context.Sink.Record(new TraceEvent
-        {
-            Id = $"{step.Index}/conformity-heads/{spec.Name}/{agent}", Step = step.Index, Kind = "conformity-heads", AgentA = agent, Fact = spec.Name,
-            Layer = found.Used, Heads = [.. found.Heads.Select(h => h.Name)], HeadScores = [.. found.Heads.Select(h => Math.Round(h.Score, 6))],
-        });
-        return found.Heads;
+        return await ConformityHeadSearch.Find(context, step, agent, pool.Take(spec.AutoFacts).ToList(), spec.AutoPeers, spec.Name, "conformity-heads")
+            ?? throw new InvalidOperationException($"intervention '{spec.Name}': agent {agent} answers none of {Math.Min(spec.AutoFacts, pool.Length)} facts right alone, so it has no conformity heads to find");
     }
-
-    static List<string> Sentences(ProtocolContext context, FactRef fact, string answer, int count) =>
-        [.. Enumerable.Range(1, count).Select(c => context.Sentence(fact, answer, $"confederate{c}", 0))];
 }

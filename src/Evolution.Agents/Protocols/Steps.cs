@@ -67,7 +67,10 @@ public sealed record DebateStep(int Index, FactSelection Facts, int Rounds, Topo
 /// <param name="Ally">Also Asch's (1956) true-partner condition, "ally=k" for every k ≥ 3 of <paramref name="WrongPeers"/> (so that a
 /// wrong majority remains): one of the k confederates states the truth (the middle one, ⌈k/2⌉, neither first nor nearest the
 /// question), the others the wrong answer.</param>
-public sealed record ConformityStep(int Index, FactSelection Facts, IReadOnlyList<int> WrongPeers, bool RightGuidance, bool Ally = false) : ProtocolStep(Index)
+/// <param name="CircuitFacts">Above 0: each agent's conformity circuit at this point of the run (its heads ranked by EAP-IG, as
+/// <see cref="ConformityHeadSearch"/> finds them) on this many facts, the same draw at every conformity step, so that steps before
+/// and after news or consolidation compare (the summary's <c>conformity_over_time</c>).</param>
+public sealed record ConformityStep(int Index, FactSelection Facts, IReadOnlyList<int> WrongPeers, bool RightGuidance, bool Ally = false, int CircuitFacts = 0) : ProtocolStep(Index)
 {
     public override string Protocol => "conformity";
 }

@@ -14,7 +14,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost), updates (ROME, MEMIT-100 and retrieval cost) population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench) or pretrained (load time and peak memory of a synthetic 500M-parameter BF16 Llama-layout checkpoint, forward tokens/s; not in the full bench)" };
+        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost, and the per-answer mechanism record's cost against the answer), updates (ROME, MEMIT-100 and retrieval cost) population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench) or pretrained (load time and peak memory of a synthetic 500M-parameter BF16 Llama-layout checkpoint, forward tokens/s; not in the full bench)" };
         var loadCheckpoint = new Option<string?>("--load-checkpoint") { Hidden = true, Description = "internal: load this folder and print the memory it took (the child process of --only pretrained)" };
         var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only, loadCheckpoint };
         command.SetAction(parse =>
@@ -63,7 +63,8 @@ public static class BenchCommand
         if (only == "circuit")
         {
             var measured = MeasureCircuits(models, quick);
-            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, circuit = measured });
+            var record = MechanismRecordBenchmarks.Measure(quick);
+            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, circuit = measured, mechanism_record = record });
             return 0;
         }
 
@@ -99,6 +100,7 @@ public static class BenchCommand
         // --only core stops here; the full bench adds the circuit and update sections.
         bool coreOnly = only == "core";
         var circuits = coreOnly ? null : MeasureCircuits(models, quick);
+        var records = coreOnly ? null : MechanismRecordBenchmarks.Measure(quick);
         object? updates = null;
         if (!coreOnly)
         {
@@ -117,6 +119,7 @@ public static class BenchCommand
                 checkpoint_io = checkpoints,
                 causal_trace = traces,
                 circuit = circuits,
+                mechanism_record = records,
                 updates,
             });
         return 0;

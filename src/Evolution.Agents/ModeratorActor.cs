@@ -12,8 +12,10 @@ public sealed record StartRun(IReadOnlyList<ProtocolStep> Steps);
 public sealed record RunCompleted(string? Error);
 
 /// <summary>Everything the moderator needs to set up a run's actors.</summary>
+/// <param name="AgentRegion">Set when the agents are sharded over a cluster's worker nodes (<see cref="Cluster.ClusterNode"/>): the
+/// region (or its proxy) that reaches them; null: the agents are this moderator's children.</param>
 public sealed record RunSetup(IReadOnlyList<AgentHome> Agents, RunDatabase Database, World World, int Seed,
-    IReadOnlyDictionary<string, AgentProfile> Profiles, IProgress<string>? Progress, TimeSpan AskTimeout);
+    IReadOnlyDictionary<string, AgentProfile> Profiles, IProgress<string>? Progress, TimeSpan AskTimeout, IActorRef? AgentRegion = null);
 
 /// <summary>
 /// The moderator: parent and supervisor of the agents, the recorder and the tracer; runs the
@@ -34,7 +36,8 @@ public sealed class ModeratorActor : ReceiveActor
         ReceiveAsync<StartRun>(async m =>
         {
             var replyTo = Sender;
-            var group = new ActorAgentGroup(agents, tracer, setup.AskTimeout);
+            var group = setup.AgentRegion is { } region ? ActorAgentGroup.Sharded([.. setup.Agents.Select(a => a.Name)], region, tracer, setup.AskTimeout)
+                : ActorAgentGroup.Local(agents, tracer, setup.AskTimeout);
             var sink = new RecorderSink(recorder, setup.Database);
             var context = new ProtocolContext(group, sink, setup.World, setup.Seed, setup.Profiles, setup.Progress);
             try
@@ -53,35 +56,53 @@ public sealed class ModeratorActor : ReceiveActor
     {
         recorder = Context.ActorOf(RecorderActor.Props(setup.Database), "recorder");
         tracer = Context.ActorOf(TracerActor.Props(), "tracer");
-        foreach (var home in setup.Agents) agents[home.Name] = Context.ActorOf(AgentActor.Props(home), home.Name);
+        if (setup.AgentRegion is null)
+            foreach (var home in setup.Agents) agents[home.Name] = Context.ActorOf(AgentActor.Props(home), home.Name);
     }
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: 3, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);
 }
 
-/// <summary>Protocols' view of agents that are actors: requests are asks with a timeout.</summary>
-public sealed class ActorAgentGroup(IReadOnlyDictionary<string, IActorRef> agents, IActorRef tracer, TimeSpan timeout) : IAgentGroup
+/// <summary>
+/// Protocols' view of agents that are actors: requests are asks with a timeout, sent where <paramref name="route"/> says: to
+/// the agent's own actor (<see cref="Local"/>), or to the shard region that finds it on whichever node hosts it (<see cref="Sharded"/>).
+/// </summary>
+public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, object, (IActorRef To, object Message)> route, IActorRef tracer, TimeSpan timeout) : IAgentGroup
 {
-    public IReadOnlyList<string> Agents { get; } = agents.Keys.ToList();
+    /// <summary>Agents that are children of this process's moderator.</summary>
+    public static ActorAgentGroup Local(IReadOnlyDictionary<string, IActorRef> agents, IActorRef tracer, TimeSpan timeout) =>
+        new([.. agents.Keys], (agent, message) => (agents[agent], message), tracer, timeout);
+
+    /// <summary>Agents that are sharded entities of a cluster (<see cref="Cluster.ClusterNode.HostAgents"/>), reached through this node's shard region.</summary>
+    public static ActorAgentGroup Sharded(IReadOnlyList<string> agents, IActorRef region, IActorRef tracer, TimeSpan timeout) =>
+        new(agents, (agent, message) => (region, new Akka.Cluster.Sharding.ShardingEnvelope(agent, message)), tracer, timeout);
+
+    public IReadOnlyList<string> Agents { get; } = agents;
+
+    Task<T> AskAgent<T>(string agent, object message)
+    {
+        var (to, wrapped) = route(agent, message);
+        return to.Ask<T>(wrapped, timeout);
+    }
 
     public async Task<IReadOnlyList<AgentAnswer>> Ask(string agent, string key, IReadOnlyList<AskItem> items) =>
-        (await agents[agent].Ask<AgentAnswered>(new AskAgent(key, items), timeout)).Answers;
+        (await AskAgent<AgentAnswered>(agent, new AskAgent(key, items))).Answers;
 
     public async Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news) =>
-        (await agents[agent].Ask<NewsLearned>(new LearnNews(key, news), timeout)).Outcome;
+        (await AskAgent<NewsLearned>(agent, new LearnNews(key, news))).Outcome;
 
     public async Task<IReadOnlyList<(string Hook, double[][] Features)>> Snapshot(string agent, string key, IReadOnlyList<string> texts) =>
-        (await agents[agent].Ask<SnapshotTaken>(new TakeSnapshot(key, texts), timeout)).Layers;
+        (await AskAgent<SnapshotTaken>(agent, new TakeSnapshot(key, texts))).Layers;
 
     public async Task<IReadOnlyList<TraceEvent>> CompareRepresentations(int step, IReadOnlyList<(string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers)> snapshots, int k) =>
         (await tracer.Ask<RepresentationsCompared>(new CompareRepresentations(step, snapshots, k), timeout)).Traces;
 
     public async Task<IReadOnlyList<Circuit?>> Circuits(string agent, string key, IReadOnlyList<FactRef> facts, int epoch, double edgeFraction) =>
-        (await agents[agent].Ask<CircuitsTraced>(new TraceCircuits(key, facts, epoch, edgeFraction), timeout)).Circuits;
+        (await AskAgent<CircuitsTraced>(agent, new TraceCircuits(key, facts, epoch, edgeFraction))).Circuits;
 
-    public async Task<ConformityHeadsFound> ConformityHeads(string agent, string key, IReadOnlyList<ConformityProbe> probes) =>
-        await agents[agent].Ask<ConformityHeadsFound>(new FindConformityHeads(key, probes), timeout);
+    public Task<ConformityHeadsFound> ConformityHeads(string agent, string key, IReadOnlyList<ConformityProbe> probes) =>
+        AskAgent<ConformityHeadsFound>(agent, new FindConformityHeads(key, probes));
 
     public async Task<IReadOnlyList<TraceEvent>> CompareCircuits(int step, IReadOnlyList<FactRef> facts, IReadOnlyList<(string Agent, IReadOnlyList<Circuit?> Circuits)> circuits) =>
         (await tracer.Ask<CircuitsCompared>(new CompareCircuits(step, facts, circuits), timeout)).Traces;

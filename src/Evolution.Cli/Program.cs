@@ -7,6 +7,7 @@ var root = new RootCommand("Evolution: a multi-agent knowledge-evolution simulat
 root.Add(RunCommand.Create());
 root.Add(RunCommand.CreateResume());
 root.Add(RunCommand.CreateReport());
+root.Add(NodeCommand.Create());
 root.Add(WorldCommand.Create());
 root.Add(TrainCommand.Create());
 root.Add(AskCommand.Create());

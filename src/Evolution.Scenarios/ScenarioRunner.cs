@@ -19,6 +19,10 @@ public sealed record RunOptions(string OutputDirectory, string CacheRoot, Device
     IProgress<TrainingProgress>? TrainingProgress = null, Func<string, AgentRuntime.Parts, IStatementMemory>? MemoryFactory = null)
 {
     public TimeSpan AskTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Above 0: the agents live on this many worker processes of this machine (<see cref="LocalCluster"/>), not in this one.</summary>
+    public int LocalNodes { get; init; }
+    /// <summary>The program and leading arguments that run the <c>evolution</c> command (a worker is it with <c>node …</c>).</summary>
+    public (string FileName, IReadOnlyList<string> Arguments)? WorkerCommand { get; init; }
 }
 
 /// <summary>What a finished run produced.</summary>
@@ -71,6 +75,31 @@ public static class ScenarioRunner
             return RunResults.Write(options.OutputDirectory, options.Progress);
         }
         var world = World.Generate(scenario.WorldSpec);
+        var homes = Homes(scenario, world, options);
+
+        var dbPath = Path.Combine(options.OutputDirectory, RunDatabase.FileName);
+        using (var db = new RunDatabase(dbPath))
+        {
+            using var cluster = options.LocalNodes > 0 ? LocalCluster.Start(scenario, options) : null;
+            using var system = cluster?.System ?? ActorSystem.Create("evolution", ConfigurationFactory.ParseString(
+                "akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }"));
+            var setup = new RunSetup(homes, db, world, scenario.Seed, scenario.Agents.ToDictionary(a => a.Name, a => a.Profile), options.Progress, options.AskTimeout,
+                cluster?.AgentRegion);
+            var moderator = system.ActorOf(ModeratorActor.Props(setup), "moderator");
+            var completed = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan).GetAwaiter().GetResult();
+            system.Terminate().Wait(TimeSpan.FromSeconds(30));
+            if (completed.Error is not null) throw new RunFailedException($"the run stopped: {completed.Error}. Continue it with `evolution resume {options.OutputDirectory}`.");
+            MarkFinished(db);
+        }
+        return RunResults.Write(options.OutputDirectory, options.Progress);
+    }
+
+    /// <summary>
+    /// How to build each agent of the scenario (<see cref="AgentHome"/>): trained or loaded through the checkpoint cache now, its
+    /// model loaded and its memory (under the run folder) opened when an actor builds it. Every node of a run builds the same homes.
+    /// </summary>
+    public static IReadOnlyList<AgentHome> Homes(Scenario scenario, World world, RunOptions options)
+    {
         var homes = new List<AgentHome>();
         foreach (var agent in scenario.Agents)
         {
@@ -92,20 +121,7 @@ public static class ScenarioRunner
                 return new AgentRuntime(agent.Name, parts, needsMemory ? openMemory(memoryPath, parts) : null);
             }));
         }
-
-        var dbPath = Path.Combine(options.OutputDirectory, RunDatabase.FileName);
-        using (var db = new RunDatabase(dbPath))
-        {
-            var config = ConfigurationFactory.ParseString("akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }");
-            using var system = ActorSystem.Create("evolution", config);
-            var setup = new RunSetup(homes, db, world, scenario.Seed, scenario.Agents.ToDictionary(a => a.Name, a => a.Profile), options.Progress, options.AskTimeout);
-            var moderator = system.ActorOf(ModeratorActor.Props(setup), "moderator");
-            var completed = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan).GetAwaiter().GetResult();
-            system.Terminate().Wait(TimeSpan.FromSeconds(30));
-            if (completed.Error is not null) throw new RunFailedException($"the run stopped: {completed.Error}. Continue it with `evolution resume {options.OutputDirectory}`.");
-            MarkFinished(db);
-        }
-        return RunResults.Write(options.OutputDirectory, options.Progress);
+        return homes;
     }
 
     static void MarkFinished(RunDatabase db)

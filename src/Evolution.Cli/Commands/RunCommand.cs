@@ -16,14 +16,19 @@ public static class RunCommand
         var scenario = new Argument<string>("scenario") { Description = "scenario file (scenarios/*.yaml)" };
         var output = new Option<string?>("--out") { Description = "run folder (default: results/<scenario name>)" };
         var force = new Option<bool>("--force") { Description = "start over in a folder that holds an earlier run: deletes only the files a run writes, and refuses a folder that holds anything else" };
+        var localNodes = new Option<int>("--local-nodes") { Description = "host the agents on this many worker processes of this machine (an Akka.NET cluster on 127.0.0.1); this process runs the moderator and records" };
         var (cache, device, json) = Common();
-        var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, cache, device, json };
+        var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, localNodes, cache, device, json };
         command.SetAction(parse =>
         {
             var path = parse.GetRequiredValue(scenario);
             var parsed = Scenario.Load(path); // every input mistake surfaces here, before any work
+            int nodes = parse.GetValue(localNodes);
+            if (nodes is < 0 or > 16) throw new InputException(null, "--local-nodes", $"must be between 0 and 16, got {nodes}");
+            if (nodes > 0 && parsed.Population is not null) throw new InputException(path, "population", "a population scenario runs in one process (--local-nodes applies to scenarios with agents)");
             var directory = parse.GetValue(output) ?? Path.Combine("results", parsed.Name);
-            return Finish(ScenarioRunner.Run(parsed, Options(directory, parse.GetValue(cache), parse.GetValue(device)!), parse.GetValue(force)), parse.GetValue(json));
+            var options = Options(directory, parse.GetValue(cache), parse.GetValue(device)!) with { LocalNodes = nodes, WorkerCommand = ThisCommand() };
+            return Finish(ScenarioRunner.Run(parsed, options, parse.GetValue(force)), parse.GetValue(json));
         });
         return command;
     }
@@ -50,12 +55,19 @@ public static class RunCommand
         return command;
     }
 
-    static (Option<string?> Cache, Option<string> Device, Option<bool> Json) Common() => (
+    internal static (Option<string?> Cache, Option<string> Device, Option<bool> Json) Common() => (
         new Option<string?>("--cache") { Description = "checkpoint cache (default: $EVOLUTION_CACHE or ./.cache/evolution)" },
         new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" },
         new Option<bool>("--json") { Description = "print the summary as JSON on stdout" });
 
-    static RunOptions Options(string directory, string? cache, string device)
+    /// <summary>How to start this program again: its apphost, or <c>dotnet</c> with its assembly when run as <c>dotnet evolution.dll</c>.</summary>
+    static (string, IReadOnlyList<string>) ThisCommand()
+    {
+        var process = Environment.ProcessPath ?? "dotnet";
+        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [typeof(RunCommand).Assembly.Location]) : (process, []);
+    }
+
+    internal static RunOptions Options(string directory, string? cache, string device)
     {
         var clock = Stopwatch.StartNew();
         var progress = new LineProgress<string>(message => Output.Status.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}[/] {Markup.Escape(message)}"));

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Akka.Actor;
+using Evolution.Agents.Cluster;
+using Evolution.Core;
+using Evolution.Core.Worlds;
+using Evolution.Scenarios;
+using Spectre.Console;
+
+namespace Evolution.Cli.Commands;
+
+/// <summary>
+/// <c>evolution node</c>: a worker of a run on a cluster. It joins the seed nodes and hosts the scenario's agents as sharded entities
+/// (building each from the checkpoint cache and the run folder, as a single-process run would), until it leaves the cluster.
+/// </summary>
+public static class NodeCommand
+{
+    public static Command Create()
+    {
+        var scenario = new Argument<string>("scenario") { Description = "the scenario the run is running (its agents are the ones this node hosts)" };
+        var output = new Option<string>("--out") { Description = "the run folder (agents' memories live under it)", Required = true };
+        var seeds = new Option<string>("--seeds") { Description = "seed nodes, akka.tcp://evolution@HOST:PORT[,..]", Required = true };
+        var host = new Option<string>("--host") { Description = "address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "port to listen on (0: any free port)", DefaultValueFactory = _ => 0 };
+        var (cache, device, _) = RunCommand.Common();
+        var command = new Command("node", "Join a cluster as a worker and host a scenario's agents (started by run --local-nodes).") { scenario, output, seeds, host, port, cache, device };
+        command.SetAction(parse =>
+        {
+            var parsed = Scenario.Load(parse.GetRequiredValue(scenario));
+            var seedList = parse.GetRequiredValue(seeds).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var seed in seedList)
+                if (!Address.TryParse(seed, out _)) throw new InputException(null, "--seeds", $"'{seed}' is not a node address (akka.tcp://evolution@HOST:PORT)");
+            var options = RunCommand.Options(parse.GetRequiredValue(output), parse.GetValue(cache), parse.GetValue(device)!);
+            var homes = ScenarioRunner.Homes(parsed, World.Generate(parsed.WorldSpec), options).ToDictionary(h => h.Name);
+            using var system = ActorSystem.Create("evolution", ClusterNode.Config(parse.GetValue(host)!, parse.GetValue(port), seedList, [ClusterNode.WorkerRole]));
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            cluster.RegisterOnMemberRemoved(() => system.Terminate());
+            ClusterNode.HostAgents(system, name => homes[name], ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            Output.Status.MarkupLine($"node {cluster.SelfAddress}: hosting agents of {parsed.Name}");
+            system.WhenTerminated.Wait();
+            return 0;
+        });
+        return command;
+    }
+}

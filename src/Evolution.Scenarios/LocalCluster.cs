@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Evolution.Agents.Cluster;
+
+namespace Evolution.Scenarios;
+
+/// <summary>
+/// A run whose agents live on worker processes of this machine (<c>run --local-nodes N</c>): this process is the coordinator (the
+/// moderator, the recorder and the tracer, and a proxy of the agents' shard region), and N processes started with
+/// <see cref="RunOptions.WorkerCommand"/> (<c>evolution node</c>) join it and host the agents as sharded entities. Workers are
+/// killed when the run ends.
+/// </summary>
+public sealed class LocalCluster : IDisposable
+{
+    readonly List<Process> workers = [];
+    public ActorSystem System { get; }
+    public IActorRef AgentRegion { get; private set; } = ActorRefs.Nobody;
+
+    LocalCluster(ActorSystem system) => System = system;
+
+    /// <summary>How long workers may take to start (load the runtime, TorchSharp and their agents' definitions) and join.</summary>
+    static readonly TimeSpan JoinTimeout = TimeSpan.FromMinutes(2);
+
+    public static LocalCluster Start(Scenario scenario, RunOptions options)
+    {
+        if (options.WorkerCommand is not { } command)
+            throw new InvalidOperationException("a run on local nodes needs the command that starts a worker (RunOptions.WorkerCommand)");
+        var cluster = new LocalCluster(ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, [], ["coordinator"])));
+        try
+        {
+            var self = Akka.Cluster.Cluster.Get(cluster.System);
+            self.JoinAsync(self.SelfAddress).Wait(JoinTimeout);
+            for (int n = 0; n < options.LocalNodes; n++)
+            {
+                var start = new ProcessStartInfo(command.FileName) { RedirectStandardError = true, RedirectStandardOutput = true };
+                foreach (var a in command.Arguments.Concat(["node", scenario.Path, "--out", options.OutputDirectory, "--cache", options.CacheRoot,
+                    "--device", options.Device.type.ToString().ToLowerInvariant(), "--seeds", self.SelfAddress.ToString()])) start.ArgumentList.Add(a);
+                var worker = Process.Start(start) ?? throw new InvalidOperationException($"could not start {command.FileName}");
+                int number = n + 1;
+                void Relay(object _, DataReceivedEventArgs e) { if (e.Data is { } line) options.Progress?.Report($"node {number}: {line}"); }
+                worker.OutputDataReceived += Relay;
+                worker.ErrorDataReceived += Relay;
+                worker.BeginOutputReadLine();
+                worker.BeginErrorReadLine();
+                cluster.workers.Add(worker);
+            }
+            options.Progress?.Report($"cluster: coordinator at {self.SelfAddress}, waiting for {options.LocalNodes} worker node(s)");
+            var deadline = DateTime.UtcNow + JoinTimeout;
+            while (self.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterNode.WorkerRole)) < options.LocalNodes)
+            {
+                if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
+                    throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before joining; its output is above");
+                if (DateTime.UtcNow > deadline) throw new RunFailedException($"worker nodes did not join the cluster within {JoinTimeout.TotalSeconds:F0} s");
+                Thread.Sleep(100);
+            }
+            cluster.AgentRegion = ClusterNode.ReachAgents(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            options.Progress?.Report($"cluster: {options.LocalNodes} worker node(s) up");
+            return cluster;
+        }
+        catch
+        {
+            cluster.Dispose();
+            cluster.System.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var worker in workers)
+        {
+            if (!worker.HasExited) worker.Kill(entireProcessTree: true);
+            worker.WaitForExit();
+            worker.Dispose();
+        }
+        workers.Clear();
+    }
+}

@@ -1,0 +1,190 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Evolution.Agents;
+using Evolution.Agents.Cluster;
+using Evolution.Agents.Protocols;
+using Evolution.Core.Worlds;
+
+namespace Evolution.Scenarios.Tests;
+
+/// <summary>
+/// Agents as sharded entities of an Akka.NET cluster: several ActorSystems in this process (port 0, traffic on 127.0.0.1 only),
+/// every message between them through <see cref="WireSerializer"/>.
+/// </summary>
+[Collection(TinyGroupCollection.Name)]
+public class ClusterTests(TinyGroup group)
+{
+    static readonly string[] Names = ["ada", "bo", "cy"];
+    static int SeedOf(string agent) => Array.IndexOf(Names, agent) + 1;
+
+    static ProtocolContext Context() => new(new DirectAgentGroup([]), new NullSink(), TinyGroup.World(), seed: 5, new Dictionary<string, Core.Agents.AgentProfile>(), null);
+
+    /// <summary>Questions about the first facts of the tiny world, the even ones read with two peers stating another candidate.</summary>
+    static IReadOnlyList<AskItem> Questions(int count)
+    {
+        var context = Context();
+        var world = context.World;
+        return [.. world.FactsAt(0).Take(count).Select((f, i) =>
+        {
+            var fact = new FactRef(f.Subject, f.Relation);
+            var question = context.QuestionFor(fact);
+            string other = question.Candidates.First(c => c != context.Truth(fact));
+            return new AskItem(question, i % 2 == 1 ? [] : [.. Enumerable.Range(1, 2).Select(c => new PeerStatement($"peer{c}", other, context.Sentence(fact, other, $"peer{c}", 0)))]);
+        })];
+    }
+
+    [Fact]
+    public async Task EveryWireMessageIsBoundToTheWireSerializerAndSurvivesTheTrip()
+    {
+        using var agent = group.Runtime("ada", 1);
+        var items = Questions(6);
+        var world = TinyGroup.World();
+        var facts = world.FactsAt(0).Take(2).Select(f => new FactRef(f.Subject, f.Relation)).ToList();
+        var question = items[0].Question;
+        // Contrasts of the first fact against each other candidate: those of the truth's token length are usable.
+        var context = Context();
+        string truth = context.Truth(facts[0]);
+        string Said(string answer) => context.Sentence(facts[0], answer, "peer1", 0);
+        var probes = question.Candidates.Where(c => c != truth).Select(wrong => new ConformityProbe(question, [Said(wrong)], [Said(truth)], truth, wrong)).ToList();
+        var news = new NewsItem(facts[0].Subject, facts[0].Relation, question.Candidates[1], 1, "a statement.", question.Prompt);
+        var intervened = items[0] with { Intervention = new Mechanisms.Intervention("quiet", Mechanisms.HeadAblation.Scale, [new Mechanisms.HeadRef(1, 0)], 0.5, PeerAttention: true) };
+        // One real instance of every message: answers with their mechanism records, circuits, snapshots, heads.
+        var samples = new object[]
+        {
+            new AskAgent("k1", [.. items, intervened]), new AgentAnswered("k1", agent.Answer(items)), new LearnNews("k2", [news]),
+            new NewsLearned("k2", new UpdateOutcome("ada", "rag", true, 120, 0.5, "stored")), new TakeSnapshot("k3", ["Orlen"]),
+            new SnapshotTaken("k3", "ada", agent.Residuals([world.Entities[0].Name])), new TraceCircuits("k4", facts, 0, 0.1),
+            new CircuitsTraced("k4", "ada", agent.Circuits(facts, 0, 0.1)), new FindConformityHeads("k5", probes), agent.ConformityHeads("k5", probes),
+            new FailNextMessage("drill"), new FaultArmed(),
+        };
+        Assert.Equal(WireSerializer.Messages.OrderBy(t => t.Name), samples.Select(s => s.GetType()).OrderBy(t => t.Name));
+        Assert.Contains(((AgentAnswered)samples[1]).Answers, a => a.PeerTrace is not null);
+
+        using var system = ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, []));
+        foreach (var message in samples)
+        {
+            var serializer = Assert.IsType<WireSerializer>(system.Serialization.FindSerializerFor(message));
+            var copy = system.Serialization.Deserialize(serializer.ToBinary(message), serializer.Identifier, serializer.Manifest(message));
+            Assert.IsType(message.GetType(), copy);
+            Assert.Equal(Json(message), Json(copy));
+        }
+    }
+
+    static string Json(object o) => System.Text.Json.JsonSerializer.Serialize(o, o.GetType(),
+        new System.Text.Json.JsonSerializerOptions { IncludeFields = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
+
+    [Fact]
+    public async Task AgentsShardedOverThreeNodesAnswerAsInOneProcessAndMoveWhenTheirNodeLeaves()
+    {
+        var nodes = Enumerable.Range(0, 3).Select(_ => ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, []))).ToList();
+        try
+        {
+            var clusters = nodes.Select(Akka.Cluster.Cluster.Get).ToList();
+            var first = clusters[0].SelfAddress;
+            using var joining = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            foreach (var cluster in clusters) await cluster.JoinAsync(first, joining.Token);
+            await Until(() => clusters.All(c => c.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == 3), "three members up");
+
+            var regions = new List<IActorRef>();
+            foreach (var node in nodes)
+                regions.Add(await ClusterNode.HostAgents(node, name => new AgentHome(name, () => group.Runtime(name, SeedOf(name)))));
+            var sharded = ActorAgentGroup.Sharded(Names, regions[0], ActorRefs.Nobody, TimeSpan.FromSeconds(60));
+
+            var items = Questions(8);
+            var direct = Names.ToDictionary(n => n, n => { using var runtime = group.Runtime(n, SeedOf(n)); return runtime.Answer(items); });
+            foreach (var name in Names)
+                AssertSameAnswers(direct[name], await sharded.Ask(name, $"ask/{name}", items));
+
+            // The agents live on more than one node; find each one's home.
+            async Task<Dictionary<string, int>> Homes()
+            {
+                var homes = new Dictionary<string, int>();
+                for (int n = 0; n < regions.Count; n++)
+                {
+                    if (nodes[n].WhenTerminated.IsCompleted) continue;
+                    var state = await regions[n].Ask<CurrentShardRegionState>(GetShardRegionState.Instance, TimeSpan.FromSeconds(10));
+                    foreach (var entity in state.Shards.SelectMany(s => s.EntityIds)) homes[entity] = n;
+                }
+                return homes;
+            }
+            var before = await Homes();
+            Assert.Equal(Names, before.Keys.Order());
+            Assert.True(before.Values.Distinct().Count() >= 2, $"all agents on one node: {string.Join(", ", before)}");
+
+            // A node other than the asking one leaves: its agents are handed off and rebuilt on the others, and answer as before.
+            int leaving = before.Values.First(n => n != 0);
+            var moved = before.Where(h => h.Value == leaving).Select(h => h.Key).ToList();
+            await clusters[leaving].LeaveAsync();
+            await Until(() => clusters[0].State.Members.Count == 2 && nodes[leaving].WhenTerminated.IsCompleted, "the node left and stopped");
+            foreach (var name in moved)
+                AssertSameAnswers(direct[name], await sharded.Ask(name, $"ask-again/{name}", items));
+            var after = await Homes();
+            Assert.All(moved, name => Assert.NotEqual(leaving, after[name]));
+        }
+        finally
+        {
+            await Task.WhenAll(nodes.Select(n => n.Terminate()));
+        }
+    }
+
+    [Fact]
+    public async Task ARunWithItsAgentsOnTwoWorkerProcessesGivesTheSummaryOfASingleProcessRun()
+    {
+        var scenario = group.WriteScenario("on-nodes", """
+              - quiz: {facts: 8}
+              - news: {epoch: 1, learners: [ada]}
+              - debate: {facts: news, rounds: 1, topology: all-to-all}
+              - conformity: {facts: 6, wrong_peers: [0, 2]}
+              - convergence: {probes: 12, k: 3}
+            """);
+        var single = Path.Combine(group.Directory, "runs", "on-nodes-1");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+
+        // The same scenario with a coordinator (this CLI process) and two `evolution node` workers hosting the agents.
+        var clustered = Path.Combine(group.Directory, "runs", "on-nodes-3");
+        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", clustered, "--cache", group.Cache, "--device", "cpu", "--local-nodes", "2"])
+            { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        try { await process.WaitForExitAsync(limit.Token); }
+        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); Assert.Fail("the clustered run did not end within 4 minutes:\n" + await stderr); }
+        string log = await stderr + await stdout;
+        Assert.True(process.ExitCode == 0, log);
+        Assert.Contains("cluster: 2 worker node(s) up", log);
+        Assert.Contains("node 2: node akka.tcp://evolution@127.0.0.1:", log);
+        Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+    }
+
+    static void AssertSameAnswers(IReadOnlyList<AgentAnswer> expected, IReadOnlyList<AgentAnswer> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        foreach (var (e, a) in expected.Zip(actual))
+        {
+            Assert.Equal((e.Answer, e.OwnAnswer, e.ReadPeers), (a.Answer, a.OwnAnswer, a.ReadPeers));
+            Assert.Equal(e.Probability, a.Probability, 6);
+            Assert.Equal(e.PeerTrace?.LogitDifferenceWithPeers ?? 0, a.PeerTrace?.LogitDifferenceWithPeers ?? 0, 5);
+        }
+    }
+
+    static async Task Until(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for: {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    sealed class NullSink : IEventSink
+    {
+        public void Record(object e) { }
+        public Task Flush() => Task.CompletedTask;
+        public Agents.Recording.AnswerEvent? Recorded(string id) => null;
+        public bool StepDone(int step) => false;
+        public IReadOnlyList<Agents.Recording.AnswerEvent> AnswersOf(int step) => [];
+    }
+}

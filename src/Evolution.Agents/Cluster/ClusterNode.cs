@@ -26,7 +26,8 @@ public static class ClusterNode
         return ConfigurationFactory.ParseString($$"""
             akka {
               loglevel = WARNING
-              stdout-loglevel = WARNING
+              stdout-loglevel = OFF
+              loggers = ["{{typeof(StderrLogger).FullName}}, {{typeof(StderrLogger).Assembly.GetName().Name}}"]
               log-dead-letters = off
               log-dead-letters-during-shutdown = off
               actor {

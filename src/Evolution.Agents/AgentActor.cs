@@ -16,14 +16,20 @@ public sealed class AgentActor : ReceiveActor
 
     public static Props Props(AgentHome home) => Akka.Actor.Props.Create(() => new AgentActor(home));
 
+    /// <summary>This node's address when it is one of a cluster's (remote addresses have a host), else null.</summary>
+    readonly string? node;
+
     public AgentActor(AgentHome home)
     {
         this.home = home;
+        var address = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
+        node = address.Host is null ? null : address.ToString();
         runtime = home.Rebuild();
         Receive<AskAgent>(m =>
         {
             ThrowIfArmed();
-            Sender.Tell(new AgentAnswered(m.Key, runtime.Answer(m.Items)));
+            var answers = runtime.Answer(m.Items);
+            Sender.Tell(new AgentAnswered(m.Key, node is null ? answers : [.. answers.Select(a => a with { Node = node })]));
         });
         Receive<LearnNews>(m =>
         {

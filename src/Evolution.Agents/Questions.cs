@@ -19,7 +19,11 @@ public sealed record PeerStatement(string Agent, string Answer, string Sentence)
 /// be computed for any pair of answers.
 /// </summary>
 public sealed record AgentAnswer(string Agent, string Answer, double Probability, string OwnAnswer, double OwnProbability,
-    bool ReadPeers, IReadOnlyList<string> Retrieved, IReadOnlyDictionary<string, double> Distribution, double Seconds, PeerTrace? PeerTrace = null);
+    bool ReadPeers, IReadOnlyList<string> Retrieved, IReadOnlyDictionary<string, double> Distribution, double Seconds, PeerTrace? PeerTrace = null)
+{
+    /// <summary>The cluster node that answered (its address), when the agent is a sharded entity; null in a single-process run.</summary>
+    public string? Node { get; init; }
+}
 
 /// <summary>
 /// What happened inside an answer given with peers who said otherwise (<see cref="Mechanisms.PeerPressure"/>, condensed):

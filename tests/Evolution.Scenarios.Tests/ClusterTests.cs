@@ -156,7 +156,25 @@ public class ClusterTests(TinyGroup group)
         Assert.Contains("cluster: 2 worker node(s) up", log);
         Assert.Contains("node 2: node akka.tcp://evolution@127.0.0.1:", log);
         Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+
+        // run.db says where each agent answered: a worker node, one per agent (none moved); nowhere in one process. (Which worker
+        // takes which agent is Akka's shard allocation: agents asked at once before both regions registered can share one.)
+        using (var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName)))
+        {
+            var answers = db.Answers.FindAll().ToList();
+            Assert.All(answers, a => Assert.StartsWith("akka.tcp://evolution@127.0.0.1:", a.Node));
+            Assert.All(answers.GroupBy(a => a.Agent), g => Assert.Single(g.Select(a => a.Node).Distinct()));
+            Assert.InRange(answers.Select(a => a.Node).Distinct().Count(), 1, 2);
+            Assert.DoesNotContain(answers, a => a.Node!.Contains($":{ClusterNodePort(log)}"));
+        }
+        using (var db = new Agents.Recording.RunDatabase(Path.Combine(single, Agents.Recording.RunDatabase.FileName)))
+            Assert.All(db.Answers.FindAll(), a => Assert.Null(a.Node));
     }
+
+    /// <summary>The coordinator's port, from its "coordinator at akka.tcp://evolution@HOST:PORT" progress line.</summary>
+    static string ClusterNodePort(string log) =>
+        System.Text.RegularExpressions.Regex.Match(log, @"coordinator at akka\.tcp://evolution@[^:]+:(\d+)").Groups[1].Value is { Length: > 0 } port ? port
+            : throw new Xunit.Sdk.XunitException("no coordinator address in the log:\n" + log);
 
     static void AssertSameAnswers(IReadOnlyList<AgentAnswer> expected, IReadOnlyList<AgentAnswer> actual)
     {

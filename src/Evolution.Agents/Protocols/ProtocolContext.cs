@@ -128,6 +128,7 @@ public sealed class ProtocolContext(IAgentGroup group, IEventSink sink, World wo
                     PeerMajority = request.Peers.GroupBy(p => p.Answer).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault(),
                     Retrieved = [.. answer.Retrieved],
                     Seconds = answer.Seconds, PeerTrace = PeerTraceRecord.Of(answer.PeerTrace), Intervention = Under(request)?.Describe(),
+                    Node = answer.Node,
                 };
                 Sink.Record(e);
                 results[indices[j]] = e;

@@ -40,6 +40,9 @@ public sealed class AnswerEvent
     public double Seconds { get; set; }
     /// <summary>The mechanism record of an answer read with peers who said otherwise (<see cref="Agents.PeerTrace"/>); null otherwise.</summary>
     public PeerTraceRecord? PeerTrace { get; set; }
+    /// <summary>The cluster node the agent lived on when it answered (<see cref="AgentAnswer.Node"/>): a change between two answers
+    /// of one agent is a move to another node. Null in a single-process run.</summary>
+    public string? Node { get; set; }
     public bool Correct => Answer == Truth;
 }
 

@@ -86,7 +86,7 @@ public sealed class AgentRuntime : IDisposable
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
         // The mechanism record reads the agent as it is: an intervened answer is a counterfactual probe, recorded by its intervention's name.
         var traces = intervention is not null || !RecordsPeerMechanism ? []
-            : TracePeers([.. listening.Select(i => (i, items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])], withPeers[listening.IndexOf(i)]))]);
+            : TracePeers([.. listening.Select((i, j) => (i, items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])], withPeers[j]))]);
         return items.Select((item, i) =>
         {
             var candidates = item.Question.Candidates;

@@ -27,18 +27,12 @@ public static class ClusterBenchmarks
 
     public static (IReadOnlyList<ClusterCost> Costs, IReadOnlyList<WireSize> Wire) Measure(bool quick)
     {
-        var world = World.Generate(WorldSpec.Parse(ShippedFiles.Text(ShippedFiles.DefaultWorld), ShippedFiles.SourceName(ShippedFiles.DefaultWorld)));
-        var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
+        var (world, tokenizer) = BenchWorld.Load();
         var profile = AgentProfile.Default with { Model = new ModelShape { Layers = 2, DModel = 64, Heads = 2 }, Update = new UpdatePolicy() };
         string[] names = ["a1", "a2", "a3"];
         AgentHome Home(string name) => new(name, () => new AgentRuntime(name, new AgentRuntime.Parts(
             new Gpt(profile.Model.ToConfig(tokenizer.VocabSize), Array.IndexOf(names, name) + 1), tokenizer, world, profile), null));
-        var random = new Random(1);
-        var items = world.FactsAt(0).OrderBy(_ => random.Next()).Take(Questions).Select(f =>
-        {
-            var query = EvalSets.ForFact(world, f.Subject, f.Relation, 0, heldOut: false)[0];
-            return new AskItem(new Question(f.Subject, f.Relation, query.Prompt, query.Candidates), []);
-        }).ToList();
+        var items = BenchWorld.Queries(world, Questions).Select(q => new AskItem(new Question(q.Subject, q.Relation, q.Prompt, q.Candidates), [])).ToList();
         int rounds = quick ? 3 : 10;
 
         async Task<ClusterCost> Time(string setup, ActorAgentGroup group)

@@ -21,8 +21,7 @@ public static class MechanismRecordBenchmarks
 
     public static IReadOnlyList<RecordCost> Measure(bool quick, int answers = 32)
     {
-        var world = World.Generate(WorldSpec.Parse(ShippedFiles.Text(ShippedFiles.DefaultWorld), ShippedFiles.SourceName(ShippedFiles.DefaultWorld)));
-        var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
+        var (world, tokenizer) = BenchWorld.Load();
         var shapes = new (string Name, ModelShape Shape)[]
         {
             ("L4-D128", new ModelShape()),
@@ -37,14 +36,12 @@ public static class MechanismRecordBenchmarks
         var model = new Gpt(shape.ToConfig(tokenizer.VocabSize), 1); // the agent disposes it
         model.eval();
         using var agent = new AgentRuntime("bench", new AgentRuntime.Parts(model, tokenizer, world, profile), null);
-        var random = new Random(1);
-        var items = world.FactsAt(0).OrderBy(_ => random.Next()).Take(answers).Select(f =>
+        var items = BenchWorld.Queries(world, answers).Select(query =>
         {
-            var query = EvalSets.ForFact(world, f.Subject, f.Relation, 0, heldOut: false)[0];
             string wrong = query.Candidates.First(c => c != query.Answer);
-            var statement = world.TrainingTemplates(RelationCatalogue.Get(f.Relation)).First(t => t.Kind == TemplateKind.Statement);
-            var peers = Enumerable.Range(1, 3).Select(c => new PeerStatement($"confederate{c}", wrong, statement.Render(world[f.Subject].Name, wrong.TrimStart()))).ToList();
-            return new AskItem(new Question(f.Subject, f.Relation, query.Prompt, query.Candidates), peers);
+            var statement = world.TrainingTemplates(RelationCatalogue.Get(query.Relation)).First(t => t.Kind == TemplateKind.Statement);
+            var peers = Enumerable.Range(1, 3).Select(c => new PeerStatement($"confederate{c}", wrong, statement.Render(world[query.Subject].Name, wrong.TrimStart()))).ToList();
+            return new AskItem(new Question(query.Subject, query.Relation, query.Prompt, query.Candidates), peers);
         }).ToList();
 
         int repeats = quick ? 1 : 5;

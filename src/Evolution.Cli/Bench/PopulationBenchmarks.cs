@@ -34,12 +34,9 @@ public static class PopulationBenchmarks
 
     public static IReadOnlyList<PopulationCost> Measure(bool quick)
     {
-        var world = World.Generate(WorldSpec.Parse(ShippedFiles.Text(ShippedFiles.DefaultWorld), ShippedFiles.SourceName(ShippedFiles.DefaultWorld)));
-        var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
+        var (world, tokenizer) = BenchWorld.Load();
         using var model = new Gpt(AgentProfile.Default.Model.ToConfig(tokenizer.VocabSize), 1);
-        var random = new Random(1);
-        var questions = world.FactsAt(0).OrderBy(_ => random.Next()).Take(Questions)
-            .Select(f => EvalSets.ForFact(world, f.Subject, f.Relation, 0, heldOut: false)[0])
+        var questions = BenchWorld.Queries(world, Questions)
             .Select(q => q with { Candidates = [q.Answer, .. q.Candidates.Where(c => c != q.Answer).Take(Candidates - 1)] }).ToList();
         var population = new SharedBase(model, tokenizer);
         var ranker = new CandidateRanker(model, tokenizer, sharePrompt: true);

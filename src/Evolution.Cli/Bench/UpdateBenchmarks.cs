@@ -22,8 +22,7 @@ public static class UpdateBenchmarks
 
     public static (IReadOnlyList<EditCost> Edits, IReadOnlyList<RetrievalCost> Retrieval) Measure(bool quick)
     {
-        var world = World.Generate(WorldSpec.Parse(ShippedFiles.Text(ShippedFiles.DefaultWorld), ShippedFiles.SourceName(ShippedFiles.DefaultWorld)));
-        var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));
+        var (world, tokenizer) = BenchWorld.Load();
         var agent = AgentProfile.Default;
         using var model = new Gpt(agent.Model.ToConfig(tokenizer.VocabSize), 1);
         var corpus = EditorCorpus.Of(world, agent.Data, agent.Training.Seed);

@@ -100,37 +100,20 @@ public sealed class AgentRuntime : IDisposable
     }
 
     /// <summary>
-    /// Where the peers' statements sit in a prompt the agent reads: the character offset and text of the longest run of the
-    /// last statements found in it (the context keeps the latest when it runs out of room); null when none fit.
-    /// </summary>
-    static (int At, string Text)? PeerText(string prompt, IReadOnlyList<string> sentences)
-    {
-        for (int kept = sentences.Count; kept > 0; kept--)
-        {
-            var text = string.Join(" ", sentences.Skip(sentences.Count - kept));
-            int at = prompt.LastIndexOf(text, StringComparison.Ordinal);
-            if (at >= 0) return (at, text);
-        }
-        return null;
-    }
-
-    /// <summary>
     /// The token positions [start, end) of the peers' statements in a prompt the agent reads (after its start token), as the
     /// rows of its forward passes hold them; (0, 0) when none fit. Word boundaries are token boundaries, as <see cref="FactPrompt"/> relies on.
     /// </summary>
     (int Start, int End) PeerSpan(string prompt, IReadOnlyList<PeerStatement> peers)
     {
-        if (PeerText(prompt, [.. peers.Select(p => p.Sentence)]) is not var (at, text)) return (0, 0);
+        if (PeerRecord.PeerText(prompt, [.. peers.Select(p => p.Sentence)]) is not var (at, text)) return (0, 0);
         int start = Tokenizer.PromptStart.Count;
         return (start + Tokenizer.Encode(prompt[..at].TrimEnd()).Length, start + Tokenizer.Encode(prompt[..(at + text.Length)]).Length);
     }
 
     /// <summary>
     /// The mechanism records of answers read with peers (<see cref="PeerPressure"/>, all in one batched analysis), by the answer's
-    /// index: each against the answer most of the peers gave among those that differ from the agent's own; none when every peer
-    /// agreed with the agent, when no peer statement fit in the context, or when the two answers start with the same token (no
-    /// first-token logit difference to split). Each answer's <c>withPeers</c> is its distribution over the candidates with the
-    /// peers, as it answered: the memorization ratio needs no scoring of its own when both answers are among them.
+    /// index, each against the answer most of the peers gave among those that differ from the agent's own
+    /// (<see cref="PeerRecord"/>); none when every peer agreed with the agent or the record has nothing to split.
     /// </summary>
     Dictionary<int, PeerTrace> TracePeers(IReadOnlyList<(int Index, AskItem Item, IReadOnlyList<string> Retrieved, string OwnAnswer, double[] WithPeers)> answers)
     {
@@ -138,30 +121,16 @@ public sealed class AgentRuntime : IDisposable
         var queries = new List<(int Index, PeerQuery Query)>();
         foreach (var (index, item, retrieved, ownAnswer, withPeers) in answers)
         {
-            var peersAnswer = item.Peers.Where(p => p.Answer.TrimStart() != ownAnswer.TrimStart()).GroupBy(p => p.Answer.TrimStart())
-                .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault();
-            if (peersAnswer is null || Tokenizer.Encode(" " + peersAnswer)[0] == Tokenizer.Encode(" " + ownAnswer.TrimStart())[0]) continue;
+            if (PeerRecord.PeersAnswer(ownAnswer, item.Peers.Select(p => p.Answer)) is not { } peersAnswer) continue;
             var sentences = item.Peers.Select(p => p.Sentence).ToList();
-            string alone = PromptFor(item.Question, retrieved, []), prompt = PromptFor(item.Question, retrieved, sentences);
-            if (PeerText(prompt, sentences) is not var (at, text)) continue;
-            var candidates = item.Question.Candidates.Select(c => c.TrimStart()).ToList();
-            int ownAt = candidates.IndexOf(ownAnswer.TrimStart()), peersAt = candidates.IndexOf(peersAnswer);
-            (double, double)? logProbabilities = ownAt >= 0 && peersAt >= 0 && withPeers[ownAt] > 0 && withPeers[peersAt] > 0
-                ? (Math.Log(withPeers[ownAt]), Math.Log(withPeers[peersAt])) : null;
-            queries.Add((index, new PeerQuery(new PeerReading(alone, prompt, at, at + text.Length), ownAnswer.TrimStart(), peersAnswer, logProbabilities)));
+            if (PeerRecord.Query(Tokenizer, PromptFor(item.Question, retrieved, []), PromptFor(item.Question, retrieved, sentences), sentences,
+                    item.Question.Candidates, ownAnswer, peersAnswer, withPeers) is { } query)
+                queries.Add((index, query));
         }
         if (queries.Count == 0) return [];
         var results = PeerPressure.AnalyzeMany(Model, Tokenizer, [.. queries.Select(q => q.Query)]);
         double seconds = clock.Elapsed.TotalSeconds / queries.Count;
-        return queries.Zip(results).ToDictionary(x => x.First.Index, x =>
-        {
-            var r = x.Second;
-            var (layer, head) = Enumerable.Range(0, r.AttentionToPeers.Length).SelectMany(l => Enumerable.Range(0, r.AttentionToPeers[l].Length).Select(h => (l, h)))
-                .MaxBy(lh => r.AttentionToPeers[lh.l][lh.h]);
-            return new PeerTrace(r.PeersAnswer, r.LogitDifferenceAlone, r.LogitDifferenceWithPeers, r.MemorizationRatio,
-                r.TowardsPeers.Take(3).Select(c => new ComponentShift(c.Component, c.Shift)).ToList(), $"L{layer}H{head}", r.AttentionToPeers[layer][head],
-                r.AttentionToPeers.Select(heads => heads.Average()).ToList(), seconds);
-        });
+        return queries.Zip(results).ToDictionary(x => x.First.Index, x => PeerRecord.Trace(x.Second, seconds));
     }
 
     /// <summary>

@@ -78,8 +78,13 @@ public static class PeerPressure
     /// with the peers run as padded batches (padding after each prompt changes nothing before it under causal attention), so a
     /// step's records cost a few batched forwards instead of two forwards and their small reads per answer.
     /// </summary>
-    public static IReadOnlyList<PeerPressureResult> AnalyzeMany(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<PeerQuery> queries)
+    /// <param name="rowHooks">Hooks for each batched forward, given the indices of the queries in its rows (e.g. each row's
+    /// agent's own weight change on a shared base); null: the model as it is. Both forwards of a batch run under them, and the
+    /// cached activations are read as the hooks leave them, so the decomposition is that of the hooked model.</param>
+    public static IReadOnlyList<PeerPressureResult> AnalyzeMany(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<PeerQuery> queries, RowHooks? rowHooks = null)
     {
+        if (rowHooks is not null && queries.FirstOrDefault(q => q.LogProbabilities is null) is { } unscored)
+            throw new ArgumentException($"'{unscored.Reading.WithPeers}': a hooked analysis needs the answers' log-probabilities scored under the same hooks");
         var prepared = queries.Select(q => Prepare(model, tokenizer, q)).ToList();
         var results = new List<PeerPressureResult>(queries.Count);
         int layers = model.Config.NLayers;
@@ -88,10 +93,11 @@ public static class PeerPressure
             var batch = prepared.Skip(from).Take(RowsPerBatch).ToList();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var (aloneLogits, aloneCache) = model.RunWithCache(Padded(model, batch.Select(p => p.Alone).ToList()), n => DirectLogitAttribution.Reads(n, layers));
+            var rows = Enumerable.Range(from, batch.Count).ToList();
+            var (aloneLogits, aloneCache) = model.RunWithCache(Padded(model, batch.Select(p => p.Alone).ToList()), n => DirectLogitAttribution.Reads(n, layers), hooks: rowHooks?.Invoke(rows));
             // One forward with the peers serves both the decomposition and the attention paid to them.
             var (withLogits, withCache) = model.RunWithCache(Padded(model, batch.Select(p => p.WithPeers).ToList()),
-                n => DirectLogitAttribution.Reads(n, layers) || n.EndsWith("attn.hook_pattern"));
+                n => DirectLogitAttribution.Reads(n, layers) || n.EndsWith("attn.hook_pattern"), hooks: rowHooks?.Invoke(rows));
             using (aloneCache)
             using (withCache)
                 for (int row = 0; row < batch.Count; row++)

@@ -34,7 +34,8 @@ public sealed record UpdateMetrics(string Agent, string Channel, bool Applied, i
 /// One agent's answers read with peers who said otherwise in one step (their <see cref="Agents.Recording.PeerTraceRecord"/>s):
 /// how many, the share that took the peers' answer, the mean move of logit(own) − logit(peers) when the peers spoke and
 /// the mean memorization ratio; the component most often first to move towards the peers and the head most often reading
-/// them hardest (with the mean share of its attention on them).
+/// them hardest (with the mean share of its attention on them). In a population's spread <see cref="Agent"/> names the
+/// agents pooled instead ("all", or an update channel).
 /// </summary>
 public sealed record PeerPressureMetrics(string Agent, int Answers, double ConformShare, double MeanLogitDifferenceShift, double MeanMemorizationRatio,
     string TopComponent, double TopComponentShare, string TopReader, double TopReaderShare, double MeanTopReaderAttention);
@@ -409,13 +410,21 @@ public static class RunMetrics
 
     static string FirstMover(PeerTraceRecord trace) => trace.TowardsPeers.Count > 0 ? trace.TowardsPeers[0].Split(':')[0] : "";
 
-    static IReadOnlyList<PeerPressureSplit>? ConformedVsResisted(IReadOnlyList<AnswerEvent> events)
+    static IReadOnlyList<PeerPressureSplit>? ConformedVsResisted(IReadOnlyList<AnswerEvent> events) =>
+        ConformedVsResisted(Traced(events));
+
+    static IReadOnlyList<PeerPressureMetrics>? PeerPressure(IReadOnlyList<AnswerEvent> events) => PeerPressure(Traced(events));
+
+    static List<TracedAnswer> Traced(IReadOnlyList<AnswerEvent> events) =>
+        events.Where(e => e.PeerTrace is not null).Select(e => new TracedAnswer(e.Agent, e.Answer.TrimStart() == e.PeerTrace!.PeersAnswer, e.PeerTrace!)).ToList();
+
+    /// <summary>Traced answers split by outcome, conformed against resisted (null: none).</summary>
+    internal static IReadOnlyList<PeerPressureSplit>? ConformedVsResisted(IReadOnlyList<TracedAnswer> traced)
     {
-        var traced = events.Where(e => e.PeerTrace is not null).ToList();
         if (traced.Count == 0) return null;
-        return traced.GroupBy(e => e.Answer.TrimStart() == e.PeerTrace!.PeersAnswer ? "conformed" : "resisted").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
+        return traced.GroupBy(x => x.Conformed ? "conformed" : "resisted").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
         {
-            var t = g.Select(e => e.PeerTrace!).ToList();
+            var t = g.Select(x => x.Trace).ToList();
             int layers = t.Max(x => x.AttentionToPeersByLayer.Count);
             var (component, share) = Mode(t.Select(FirstMover).Where(c => c != ""));
             return new PeerPressureSplit(g.Key, t.Count, R(t.Average(x => x.LogitDifferenceAlone)), R(t.Average(x => x.LogitDifferenceWithPeers)), R(t.Average(x => x.MemorizationRatio)),
@@ -423,18 +432,22 @@ public static class RunMetrics
         }).ToList();
     }
 
-    static IReadOnlyList<PeerPressureMetrics>? PeerPressure(IReadOnlyList<AnswerEvent> events)
+    /// <summary>Traced answers summarised per <see cref="TracedAnswer.Group"/> (an agent, or a population's step; null: none).</summary>
+    internal static IReadOnlyList<PeerPressureMetrics>? PeerPressure(IReadOnlyList<TracedAnswer> traced)
     {
-        var traced = events.Where(e => e.PeerTrace is not null).ToList();
         if (traced.Count == 0) return null;
-        return traced.GroupBy(e => e.Agent).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
+        return traced.GroupBy(x => x.Group).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
         {
-            var t = g.Select(e => e.PeerTrace!).ToList();
+            var t = g.Select(x => x.Trace).ToList();
             var (component, componentShare) = Mode(t.Select(FirstMover).Where(c => c != ""));
             var (reader, readerShare) = Mode(t.Select(x => x.TopReader));
-            return new PeerPressureMetrics(g.Key, t.Count, R(g.Count(e => e.Answer.TrimStart() == e.PeerTrace!.PeersAnswer) / (double)t.Count),
+            return new PeerPressureMetrics(g.Key, t.Count, R(g.Count(x => x.Conformed) / (double)t.Count),
                 R(t.Average(x => x.LogitDifferenceWithPeers - x.LogitDifferenceAlone)), R(t.Average(x => x.MemorizationRatio)),
                 component, componentShare, reader, readerShare, R(t.Average(x => x.TopReaderShare)));
         }).ToList();
     }
 }
+
+/// <summary>An answer with its mechanism record: who gave it (or the group it is summarised in) and whether it took the peers' answer.</summary>
+internal sealed record TracedAnswer(string Group, bool Conformed, PeerTraceRecord Trace);
+

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Evolution.Agents.Recording;
+using Evolution.Scenarios.Population;
 
 namespace Evolution.Scenarios;
 
@@ -105,6 +106,16 @@ public static class RunReport
                 Table("Updates", ["agent", "channel", "applied", "facts", "bytes stored"], updates.Select(u => new object?[] { u.Agent, u.Channel, u.Applied ? "yes" : "no", u.Facts, u.Bytes }));
             if (step.Convergence is { Count: > 0 } layers)
                 Table("Representation convergence (mean over agent pairs)", ["layer", "hook", "linear CKA", "mutual k-NN"], layers.Select(l => new object?[] { l.Layer, l.Hook, l.LinearCka, l.MutualKnn }));
+            if (summary.Population?.Spreads.FirstOrDefault(x => x.Step == step.Step)?.Mechanism is { Count: > 0 } mechanism)
+            {
+                string Split(SpreadMechanismRound r, string outcome) => r.ConformedVsResisted.FirstOrDefault(x => x.Outcome == outcome) is { } x
+                    ? $"{x.Answers}: ratio {F(x.MeanMemorizationRatio)}, attention {string.Join(" / ", x.AttentionToPeersByLayer.Select(a => F(a)))}" : "–";
+                Table("Mechanism of the answers read with neighbours who said otherwise, per round (records: distinct analyses; conformed: took the neighbours' majority other answer; " +
+                    "logit shift: mean move of logit(own) − logit(neighbours') when they spoke; first mover: the component most often moving furthest towards them; top reader: the head most often attending most to them)",
+                    ["round", "records", "answers", "conformed", "logit shift", "memorization ratio", "first mover", "top reader", "conformers: ratio, attention to peers by layer", "resisters"],
+                    mechanism.Select(r => new object?[] { r.Round, r.Records, r.All.Answers, r.All.ConformShare, r.All.MeanLogitDifferenceShift, r.All.MeanMemorizationRatio,
+                        $"{r.All.TopComponent} ({F(r.All.TopComponentShare)})", $"{r.All.TopReader} ({F(r.All.TopReaderShare)})", Split(r, "conformed"), Split(r, "resisted") }));
+            }
             if (step.CircuitSimilarity is { Count: > 0 } circuits)
                 Table($"Circuit similarity of the same fact across agents (EAP-IG circuits; mean edge Jaccard {F(circuits.Average(c => c.EdgeJaccard))})",
                     ["fact", "agent pairs", "edge Jaccard", "weighted overlap"], circuits.Select(c => new object?[] { c.Fact, c.Pairs, c.EdgeJaccard, c.WeightedOverlap }));

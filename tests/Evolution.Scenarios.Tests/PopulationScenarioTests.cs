@@ -67,6 +67,20 @@ public class PopulationScenarioTests(TinyGroup group)
         Assert.True(File.Exists(Path.Combine(first, RunResults.PlotsDirectory, "spread-adoption-step0.png")));
         using var db = new RunDatabase(Path.Combine(first, RunDatabase.FileName));
         Assert.Equal(7, new SpreadLog(db, 0).Rounds().Count);
+
+        // The mechanism of the answers read with neighbours who said otherwise: per round, as many answers as run.db's records cover.
+        var traces = new SpreadLog(db, 0).Traces();
+        var mechanism = population.GetProperty("spreads")[0].GetProperty("mechanism").EnumerateArray().ToList();
+        Assert.NotEmpty(mechanism);
+        Assert.Equal(traces.Select(t => t.Step).Distinct().Order(), mechanism.Select(m => m.GetProperty("round").GetInt32()));
+        foreach (var round in mechanism)
+        {
+            var stored = traces.Where(t => t.Step == round.GetProperty("round").GetInt32()).ToList();
+            Assert.Equal(stored.Count, round.GetProperty("records").GetInt32());
+            Assert.Equal(stored.Sum(t => SpreadLog.AgentsOf(t).Length), round.GetProperty("all").GetProperty("answers").GetInt32());
+            Assert.Equal(round.GetProperty("all").GetProperty("answers").GetInt32(), round.GetProperty("by_channel").EnumerateArray().Sum(c => c.GetProperty("answers").GetInt32()));
+        }
+        Assert.Contains("Mechanism of the answers read with neighbours who said otherwise", File.ReadAllText(Path.Combine(first, RunResults.ReportFile)));
     }
 
     [Fact]

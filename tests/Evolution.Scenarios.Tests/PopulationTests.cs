@@ -3,6 +3,7 @@ using Evolution.Core.Agents;
 using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Worlds;
+using Evolution.Mechanisms;
 using Evolution.Updates;
 using Evolution.Updates.Population;
 using static TorchSharp.torch;
@@ -118,6 +119,60 @@ public class PopulationTests(TinyGroup group)
             Assert.True(edited.AnswerLogProb > unedited.AnswerLogProb + 0.1,
                 $"{agents[agent].Name}: log p({edited.Item.Answer} | \"{edited.Item.Prompt}\") {edited.AnswerLogProb:F3}, the base's {unedited.AnswerLogProb:F3}");
         }
+    }
+
+    [Fact]
+    public void MechanismRecordsOverASharedBaseEqualEachAgentWithItsEditsWrittenIntoTheWeights()
+    {
+        var (shared, copy, agents) = Built();
+        // Each agent reads a peer stating the edited object of every question, against its first other candidate: 5 agents × 7
+        // questions = 35 answers, so the analysis takes two batched forwards with the agents' rows mixed in them.
+        var cases = agents[0].Questions.Select(q =>
+        {
+            var own = q.Candidates.First(c => shared.Tokenizer.Encode(c)[0] != shared.Tokenizer.Encode(q.Answer)[0]);
+            var peerCase = new PeerCase([$"{q.Prompt}{q.Answer}."], q.Prompt, own.TrimStart(), q.Answer.TrimStart());
+            return new PeerQuery(peerCase.Reading, peerCase.OwnAnswer, peerCase.PeersAnswer, (-1.0, -2.0));
+        }).ToList();
+        var together = new SharedBase(shared.Model, shared.Tokenizer).AnalyzePeers([.. agents.SelectMany(a => cases.Select(c => new AgentPeerQuery(a.Delta, c)))]);
+
+        int at = 0;
+        foreach (var agent in agents)
+        {
+            foreach (var written in agent.Written) written.Apply(copy.Model);
+            var alone = PeerPressure.AnalyzeMany(copy.Model, copy.Tokenizer, cases);
+            foreach (var written in agent.Written.Reverse()) written.Revert(copy.Model);
+            for (int q = 0; q < cases.Count; q++, at++)
+            {
+                var (expected, actual) = (alone[q], together[at]);
+                var where = $"{agent.Name}, \"{cases[q].Reading.WithPeers}\"";
+                Assert.True(Math.Abs(expected.LogitDifferenceAlone - actual.LogitDifferenceAlone) < 1e-4, $"{where}: alone {actual.LogitDifferenceAlone} shared, {expected.LogitDifferenceAlone} written");
+                Assert.True(Math.Abs(expected.LogitDifferenceWithPeers - actual.LogitDifferenceWithPeers) < 1e-4, $"{where}: with peers {actual.LogitDifferenceWithPeers} shared, {expected.LogitDifferenceWithPeers} written");
+                Assert.Equal(expected.Components.Select(c => c.Component), actual.Components.Select(c => c.Component));
+                foreach (var (e, a) in expected.Components.Zip(actual.Components))
+                    Assert.True(Math.Abs(e.WithPeers - a.WithPeers) < 1e-4 && Math.Abs(e.Alone - a.Alone) < 1e-4, $"{where}, {e.Component}: {a.Alone}/{a.WithPeers} shared, {e.Alone}/{e.WithPeers} written");
+                double attention = expected.AttentionToPeers.Zip(actual.AttentionToPeers, (e, a) => e.Zip(a, (x, y) => Math.Abs(x - y)).Max()).Max();
+                Assert.True(attention < 1e-5, $"{where}: attention to the peers differs by {attention:G3}");
+            }
+        }
+
+        // The deltas are in the record: each edit moves the MLP layer it wrote towards its new object on its own question, against the unedited agent.
+        int perAgent = cases.Count;
+        foreach (var (agent, question) in new[] { (0, 0), (1, 1), (2, 3), (3, 6) })
+        {
+            var (edited, unedited) = (together[agent * perAgent + question], together[4 * perAgent + question]);
+            Assert.True(edited.LogitDifferenceAlone < unedited.LogitDifferenceAlone - 0.1,
+                $"{agents[agent].Name}: logit(own) − logit(edited object) alone {edited.LogitDifferenceAlone:F3}, the base's {unedited.LogitDifferenceAlone:F3}");
+        }
+    }
+
+    [Fact]
+    public void AHookedMechanismRecordWithoutTheAgentsOwnScoresIsRefused()
+    {
+        var (shared, _, agents) = Built();
+        var q = agents[0].Questions[0];
+        var peerCase = new PeerCase([$"{q.Prompt}{q.Answer}."], q.Prompt, q.Candidates.First(c => c != q.Answer).TrimStart(), q.Answer.TrimStart());
+        var error = Assert.Throws<ArgumentException>(() => new SharedBase(shared.Model, shared.Tokenizer).AnalyzePeers([new AgentPeerQuery(agents[0].Delta, new PeerQuery(peerCase.Reading, peerCase.OwnAnswer, peerCase.PeersAnswer))]));
+        Assert.Contains("log-probabilities", error.Message);
     }
 
     [Fact]

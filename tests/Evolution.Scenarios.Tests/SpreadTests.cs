@@ -107,6 +107,53 @@ public class SpreadTests(TinyGroup group)
     }
 
     [Fact]
+    public void EveryAnswerReadWithNeighboursWhoSaidOtherwiseHasItsMechanismRecordAndRecordingChangesNoAnswer()
+    {
+        var population = Build();
+        var settings = Settings(population);
+        var spread = new Spread(population, Plan(population, settings));
+        var rounds = spread.Run(new ListLog());
+        Assert.Empty(rounds[0].Traces ?? []);
+        int records = 0;
+        for (int step = 1; step < rounds.Count; step++)
+            for (int f = 0; f < settings.Facts.Count; f++)
+            {
+                var (round, candidates) = (rounds[step].Facts[f], spread.Plan.Questions[f].Candidates);
+                // The answers that must carry a record: read with peers, one of whom stated another object than the agent's own,
+                // whose first token differs from the own answer's (the record splits a first-token logit difference).
+                var expected = new Dictionary<int, string>();
+                for (int agent = 0; agent < Agents; agent++)
+                {
+                    if (!round.ReadPeers[agent]) continue;
+                    var stated = spread.Plan.Read(step, agent, f).Select(n => candidates[rounds[step - 1].Facts[f].Stated[n]]).ToList();
+                    var peersAnswer = Evolution.Agents.PeerRecord.PeersAnswer(candidates[round.Own[agent]], stated);
+                    var tokenizer = population.Bases[population.Members[agent].Base].Tokenizer;
+                    if (peersAnswer is not null && tokenizer.Encode(" " + peersAnswer)[0] != tokenizer.Encode(candidates[round.Own[agent]])[0]) expected[agent] = peersAnswer;
+                }
+                var traced = (rounds[step].Traces ?? []).Where(t => t.Fact == f).SelectMany(t => t.Agents.Select(a => (Agent: a, t.Trace))).ToList();
+                Assert.Equal(expected.Keys.Order(), traced.Select(t => t.Agent).Order());
+                foreach (var (agent, trace) in traced)
+                {
+                    Assert.Equal(expected[agent], trace.PeersAnswer);
+                    // The record is this agent's: its ratio p_own / (p_own + p_peers) falls below a half exactly when it stated the peers' answer.
+                    bool tookPeers = candidates[round.Stated[agent]].TrimStart() == trace.PeersAnswer;
+                    Assert.True(tookPeers == trace.MemorizationRatio < 0.5, $"step {step}, fact {f}, agent {agent}: stated {candidates[round.Stated[agent]]}, ratio {trace.MemorizationRatio:F3} against {trace.PeersAnswer}");
+                }
+                records += traced.Count;
+            }
+        Assert.True(records >= 10, $"only {records} answers were read with neighbours who said otherwise");
+        Assert.True(population.Analyzed < records, $"{population.Analyzed} analyses for {records} records: agents that read the same text with the same weights share one");
+
+        var unrecorded = Build();
+        unrecorded.RecordsPeerMechanism = false;
+        var plain = new Spread(unrecorded, Plan(unrecorded, settings)).Run(new ListLog());
+        Assert.All(plain, r => Assert.Empty(r.Traces ?? []));
+        for (int step = 0; step < rounds.Count; step++)
+            for (int f = 0; f < settings.Facts.Count; f++)
+                Assert.Equal(rounds[step].Facts[f].Stated, plain[step].Facts[f].Stated);
+    }
+
+    [Fact]
     public void ASpreadThroughOneActorPerBaseGivesTheSameRoundsAsInProcess()
     {
         var inProcess = new Spread(Build(), Plan(Build(), Settings(Build()))).Run(new ListLog());

@@ -2,6 +2,7 @@ using Evolution.Agents.Protocols;
 using Evolution.Core.Agents;
 using Evolution.Core.Evaluation;
 using Evolution.Core.Worlds;
+using Evolution.Mechanisms;
 using Evolution.Updates.Population;
 
 namespace Evolution.Agents.Population;
@@ -13,13 +14,17 @@ namespace Evolution.Agents.Population;
 public sealed record PopulationMember(int Base, double KeepOwnAbove, UpdateChannel Channel);
 
 /// <summary>One agent's question, with the statements of the peers it read (empty: it answers alone).</summary>
-public sealed record PopulationAsk(int Agent, Question Question, IReadOnlyList<string> Peers);
+/// <param name="PeerAnswers">The object each peer stated, in the order of <paramref name="Peers"/>: given, an answer read with peers
+/// who said otherwise carries its mechanism record (<see cref="PopulationAnswer.Trace"/>); null: no record.</param>
+public sealed record PopulationAsk(int Agent, Question Question, IReadOnlyList<string> Peers, IReadOnlyList<string>? PeerAnswers = null);
 
 /// <summary>
 /// An agent's answer as indices into the question's candidates: <see cref="Own"/> from its weights and memory alone,
-/// <see cref="Final"/> after reading its peers (the same when it did not read them).
+/// <see cref="Final"/> after reading its peers (the same when it did not read them). <see cref="Trace"/> is the mechanism
+/// record of an answer read with peers who said otherwise (as a conformity step records it), shared by every agent that
+/// read the same text with the same weights.
 /// </summary>
-public sealed record PopulationAnswer(int Own, double OwnProbability, int Final, double FinalProbability, bool ReadPeers);
+public sealed record PopulationAnswer(int Own, double OwnProbability, int Final, double FinalProbability, bool ReadPeers, PeerTrace? Trace = null);
 
 /// <summary>
 /// Many agents over a few shared bases. An agent owns only its parametric commits (a delta shared by every agent with
@@ -68,6 +73,13 @@ public sealed class AgentPopulation
 
     /// <summary>Distinct (base, parametric state, text) scored so far: what the forwards actually computed.</summary>
     public long Scored { get; private set; }
+
+    /// <summary>Distinct (base, parametric state, text, answers) analysed for mechanism records so far.</summary>
+    public long Analyzed { get; private set; }
+
+    /// <summary>Whether answers read with peers who said otherwise carry their mechanism record (when their asks name the
+    /// peers' answers); on by default, off only to measure what it costs.</summary>
+    public bool RecordsPeerMechanism { get; set; } = true;
     public IReadOnlyList<PopulationBase> Bases => bases;
     public int Count => Members.Count;
 
@@ -111,7 +123,9 @@ public sealed class AgentPopulation
         var own = Score(asks.Select((a, i) => (a.Agent, a.Question, Reading(a.Agent).PromptFor(a.Question, retrieved[i], []))).ToList());
         var listening = Enumerable.Range(0, asks.Count)
             .Where(i => asks[i].Peers.Count > 0 && own[i].Max() <= Members[asks[i].Agent].KeepOwnAbove).ToList();
-        var withPeers = Score(listening.Select(i => (asks[i].Agent, asks[i].Question, Reading(asks[i].Agent).PromptFor(asks[i].Question, retrieved[i], asks[i].Peers))).ToList());
+        var prompts = listening.Select(i => Reading(asks[i].Agent).PromptFor(asks[i].Question, retrieved[i], asks[i].Peers)).ToList();
+        var withPeers = Score(listening.Select((i, l) => (asks[i].Agent, asks[i].Question, prompts[l])).ToList());
+        var traces = RecordsPeerMechanism ? Trace(asks, listening, retrieved, prompts, own, withPeers) : [];
         var answers = new PopulationAnswer[asks.Count];
         for (int i = 0, l = 0; i < asks.Count; i++)
         {
@@ -119,9 +133,55 @@ public sealed class AgentPopulation
             bool read = l < listening.Count && listening[l] == i;
             var final = read ? withPeers[l++] : own[i];
             int top = ArgMax(final);
-            answers[i] = new PopulationAnswer(ownTop, own[i][ownTop], top, final[top], read);
+            answers[i] = new PopulationAnswer(ownTop, own[i][ownTop], top, final[top], read, traces.GetValueOrDefault(i));
         }
         return answers;
+    }
+
+    /// <summary>
+    /// The mechanism records of the listening answers whose asks name the peers' answers, by ask index (<see cref="PeerRecord"/>:
+    /// against the answer most of the peers gave among those that differ from the agent's own). Each distinct (base, delta,
+    /// text, answers) is analysed once, under its agent's delta, and the bases' batches go out together.
+    /// </summary>
+    Dictionary<int, PeerTrace> Trace(IReadOnlyList<PopulationAsk> asks, IReadOnlyList<int> listening, IReadOnlyList<IReadOnlyList<string>> retrieved,
+        IReadOnlyList<string> prompts, IReadOnlyList<double[]> own, IReadOnlyList<double[]> withPeers)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var slots = new Dictionary<(int Base, AgentDelta? Delta, string Prompt, string Own, string Peers), (int Base, int At)?>();
+        var byBase = new Dictionary<int, List<AgentPeerQuery>>();
+        var slotOf = new Dictionary<int, (int Base, int At)>();
+        for (int l = 0; l < listening.Count; l++)
+        {
+            var (i, ask) = (listening[l], asks[listening[l]]);
+            if (ask.PeerAnswers is null) continue;
+            if (ask.PeerAnswers.Count != ask.Peers.Count) throw new ArgumentException($"agent {ask.Agent}: {ask.PeerAnswers.Count} peer answers for {ask.Peers.Count} peer statements");
+            string ownAnswer = ask.Question.Candidates[ArgMax(own[i])].TrimStart();
+            if (PeerRecord.PeersAnswer(ownAnswer, ask.PeerAnswers) is not { } peersAnswer) continue;
+            int b = Members[ask.Agent].Base;
+            var delta = DeltaOf(ask.Agent);
+            var key = (b, delta, prompts[l], ownAnswer, peersAnswer);
+            if (!slots.TryGetValue(key, out var slot))
+            {
+                var query = PeerRecord.Query(bases[b].Tokenizer, Reading(ask.Agent).PromptFor(ask.Question, retrieved[i], []), prompts[l], ask.Peers,
+                    ask.Question.Candidates, ownAnswer, peersAnswer, withPeers[l]);
+                // A delta's record needs the answers' probabilities under the delta, which only the answer has.
+                if (query is { LogProbabilities: not null })
+                {
+                    var batch = byBase.TryGetValue(b, out var queued) ? queued : byBase[b] = [];
+                    slot = (b, batch.Count);
+                    batch.Add(new AgentPeerQuery(delta, query));
+                }
+                slots[key] = slot;
+            }
+            if (slot is { } found) slotOf[i] = found;
+        }
+        if (byBase.Count == 0) return [];
+        var results = beliefs.AnalyzePeers(byBase.ToDictionary(p => p.Key, p => (IReadOnlyList<AgentPeerQuery>)p.Value));
+        int analyzed = byBase.Values.Sum(b => b.Count);
+        Analyzed += analyzed;
+        double seconds = clock.Elapsed.TotalSeconds / analyzed;
+        var traces = results.ToDictionary(p => p.Key, p => p.Value.Select(r => PeerRecord.Trace(r, seconds)).ToList());
+        return slotOf.ToDictionary(p => p.Key, p => traces[p.Value.Base][p.Value.At]);
     }
 
     AgentReading Reading(int agent) => bases[Members[agent].Base].Reading;

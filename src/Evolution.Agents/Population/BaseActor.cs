@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Evolution.Mechanisms;
 
 namespace Evolution.Agents.Population;
 
@@ -8,6 +9,12 @@ public sealed record ScoreOnBase(IReadOnlyList<AgentQuery> Queries);
 /// <summary>The beliefs, one per query, in order.</summary>
 public sealed record ScoredOnBase(IReadOnlyList<double[]> Beliefs);
 
+/// <summary>Asks a base for the mechanism records of a batch of its agents' answers given with peers.</summary>
+public sealed record AnalyzeOnBase(IReadOnlyList<AgentPeerQuery> Queries);
+
+/// <summary>The records, one per query, in order.</summary>
+public sealed record AnalyzedOnBase(IReadOnlyList<PeerPressureResult> Results);
+
 /// <summary>
 /// Where a population's questions are answered: per base, a batch of (agent delta, prompt, candidates) in, beliefs out.
 /// In process (<see cref="InProcessBeliefs"/>) or through one actor per base (<see cref="BaseActors"/>).
@@ -16,6 +23,9 @@ public interface IBeliefSource
 {
     /// <summary>Beliefs for each base's batch; the bases may answer at the same time.</summary>
     IReadOnlyDictionary<int, IReadOnlyList<double[]>> Beliefs(IReadOnlyDictionary<int, IReadOnlyList<AgentQuery>> byBase);
+
+    /// <summary>The mechanism records of each base's batch of answers given with peers (<see cref="SharedBase.AnalyzePeers"/>).</summary>
+    IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase);
 }
 
 /// <summary>Every base answered on the calling thread, one after another.</summary>
@@ -23,6 +33,9 @@ public sealed class InProcessBeliefs(IReadOnlyList<PopulationBase> bases) : IBel
 {
     public IReadOnlyDictionary<int, IReadOnlyList<double[]>> Beliefs(IReadOnlyDictionary<int, IReadOnlyList<AgentQuery>> byBase) =>
         byBase.ToDictionary(p => p.Key, p => bases[p.Key].Answers.Beliefs(p.Value));
+
+    public IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase) =>
+        byBase.ToDictionary(p => p.Key, p => bases[p.Key].Answers.AnalyzePeers(p.Value));
 }
 
 /// <summary>
@@ -38,9 +51,16 @@ public sealed class BaseActors(IReadOnlyList<IActorRef> actors, TimeSpan timeout
         Task.WaitAll([.. asked.Values]);
         return asked.ToDictionary(p => p.Key, p => p.Value.Result.Beliefs);
     }
+
+    public IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase)
+    {
+        var asked = byBase.ToDictionary(p => p.Key, p => actors[p.Key].Ask<AnalyzedOnBase>(new AnalyzeOnBase(p.Value), timeout));
+        Task.WaitAll([.. asked.Values]);
+        return asked.ToDictionary(p => p.Key, p => p.Value.Result.Results);
+    }
 }
 
-/// <summary>A base as an actor: answers <see cref="ScoreOnBase"/> through its <see cref="SharedBase"/>; a failure goes back to the asker.</summary>
+/// <summary>A base as an actor: answers <see cref="ScoreOnBase"/> and <see cref="AnalyzeOnBase"/> through its <see cref="SharedBase"/>; a failure goes back to the asker.</summary>
 public sealed class BaseActor : ReceiveActor
 {
     public static Props Props(PopulationBase @base) => Akka.Actor.Props.Create(() => new BaseActor(@base));
@@ -50,6 +70,11 @@ public sealed class BaseActor : ReceiveActor
         Receive<ScoreOnBase>(m =>
         {
             try { Sender.Tell(new ScoredOnBase(@base.Answers.Beliefs(m.Queries))); }
+            catch (Exception e) { Sender.Tell(new Status.Failure(e)); }
+        });
+        Receive<AnalyzeOnBase>(m =>
+        {
+            try { Sender.Tell(new AnalyzedOnBase(@base.Answers.AnalyzePeers(m.Queries))); }
             catch (Exception e) { Sender.Tell(new Status.Failure(e)); }
         });
     }

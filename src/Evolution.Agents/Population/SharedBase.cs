@@ -1,12 +1,16 @@
 using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
+using Evolution.Mechanisms;
 using Evolution.Updates.Population;
 
 namespace Evolution.Agents.Population;
 
 /// <summary>One agent's question to a shared base: the agent's own change (null: none) and what it is asked.</summary>
 public sealed record AgentQuery(AgentDelta? Delta, string Prompt, IReadOnlyList<string> Candidates);
+
+/// <summary>One answer of an agent to analyse on a shared base (<see cref="SharedBase.AnalyzePeers"/>).</summary>
+public sealed record AgentPeerQuery(AgentDelta? Delta, PeerQuery Query);
 
 /// <summary>One agent's ranking question to a shared base (<see cref="RankingItem"/> as <see cref="CandidateRanker.Rank"/> takes it).</summary>
 public sealed record AgentRankingItem(AgentDelta? Delta, RankingItem Item);
@@ -51,6 +55,18 @@ public sealed class SharedBase
     {
         CheckFits(items.Select(i => i.Delta));
         return ranker.Rank(items.Select(i => i.Item), RowHooksOf(items.Select(i => i.Delta).ToList()));
+    }
+
+    /// <summary>
+    /// The mechanism records of answers given with peers (<see cref="PeerPressure.AnalyzeMany"/>), each under its agent's
+    /// delta: the decomposition, the attention and the logit differences are those of the agent's own weights. Each
+    /// query carries the log-probabilities its agent answered with (the base alone would score them without the delta).
+    /// </summary>
+    public IReadOnlyList<PeerPressureResult> AnalyzePeers(IReadOnlyList<AgentPeerQuery> queries)
+    {
+        CheckFits(queries.Select(q => q.Delta));
+        var deltas = queries.Select(q => q.Delta).ToList();
+        return PeerPressure.AnalyzeMany(Model, Tokenizer, [.. queries.Select(q => q.Query)], rows => RowDeltaHooks.For(rows.Select(r => deltas[r]).ToList(), Model.Config));
     }
 
     /// <summary>Each batch row adds its query's agent's delta.</summary>

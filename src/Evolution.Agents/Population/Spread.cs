@@ -21,8 +21,15 @@ public sealed record SpreadSettings(IReadOnlyList<SpreadNews> Facts, double Seed
 /// </summary>
 public sealed record SpreadFactRound(int[] Stated, int[] Own, bool[] ReadPeers, int[] Committed);
 
-/// <summary>One step of a spread: per fact (in <see cref="SpreadSettings.Facts"/> order), what every agent did.</summary>
-public sealed record SpreadRound(int Step, IReadOnlyList<SpreadFactRound> Facts);
+/// <summary>
+/// One step of a spread: per fact (in <see cref="SpreadSettings.Facts"/> order), what every agent did; and the mechanism
+/// records of the answers read with neighbours who said otherwise (each shared by the agents that read the same text with
+/// the same weights; none at step 0, where nobody reads).
+/// </summary>
+public sealed record SpreadRound(int Step, IReadOnlyList<SpreadFactRound> Facts, IReadOnlyList<SpreadTrace>? Traces = null);
+
+/// <summary>The mechanism record of fact <see cref="Fact"/>'s answers given by <see cref="Agents"/> (ascending) at one step.</summary>
+public sealed record SpreadTrace(int Fact, IReadOnlyList<int> Agents, PeerTrace Trace);
 
 /// <summary>Where a spread's finished steps are kept, so that a killed run resumes from the last one.</summary>
 public interface ISpreadLog
@@ -149,8 +156,8 @@ public sealed class Spread(AgentPopulation population, SpreadPlan plan)
     {
         var asks = settings.Facts.Select((fact, f) => Enumerable.Range(0, population.Count).Select(agent =>
         {
-            var peers = plan.Read(step, agent, f).Select(n => population.Statement(fact.Fact, questions[f].Candidates[previous.Facts[f].Stated[n]])).ToList();
-            return new PopulationAsk(agent, questions[f], peers);
+            var stated = plan.Read(step, agent, f).Select(n => questions[f].Candidates[previous.Facts[f].Stated[n]]).ToList();
+            return new PopulationAsk(agent, questions[f], [.. stated.Select(o => population.Statement(fact.Fact, o))], stated);
         }).ToList()).ToList();
         return Answer(step, asks, null);
     }
@@ -159,17 +166,21 @@ public sealed class Spread(AgentPopulation population, SpreadPlan plan)
     {
         var answers = population.Answer(asks.SelectMany(a => a).ToList());
         var facts = new List<SpreadFactRound>();
+        var traces = new List<SpreadTrace>();
         for (int f = 0, at = 0; f < asks.Count; f++)
         {
             var mine = answers.Skip(at).Take(asks[f].Count).ToList();
             at += asks[f].Count;
+            // Agents that read the same text with the same weights share one record instance.
+            traces.AddRange(Enumerable.Range(0, mine.Count).Where(a => mine[a].Trace is not null).GroupBy(a => mine[a].Trace!, ReferenceEqualityComparer.Instance)
+                .Select(g => new SpreadTrace(f, g.ToList(), mine[g.First()].Trace!)));
             // Reading its peers changed its mind: it takes the new belief in (if its channel can and it does not hold it yet).
             var committed = seeded?[f] ?? mine.Select((a, agent) =>
                 a.ReadPeers && a.Final != a.Own && population.Committed(agent, settings.Facts[f].Fact) != questions[f].Candidates[a.Final]
                 && population.Members[agent].Channel is not UpdateChannel.None ? a.Final : -1).ToArray();
             facts.Add(new SpreadFactRound(mine.Select(a => a.Final).ToArray(), mine.Select(a => a.Own).ToArray(), mine.Select(a => a.ReadPeers).ToArray(), committed));
         }
-        return new SpreadRound(step, facts);
+        return new SpreadRound(step, facts, traces);
     }
 
     /// <summary>Takes in what a round committed (seeding is taken in before step 0's answers; re-committing is a no-op).</summary>

@@ -140,3 +140,18 @@ public sealed class SpreadRoundEvent
     public List<byte[]> ReadPeers { get; set; } = [];
     public List<byte[]> Committed { get; set; } = [];
 }
+
+/// <summary>
+/// A mechanism record of a spread step (<see cref="Population.SpreadTrace"/>): the answers to one fact given by the agents
+/// listed (packed as <see cref="SpreadRoundEvent"/> packs them) with their neighbours' statements, which read the same text
+/// with the same weights. Written in the transaction of its step's <see cref="SpreadRoundEvent"/>.
+/// </summary>
+public sealed class SpreadTraceEvent
+{
+    public string Id { get; set; } = "";
+    public int ScenarioStep { get; set; }
+    public int Step { get; set; }
+    public int Fact { get; set; }
+    public byte[] Agents { get; set; } = [];
+    public PeerTraceRecord Trace { get; set; } = new();
+}

@@ -35,6 +35,7 @@ public sealed class RunDatabase : IDisposable
     public ILiteCollection<TraceEvent> Traces => db.GetCollection<TraceEvent>("traces");
     public ILiteCollection<StepEvent> Steps => db.GetCollection<StepEvent>("steps");
     public ILiteCollection<SpreadRoundEvent> SpreadRounds => db.GetCollection<SpreadRoundEvent>("spread_rounds");
+    public ILiteCollection<SpreadTraceEvent> SpreadTraces => db.GetCollection<SpreadTraceEvent>("spread_traces");
     ILiteCollection<RunInfo> Runs => db.GetCollection<RunInfo>("run");
 
     public RunInfo? Info => Runs.FindById("run");

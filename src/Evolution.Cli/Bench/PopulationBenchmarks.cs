@@ -73,7 +73,7 @@ public static class PopulationBenchmarks
     }
 
     /// <summary>One rank-1 change of the last layer per agent (seeded; its size, not its values, sets the cost).</summary>
-    static List<AgentDelta> RandomDeltas(GptConfig config, int count)
+    internal static List<AgentDelta> RandomDeltas(GptConfig config, int count)
     {
         using var generator = new Generator(7, CPU);
         using var scale = 0.01.ToScalar();

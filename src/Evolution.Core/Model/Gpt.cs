@@ -108,11 +108,14 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         return normalized;
     }
 
-    /// <summary>Forward that records the activations whose names pass <paramref name="names"/> (all of <see cref="HookNames"/> when null).</summary>
-    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? names = null, bool detach = true)
+    /// <summary>
+    /// Forward that records the activations whose names pass <paramref name="names"/> (all of <see cref="HookNames"/> when null),
+    /// as <paramref name="hooks"/> leave them (an agent's own weight change applied through hooks is part of what is recorded).
+    /// </summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? names = null, bool detach = true, IReadOnlyList<Hook>? hooks = null)
     {
         hookNameSet ??= HookNames.ToHashSet();
-        var context = new HookContext(cacheFilter: names ?? hookNameSet.Contains, detachCache: detach);
+        var context = new HookContext(hooks, cacheFilter: names ?? hookNameSet.Contains, detachCache: detach);
         return (Run(tokens, context), context.Cache);
     }
 

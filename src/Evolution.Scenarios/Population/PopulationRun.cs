@@ -13,8 +13,19 @@ namespace Evolution.Scenarios.Population;
 /// <summary>A population run's summary: its size and network, and each spread step's metrics; <see cref="Adoption"/> is the last spread's.</summary>
 public sealed record PopulationMetrics(int Agents, IReadOnlyList<string> Bases, DegreeStatistics Network, AdoptionCurve Adoption, IReadOnlyList<SpreadStepMetrics> Spreads);
 
-/// <summary>One spread step: the facts that spread (subject:relation = true / old / rumour) and the metrics of its rounds.</summary>
-public sealed record SpreadStepMetrics(int Step, int Epoch, IReadOnlyList<string> Facts, SpreadSummary Spread);
+/// <summary>
+/// One spread step: the facts that spread (subject:relation = true / old / rumour), the metrics of its rounds, and the
+/// mechanism of the answers read with neighbours who said otherwise, per round (null: none was recorded).
+/// </summary>
+public sealed record SpreadStepMetrics(int Step, int Epoch, IReadOnlyList<string> Facts, SpreadSummary Spread, IReadOnlyList<SpreadMechanismRound>? Mechanism = null);
+
+/// <summary>
+/// One round's answers read with neighbours who said otherwise, with their mechanism records (the conformity step's
+/// per-answer record, <see cref="Agents.PeerTrace"/>): <see cref="Records"/> distinct analyses (agents that read the same
+/// text with the same weights share one) covering <see cref="All"/>.Answers answers; pooled over all agents and per update
+/// channel (conformed: the agent stated the answer most of those neighbours gave), and conformers against resisters.
+/// </summary>
+public sealed record SpreadMechanismRound(int Round, int Records, PeerPressureMetrics All, IReadOnlyList<PeerPressureMetrics> ByChannel, IReadOnlyList<PeerPressureSplit> ConformedVsResisted);
 
 /// <summary>
 /// Runs a population scenario (<see cref="PopulationSpec"/>): trains or loads each base once and starts one actor per base
@@ -100,11 +111,27 @@ public static class PopulationRun
             if (rounds.Count == 0) continue;
             var plan = Plan(scenario, world, step, members, network);
             var facts = plan.Settings.Facts.Select(f => $"{world[f.Fact.Subject].Name} {f.Fact.Relation}: {f.True.Trim()} (was {f.Old.Trim()}{(f.Rumour is null ? "" : $"; rumour {f.Rumour.Trim()}")})").ToList();
-            spreads.Add(new SpreadStepMetrics(step.Index, step.Epoch, facts, SpreadLogs.Summarise(plan, rounds, groupings)));
+            spreads.Add(new SpreadStepMetrics(step.Index, step.Epoch, facts, SpreadLogs.Summarise(plan, rounds, groupings), Mechanism(plan, rounds, new SpreadLog(db, step.Index).Traces(), members)));
         }
         var empty = new AdoptionCurve([], [], [], []);
         return new PopulationMetrics(members.Count, spec.Bases.Select(b => b.Name).ToList(), SocialNetwork.Statistics(network),
             spreads.LastOrDefault()?.Spread.Adoption ?? empty, spreads);
+    }
+
+    /// <summary>Each round's mechanism records summarised (<see cref="SpreadMechanismRound"/>); null when none was recorded.</summary>
+    static IReadOnlyList<SpreadMechanismRound>? Mechanism(SpreadPlan plan, IReadOnlyList<SpreadRound> rounds, IReadOnlyList<SpreadTraceEvent> traces, IReadOnlyList<PopulationMember> members)
+    {
+        if (traces.Count == 0) return null;
+        return traces.GroupBy(t => t.Step).OrderBy(g => g.Key).Select(g =>
+        {
+            var answers = g.SelectMany(t => SpreadLog.AgentsOf(t).Select(agent => (agent, t))).Select(x =>
+            {
+                bool conformed = rounds[g.Key].Facts[x.t.Fact].Stated[x.agent] == plan.IndexOf(x.t.Fact, x.t.Trace.PeersAnswer);
+                return new TracedAnswer(UpdatePolicy.NameOf(members[x.agent].Channel), conformed, x.t.Trace);
+            }).ToList();
+            var all = RunMetrics.PeerPressure([.. answers.Select(a => a with { Group = "all" })])!.Single();
+            return new SpreadMechanismRound(g.Key, g.Count(), all, RunMetrics.PeerPressure(answers)!, RunMetrics.ConformedVsResisted(answers)!);
+        }).ToList();
     }
 
     static string Shares(SpreadPlan plan, SpreadRound round)

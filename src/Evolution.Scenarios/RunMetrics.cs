@@ -165,7 +165,7 @@ public static class RunMetrics
         };
     }
 
-    static IReadOnlyList<ConformityCircuitMetrics> ConformityCircuits(IEnumerable<TraceEvent> traces) => traces.OrderBy(t => t.AgentA, StringComparer.Ordinal)
+    internal static IReadOnlyList<ConformityCircuitMetrics> ConformityCircuits(IEnumerable<TraceEvent> traces) => traces.OrderBy(t => t.AgentA, StringComparer.Ordinal)
         .Select(t => new ConformityCircuitMetrics(t.AgentA, t.Layer, [.. t.Heads.Take(Math.Max(1, t.Heads.Count / 4))],
             t.Heads.Zip(t.HeadScores).ToDictionary(h => h.First, h => R(h.Second)))).ToList();
 
@@ -180,17 +180,24 @@ public static class RunMetrics
             for (int i = 1; i < series.Count; i++)
             {
                 var (from, to) = (series[i - 1], series[i]);
-                var shared = from.Circuit!.HeadScores.Keys.Intersect(to.Circuit!.HeadScores.Keys).ToList();
                 var (fromTraces, toTraces) = (PlainTraces(answers, agent, from.Step), PlainTraces(answers, agent, to.Step));
+                var (jaccard, correlation) = Compare(from.Circuit!, to.Circuit!);
                 result.Add(new ConformityChange(agent, from.Step, to.Step,
                     [.. scenario.Steps.Where(s => s.Index > from.Step && s.Index < to.Step).Select(s => s.Protocol)],
-                    from.Circuit.TopHeads, to.Circuit.TopHeads, R(Jaccard(from.Circuit.TopHeads, to.Circuit.TopHeads)),
-                    shared.Count < 2 ? double.NaN : R(Mechanisms.Circuits.ExactEdgeScores.Spearman([.. shared.Select(h => (float)from.Circuit.HeadScores[h])], [.. shared.Select(h => (float)to.Circuit.HeadScores[h])])),
+                    from.Circuit!.TopHeads, to.Circuit!.TopHeads, jaccard, correlation,
                     PlainAdoption(answers, agent, from.Step), PlainAdoption(answers, agent, to.Step),
                     LogitShift(fromTraces), LogitShift(toTraces), AttentionToPeers(fromTraces), AttentionToPeers(toTraces)));
             }
         }
         return result;
+    }
+
+    /// <summary>Two circuits of one agent compared: their top heads' Jaccard overlap and the Spearman correlation of every head's score.</summary>
+    internal static (double TopHeadJaccard, double HeadRankCorrelation) Compare(ConformityCircuitMetrics from, ConformityCircuitMetrics to)
+    {
+        var shared = from.HeadScores.Keys.Intersect(to.HeadScores.Keys).ToList();
+        return (R(Jaccard(from.TopHeads, to.TopHeads)),
+            shared.Count < 2 ? double.NaN : R(Mechanisms.Circuits.ExactEdgeScores.Spearman([.. shared.Select(h => (float)from.HeadScores[h])], [.. shared.Select(h => (float)to.HeadScores[h])])));
     }
 
     static List<AnswerEvent> PlainTraces(IReadOnlyList<AnswerEvent> answers, string agent, int step) =>

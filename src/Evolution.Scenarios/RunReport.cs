@@ -116,6 +116,11 @@ public static class RunReport
                     mechanism.Select(r => new object?[] { r.Round, r.Records, r.All.Answers, r.All.ConformShare, r.All.MeanLogitDifferenceShift, r.All.MeanMemorizationRatio,
                         $"{r.All.TopComponent} ({F(r.All.TopComponentShare)})", $"{r.All.TopReader} ({F(r.All.TopReaderShare)})", Split(r, "conformed"), Split(r, "resisted") }));
             }
+            if (summary.Population?.Spreads.FirstOrDefault(x => x.Step == step.Step)?.ConformityCircuits is { Count: > 0 } followed)
+                Table("Conformity circuits of followed agents before the news and after the spread (EAP-IG head effects towards a wrong majority; top heads: the first quarter)",
+                    ["agent", "base", "channel", "committed", "top heads before", "after", "overlap", "rank correlation"],
+                    followed.Select(c => new object?[] { c.Agent, c.Base, c.Channel, c.Committed.Count == 0 ? "–" : string.Join("; ", c.Committed),
+                        string.Join(", ", c.Before.TopHeads), string.Join(", ", c.After.TopHeads), c.TopHeadJaccard, c.HeadRankCorrelation }));
             if (step.CircuitSimilarity is { Count: > 0 } circuits)
                 Table($"Circuit similarity of the same fact across agents (EAP-IG circuits; mean edge Jaccard {F(circuits.Average(c => c.EdgeJaccard))})",
                     ["fact", "agent pairs", "edge Jaccard", "weighted overlap"], circuits.Select(c => new object?[] { c.Fact, c.Pairs, c.EdgeJaccard, c.WeightedOverlap }));

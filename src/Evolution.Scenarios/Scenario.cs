@@ -239,7 +239,11 @@ public sealed record Scenario(string Name, int Seed, string Path, string Text, s
                     if (spreadSteps is < 1 or > 1000) throw o.Invalid("steps", $"must be between 1 and 1000, got {spreadSteps}");
                     int reads = o.Int("reads", 3);
                     if (reads < 1) throw o.Invalid("reads", $"must be at least 1, got {reads}");
-                    step = new SpreadStep(index, spreadEpoch, spreadFacts, seeded, rumour, spreadSteps, reads);
+                    int spreadCircuitFacts = o.Int("circuit_facts", 0);
+                    if (spreadCircuitFacts < 0 || spreadCircuitFacts > spreadFacts) throw o.Invalid("circuit_facts", $"must be between 0 and the spread's facts ({spreadFacts}), got {spreadCircuitFacts}");
+                    int circuitAgents = o.Int("circuit_agents", 2);
+                    if (circuitAgents < 1) throw o.Invalid("circuit_agents", $"must be at least 1, got {circuitAgents}");
+                    step = new SpreadStep(index, spreadEpoch, spreadFacts, seeded, rumour, spreadSteps, reads, spreadCircuitFacts, circuitAgents);
                     break;
                 case "consolidate":
                     if (!debated) throw new InputException(path, entry.Path, "consolidate needs a debate step before it", entry.Line);

@@ -131,5 +131,38 @@ public class PopulationScenarioTests(TinyGroup group)
         File.WriteAllText(mixed, File.ReadAllText(Write("mixed", Population)).Replace("  - spread:", "  - quiz: {facts: 3}\n  - spread:"));
         e = Assert.Throws<InputException>(() => Scenario.Load(mixed));
         Assert.Contains("spread steps only", e.Message);
+
+        e = Assert.Throws<InputException>(() => Scenario.Load(Write("bad-circuits", Population, "{epoch: 1, facts: 2, steps: 2, circuit_facts: 3}")));
+        Assert.Equal("steps[0].spread.circuit_facts", e.Field);
+        Assert.Contains("got 3", e.Message);
+    }
+
+    [Fact]
+    public void FollowedAgentsConformityCircuitsAreFoundBeforeTheNewsAndAfterTheSpreadAndMoveOnlyWhereTheAgentLearned()
+    {
+        var scenario = Write("population-circuits", Population, "{epoch: 1, facts: 2, seeded: 0.5, rumour: 0.1, steps: 2, reads: 3, circuit_facts: 2, circuit_agents: 1}");
+        var run = Path.Combine(group.Directory, "runs", "population-circuits");
+        var result = ScenarioRunner.Run(Scenario.Load(scenario), group.Options(run), force: true);
+        var followed = result.Summary.Population!.Spreads[0].ConformityCircuits!;
+        Assert.Equal(["none", "rag", "rome"], followed.Select(c => c.Channel).Order());
+        foreach (var c in followed)
+        {
+            Assert.True(c.Before.Contrasts > 0 && c.After.Contrasts > 0, $"{c.Agent}: {c.Before.Contrasts} / {c.After.Contrasts} contrasts");
+            Assert.Equal(4, c.Before.HeadScores.Count); // every head of the tiny agents (2 layers of 2) is ranked
+        }
+        // An agent without a channel holds the same weights and memory after the spread: the same circuit to the last digit.
+        var unable = followed.Single(c => c.Channel == "none");
+        Assert.Empty(unable.Committed);
+        Assert.Equal(unable.Before.HeadScores, unable.After.HeadScores);
+        Assert.Equal((1.0, 1.0), (unable.TopHeadJaccard, unable.HeadRankCorrelation));
+        // The told ROME agent wrote the news into its weights: its conformity circuit on those facts moved.
+        var edited = followed.Single(c => c.Channel == "rome");
+        Assert.NotEmpty(edited.Committed);
+        double moved = edited.Before.HeadScores.Max(h => Math.Abs(h.Value - edited.After.HeadScores[h.Key]));
+        Assert.True(moved > 1e-3, $"{edited.Agent}: head scores moved by at most {moved:G3} after committing {string.Join("; ", edited.Committed)}");
+
+        using var db = new RunDatabase(Path.Combine(run, RunDatabase.FileName));
+        Assert.Equal(6, db.Traces.Find(t => t.Kind == PopulationRun.CircuitKind).Count());
+        Assert.Contains("Conformity circuits of followed agents", File.ReadAllText(Path.Combine(run, RunResults.ReportFile)));
     }
 }

@@ -2,7 +2,9 @@ using Evolution.Agents.Protocols;
 using Evolution.Core.Agents;
 using Evolution.Core.Evaluation;
 using Evolution.Core.Worlds;
+using Evolution.Core;
 using Evolution.Mechanisms;
+using Evolution.Mechanisms.Circuits;
 using Evolution.Updates.Population;
 
 namespace Evolution.Agents.Population;
@@ -182,6 +184,30 @@ public sealed class AgentPopulation
         double seconds = clock.Elapsed.TotalSeconds / analyzed;
         var traces = results.ToDictionary(p => p.Key, p => p.Value.Select(r => PeerRecord.Trace(r, seconds)).ToList());
         return slotOf.ToDictionary(p => p.Key, p => traces[p.Value.Base][p.Value.At]);
+    }
+
+    /// <summary>
+    /// The agent's conformity circuit as it is now (<see cref="SharedBase.ConformityCircuit"/>), found as a conformity step finds
+    /// an agent's (<see cref="Protocols.ConformityHeadSearch"/>): per fact, its own answer alone against up to three other
+    /// candidates (a seeded draw), each stated by <paramref name="peers"/> neighbours, read with what it retrieves; the
+    /// corruption has them state its own answer. Null when no contrast is usable.
+    /// </summary>
+    public ConformityCircuitResult? ConformityCircuit(int agent, IReadOnlyList<(FactRef Fact, Question Question)> facts, int peers, int seed)
+    {
+        var answers = Answer([.. facts.Select(f => new PopulationAsk(agent, f.Question, []))]);
+        var reading = Reading(agent);
+        var contrasts = new List<ConformityContrast>();
+        foreach (var ((fact, question), answer) in facts.Zip(answers))
+        {
+            var own = question.Candidates[answer.Own];
+            var wrongs = question.Candidates.Where(c => c != own).ToArray();
+            new Random(Seeds.Mix(seed, "circuit-wrong", fact.Subject, fact.Relation)).Shuffle(wrongs);
+            var retrieved = Retrieve(agent, question);
+            List<string> Stating(string obj) => [.. Enumerable.Repeat(Statement(fact, obj), peers)];
+            foreach (var wrong in wrongs.Take(3))
+                contrasts.Add(new ConformityContrast(reading.PromptFor(question, retrieved, Stating(wrong)), reading.PromptFor(question, retrieved, Stating(own)), own.TrimStart(), wrong.TrimStart()));
+        }
+        return beliefs.ConformityCircuit(Members[agent].Base, DeltaOf(agent), contrasts);
     }
 
     AgentReading Reading(int agent) => bases[Members[agent].Base].Reading;

@@ -1,5 +1,7 @@
 using Akka.Actor;
 using Evolution.Mechanisms;
+using Evolution.Mechanisms.Circuits;
+using Evolution.Updates.Population;
 
 namespace Evolution.Agents.Population;
 
@@ -15,6 +17,12 @@ public sealed record AnalyzeOnBase(IReadOnlyList<AgentPeerQuery> Queries);
 /// <summary>The records, one per query, in order.</summary>
 public sealed record AnalyzedOnBase(IReadOnlyList<PeerPressureResult> Results);
 
+/// <summary>Asks a base for one agent's conformity circuit (<see cref="SharedBase.ConformityCircuit"/>).</summary>
+public sealed record FindCircuitOnBase(AgentDelta? Delta, IReadOnlyList<ConformityContrast> Contrasts);
+
+/// <summary>The circuit found (null: no contrast usable).</summary>
+public sealed record FoundCircuitOnBase(ConformityCircuitResult? Circuit);
+
 /// <summary>
 /// Where a population's questions are answered: per base, a batch of (agent delta, prompt, candidates) in, beliefs out.
 /// In process (<see cref="InProcessBeliefs"/>) or through one actor per base (<see cref="BaseActors"/>).
@@ -26,6 +34,9 @@ public interface IBeliefSource
 
     /// <summary>The mechanism records of each base's batch of answers given with peers (<see cref="SharedBase.AnalyzePeers"/>).</summary>
     IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase);
+
+    /// <summary>One agent's conformity circuit on its base (<see cref="SharedBase.ConformityCircuit"/>).</summary>
+    ConformityCircuitResult? ConformityCircuit(int @base, AgentDelta? delta, IReadOnlyList<ConformityContrast> contrasts);
 }
 
 /// <summary>Every base answered on the calling thread, one after another.</summary>
@@ -36,6 +47,9 @@ public sealed class InProcessBeliefs(IReadOnlyList<PopulationBase> bases) : IBel
 
     public IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase) =>
         byBase.ToDictionary(p => p.Key, p => bases[p.Key].Answers.AnalyzePeers(p.Value));
+
+    public ConformityCircuitResult? ConformityCircuit(int @base, AgentDelta? delta, IReadOnlyList<ConformityContrast> contrasts) =>
+        bases[@base].Answers.ConformityCircuit(delta, contrasts);
 }
 
 /// <summary>
@@ -58,6 +72,9 @@ public sealed class BaseActors(IReadOnlyList<IActorRef> actors, TimeSpan timeout
         Task.WaitAll([.. asked.Values]);
         return asked.ToDictionary(p => p.Key, p => p.Value.Result.Results);
     }
+
+    public ConformityCircuitResult? ConformityCircuit(int @base, AgentDelta? delta, IReadOnlyList<ConformityContrast> contrasts) =>
+        actors[@base].Ask<FoundCircuitOnBase>(new FindCircuitOnBase(delta, contrasts), timeout).Result.Circuit;
 }
 
 /// <summary>A base as an actor: answers <see cref="ScoreOnBase"/> and <see cref="AnalyzeOnBase"/> through its <see cref="SharedBase"/>; a failure goes back to the asker.</summary>
@@ -75,6 +92,11 @@ public sealed class BaseActor : ReceiveActor
         Receive<AnalyzeOnBase>(m =>
         {
             try { Sender.Tell(new AnalyzedOnBase(@base.Answers.AnalyzePeers(m.Queries))); }
+            catch (Exception e) { Sender.Tell(new Status.Failure(e)); }
+        });
+        Receive<FindCircuitOnBase>(m =>
+        {
+            try { Sender.Tell(new FoundCircuitOnBase(@base.Answers.ConformityCircuit(m.Delta, m.Contrasts))); }
             catch (Exception e) { Sender.Tell(new Status.Failure(e)); }
         });
     }

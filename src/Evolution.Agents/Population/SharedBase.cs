@@ -2,6 +2,7 @@ using Evolution.Core.Evaluation;
 using Evolution.Core.Model;
 using Evolution.Core.Text;
 using Evolution.Mechanisms;
+using Evolution.Mechanisms.Circuits;
 using Evolution.Updates.Population;
 
 namespace Evolution.Agents.Population;
@@ -67,6 +68,22 @@ public sealed class SharedBase
         CheckFits(queries.Select(q => q.Delta));
         var deltas = queries.Select(q => q.Delta).ToList();
         return PeerPressure.AnalyzeMany(Model, Tokenizer, [.. queries.Select(q => q.Query)], rows => RowDeltaHooks.For(rows.Select(r => deltas[r]).ToList(), Model.Config));
+    }
+
+    /// <summary>
+    /// One agent's conformity circuit (<see cref="ConformityCircuits.Find"/>: EAP-IG on the peers' answer against its own, the
+    /// corruption the peers stating its own): EAP-IG takes gradients through every weight, so the agent's delta is written into
+    /// the base for the search and the base's weights are restored bit for bit after it (the originals are kept, not
+    /// subtracted). Null when no contrast is usable.
+    /// </summary>
+    public ConformityCircuitResult? ConformityCircuit(AgentDelta? delta, IReadOnlyList<ConformityContrast> contrasts)
+    {
+        CheckFits([delta]);
+        if (!contrasts.Any(c => ConformityCircuits.Usable(Tokenizer, c))) return null;
+        using var written = delta?.ToWeightDelta(Model);
+        written?.Apply(Model);
+        try { return ConformityCircuits.Find(Model, Tokenizer, contrasts); }
+        finally { written?.Revert(Model); }
     }
 
     /// <summary>Each batch row adds its query's agent's delta.</summary>

@@ -91,6 +91,18 @@ public sealed class SpreadPlan
         return sample.Take(Settings.Reads).Order().ToList();
     }
 
+    /// <summary>
+    /// The agents whose conformity circuits are followed through the spread, <paramref name="perChannel"/> of each update channel:
+    /// of each channel that can learn, the first in <see cref="SeedOrder"/> (the told ones, when the share told reaches them); of
+    /// the agents without one, the first in a seeded order. Ascending.
+    /// </summary>
+    public IReadOnlyList<int> CircuitAgents(int perChannel)
+    {
+        var unable = Enumerable.Range(0, members.Count).Where(a => members[a].Channel is UpdateChannel.None).ToArray();
+        new Random(Seeds.Mix(Settings.Seed, "spread-circuit-agents")).Shuffle(unable);
+        return [.. SeedOrder().GroupBy(a => members[a].Channel).SelectMany(g => g.Take(perChannel)).Concat(unable.Take(perChannel)).Order()];
+    }
+
     /// <summary>The candidate index of an object of fact <paramref name="f"/>'s question.</summary>
     public int IndexOf(int f, string obj)
     {

@@ -103,7 +103,11 @@ public sealed record ConvergenceStep(int Index, int Probes, int K = 10, int Circ
 /// false object, to a share <paramref name="Rumour"/>; then <paramref name="Steps"/> steps in which each agent reads up
 /// to <paramref name="Reads"/> neighbours.
 /// </summary>
-public sealed record SpreadStep(int Index, int Epoch, int Facts, double Seeded, double Rumour, int Steps, int Reads) : ProtocolStep(Index)
+/// <param name="CircuitFacts">When above 0, the conformity circuits of a few agents are found on that many of the spread's facts
+/// before the news is told and after the last step, so the summary shows how the spread rewired them (0: none).</param>
+/// <param name="CircuitAgents">How many agents of each update channel those circuits are found for: the first told ones of each
+/// channel that can learn, and as many of the agents without one (whose circuits must not move).</param>
+public sealed record SpreadStep(int Index, int Epoch, int Facts, double Seeded, double Rumour, int Steps, int Reads, int CircuitFacts = 0, int CircuitAgents = 2) : ProtocolStep(Index)
 {
     public override string Protocol => "spread";
 }

@@ -43,6 +43,9 @@ public static class ConformityCircuits
         return new ConformityCircuitResult(Circuit.Greedy(graph, scores, edgeFraction), heads, examples.Count, contrasts.Count - examples.Count, clean, corrupted);
     }
 
+    /// <summary>Whether a contrast can be one of <see cref="Find"/>'s examples (same token lengths clean and corrupted, answers apart at their first token).</summary>
+    public static bool Usable(ITextTokenizer tokenizer, ConformityContrast contrast) => Example(tokenizer, contrast) is not null;
+
     /// <summary>The contrast as a circuit example (target: the peers' first token, distractor: the own answer's), or null when it cannot be one.</summary>
     static CircuitExample? Example(ITextTokenizer tokenizer, ConformityContrast c)
     {

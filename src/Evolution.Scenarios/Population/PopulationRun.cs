@@ -17,7 +17,19 @@ public sealed record PopulationMetrics(int Agents, IReadOnlyList<string> Bases, 
 /// One spread step: the facts that spread (subject:relation = true / old / rumour), the metrics of its rounds, and the
 /// mechanism of the answers read with neighbours who said otherwise, per round (null: none was recorded).
 /// </summary>
-public sealed record SpreadStepMetrics(int Step, int Epoch, IReadOnlyList<string> Facts, SpreadSummary Spread, IReadOnlyList<SpreadMechanismRound>? Mechanism = null);
+public sealed record SpreadStepMetrics(int Step, int Epoch, IReadOnlyList<string> Facts, SpreadSummary Spread, IReadOnlyList<SpreadMechanismRound>? Mechanism = null)
+{
+    /// <summary>The followed agents' conformity circuits before and after the spread (<c>circuit_facts</c>; null: none followed).</summary>
+    public IReadOnlyList<SpreadCircuitChange>? ConformityCircuits { get; init; }
+}
+
+/// <summary>
+/// How one followed agent's conformity circuit changed over a spread (<see cref="Agents.Protocols.SpreadStep.CircuitFacts"/>):
+/// the circuit before the news was told and after the last step, their top heads' overlap (Jaccard) and the rank correlation
+/// of every head's EAP-IG score (Spearman); what the agent committed in between (its channel's commits about the facts).
+/// </summary>
+public sealed record SpreadCircuitChange(string Agent, string Base, string Channel, IReadOnlyList<string> Committed, ConformityCircuitMetrics Before,
+    ConformityCircuitMetrics After, double TopHeadJaccard, double HeadRankCorrelation);
 
 /// <summary>
 /// One round's answers read with neighbours who said otherwise, with their mechanism records (the conformity step's
@@ -59,8 +71,10 @@ public static class PopulationRun
             {
                 var clock = Stopwatch.StartNew();
                 var plan = Plan(scenario, world, step, members, network);
+                FollowCircuits(scenario, step, plan, population, db, "before", options.Progress);
                 new Spread(population, plan).Run(new SpreadLog(db, step.Index), round => options.Progress?.Report(
                     $"spread (step {step.Index}) {round.Step}/{step.Steps}: {Shares(plan, round)}; {clock.Elapsed.TotalSeconds:F0} s, {population.Asked:N0} answers from {population.Scored:N0} distinct inputs"));
+                FollowCircuits(scenario, step, plan, population, db, "after", options.Progress);
                 db.Write(new StepEvent { Id = $"step/{step.Index}", Step = step.Index, Protocol = step.Protocol, Finished = DateTime.UtcNow });
             }
             options.Progress?.Report($"population: the agents own {population.OwnedBytes:N0} bytes beyond their bases ({population.OwnedBytes / (double)members.Count:F0} per agent)");
@@ -69,6 +83,33 @@ public static class PopulationRun
         finally
         {
             foreach (var b in bases) b.Dispose();
+        }
+    }
+
+    public const string CircuitKind = "spread-conformity-circuit";
+
+    /// <summary>
+    /// With <see cref="SpreadStep.CircuitFacts"/>, the conformity circuits of the followed agents (<see cref="SpreadPlan.CircuitAgents"/>)
+    /// as they are now, on the spread's first facts with as many confederates as an agent reads neighbours, each recorded as a
+    /// trace event (label "before": before the news is told; "after": after the last step). A resumed run finds only those
+    /// not recorded yet: "before" ones are all found before the first round is written, "after" ones after the last.
+    /// </summary>
+    static void FollowCircuits(Scenario scenario, SpreadStep step, SpreadPlan plan, AgentPopulation population, RunDatabase db, string label, IProgress<string>? progress)
+    {
+        if (step.CircuitFacts == 0) return;
+        var facts = plan.Settings.Facts.Take(step.CircuitFacts).Select((f, i) => (f.Fact, plan.Questions[i])).ToList();
+        foreach (int agent in plan.CircuitAgents(step.CircuitAgents))
+        {
+            string id = $"{step.Index}/{CircuitKind}/{label}/{agent}";
+            if (db.Traces.FindById(id) is not null) continue;
+            var found = population.ConformityCircuit(agent, facts, step.Reads, Seeds.Mix(scenario.Seed, "spread-circuit", step.Index));
+            db.Write(new TraceEvent
+            {
+                Id = id, Step = step.Index, Kind = CircuitKind, AgentA = $"agent {agent}", Fact = label, Layer = found?.Used ?? 0,
+                Heads = [.. found?.Heads.Select(h => h.Name) ?? []], HeadScores = [.. found?.Heads.Select(h => Math.Round(h.Score, 6)) ?? []],
+            });
+            progress?.Report($"spread (step {step.Index}): conformity circuit of agent {agent} ({UpdatePolicy.NameOf(population.Members[agent].Channel)}) {label}: " +
+                (found is null ? "no usable contrast" : string.Join(", ", found.Heads.Take(3).Select(h => $"{h.Name} {h.Score:F3}"))));
         }
     }
 
@@ -111,11 +152,33 @@ public static class PopulationRun
             if (rounds.Count == 0) continue;
             var plan = Plan(scenario, world, step, members, network);
             var facts = plan.Settings.Facts.Select(f => $"{world[f.Fact.Subject].Name} {f.Fact.Relation}: {f.True.Trim()} (was {f.Old.Trim()}{(f.Rumour is null ? "" : $"; rumour {f.Rumour.Trim()}")})").ToList();
-            spreads.Add(new SpreadStepMetrics(step.Index, step.Epoch, facts, SpreadLogs.Summarise(plan, rounds, groupings), Mechanism(plan, rounds, new SpreadLog(db, step.Index).Traces(), members)));
+            spreads.Add(new SpreadStepMetrics(step.Index, step.Epoch, facts, SpreadLogs.Summarise(plan, rounds, groupings), Mechanism(plan, rounds, new SpreadLog(db, step.Index).Traces(), members))
+            {
+                ConformityCircuits = CircuitChanges(db, step, plan, rounds, world, spec, members),
+            });
         }
         var empty = new AdoptionCurve([], [], [], []);
         return new PopulationMetrics(members.Count, spec.Bases.Select(b => b.Name).ToList(), SocialNetwork.Statistics(network),
             spreads.LastOrDefault()?.Spread.Adoption ?? empty, spreads);
+    }
+
+    /// <summary>Each followed agent's circuit before and after the spread (null: none recorded both).</summary>
+    static IReadOnlyList<SpreadCircuitChange>? CircuitChanges(RunDatabase db, SpreadStep step, SpreadPlan plan, IReadOnlyList<SpreadRound> rounds, World world,
+        PopulationSpec spec, IReadOnlyList<PopulationMember> members)
+    {
+        var traces = db.Traces.Find(t => t.Step == step.Index && t.Kind == CircuitKind).ToList();
+        var changes = new List<SpreadCircuitChange>();
+        foreach (int agent in plan.CircuitAgents(step.CircuitAgents))
+        {
+            var (before, after) = (traces.FirstOrDefault(t => t.AgentA == $"agent {agent}" && t.Fact == "before"), traces.FirstOrDefault(t => t.AgentA == $"agent {agent}" && t.Fact == "after"));
+            if (before is not { Heads.Count: > 0 } || after is not { Heads.Count: > 0 }) continue;
+            var (from, to) = (RunMetrics.ConformityCircuits([before]).Single(), RunMetrics.ConformityCircuits([after]).Single());
+            var committed = rounds.SelectMany(r => r.Facts.Select((f, i) => (f, i))).Where(x => x.f.Committed[agent] >= 0)
+                .Select(x => $"{world[plan.Settings.Facts[x.i].Fact.Subject].Name} {plan.Settings.Facts[x.i].Fact.Relation}: {plan.Questions[x.i].Candidates[x.f.Committed[agent]].Trim()}").Distinct().ToList();
+            var (jaccard, correlation) = RunMetrics.Compare(from, to);
+            changes.Add(new SpreadCircuitChange(from.Agent, spec.Bases[members[agent].Base].Name, UpdatePolicy.NameOf(members[agent].Channel), committed, from, to, jaccard, correlation));
+        }
+        return changes.Count == 0 ? null : changes;
     }
 
     /// <summary>Each round's mechanism records summarised (<see cref="SpreadMechanismRound"/>); null when none was recorded.</summary>

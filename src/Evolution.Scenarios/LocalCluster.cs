@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using Evolution.Agents.Cluster;
 
 namespace Evolution.Scenarios;
@@ -54,6 +55,15 @@ public sealed class LocalCluster : IDisposable
                 Thread.Sleep(100);
             }
             cluster.AgentRegion = ClusterNode.ReachAgents(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            // A worker is Up before it hosts its shard region; shards go to the regions registered when an agent is first asked,
+            // so asking before every worker's region has registered would put every agent on the first one.
+            while (RegisteredRegions(cluster.AgentRegion) < options.LocalNodes)
+            {
+                if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
+                    throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before hosting its agents; its output is above");
+                if (DateTime.UtcNow > deadline) throw new RunFailedException($"worker nodes did not start hosting agents within {JoinTimeout.TotalSeconds:F0} s");
+                Thread.Sleep(100);
+            }
             options.Progress?.Report($"cluster: {options.LocalNodes} worker node(s) up");
             return cluster;
         }
@@ -63,6 +73,13 @@ public sealed class LocalCluster : IDisposable
             cluster.System.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The shard regions the agents' shard coordinator knows (0 while it is not reachable yet).</summary>
+    static int RegisteredRegions(IActorRef proxy)
+    {
+        try { return proxy.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(2)), TimeSpan.FromSeconds(5)).GetAwaiter().GetResult().Regions.Count; }
+        catch (AskTimeoutException) { return 0; }
     }
 
     public void Dispose()

@@ -52,6 +52,7 @@ public sealed class LocalCluster : IDisposable
                 if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
                     throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before joining; its output is above");
                 if (DateTime.UtcNow > deadline) throw new RunFailedException($"worker nodes did not join the cluster within {JoinTimeout.TotalSeconds:F0} s");
+                if (ClusterNode.Mismatch(self) is { } problem) throw new RunFailedException(problem);
                 Thread.Sleep(100);
             }
             cluster.AgentRegion = ClusterNode.ReachAgents(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();

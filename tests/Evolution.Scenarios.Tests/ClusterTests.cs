@@ -171,6 +171,61 @@ public class ClusterTests(TinyGroup group)
             Assert.All(db.Answers.FindAll(), a => Assert.Null(a.Node));
     }
 
+    /// <summary>Runs <c>evolution node</c> on a scenario of the tiny group with the given arguments; its exit code, seconds and output.</summary>
+    async Task<(int Code, double Seconds, string Output)> Node(params string[] arguments)
+    {
+        var scenario = group.WriteScenario("node-drill", "  - quiz: {facts: 2}\n");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "node", scenario,
+            "--out", Path.Combine(group.Directory, "runs", "node-drill"), "--cache", group.Cache, .. arguments]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = Task.WhenAll(process.StandardError.ReadToEndAsync(), process.StandardOutput.ReadToEndAsync());
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try { await process.WaitForExitAsync(limit.Token); }
+        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); Assert.Fail("the node hung: still running after a minute"); }
+        return (process.ExitCode, clock.Elapsed.TotalSeconds, string.Concat(await output));
+    }
+
+    [Fact]
+    public async Task ANodeWhoseSeedsDoNotAnswerOrWhosePortIsTakenStopsWithinSecondsWithOneLineNamingTheProblem()
+    {
+        int silent;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            silent = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port; // free again once closed: nobody answers there
+        }
+        var (code, seconds, output) = await Node("--seeds", $"akka.tcp://evolution@127.0.0.1:{silent}");
+        Assert.Equal(1, code);
+        Assert.InRange(seconds, 0, ClusterNode.JoinTimeout.TotalSeconds + 15);
+        Assert.EndsWith($"error: could not join the cluster at akka.tcp://evolution@127.0.0.1:{silent} within {ClusterNode.JoinTimeout.TotalSeconds:F0} s: no seed node answered (is the coordinator running, and are host and port right?)", output.TrimEnd());
+        Assert.DoesNotContain("   at ", output);
+
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        (code, seconds, output) = await Node("--seeds", $"akka.tcp://evolution@127.0.0.1:{silent}", "--port", port.ToString());
+        Assert.Equal(2, code);
+        Assert.Equal($"error: field '--port': port {port} on 127.0.0.1 is in use by another process: choose another --port (0: any free one)", output.Trim());
+    }
+
+    [Fact]
+    public async Task ANodeBuiltFromOtherCodeIsRefusedAtJoinWithOneLineNamingBothProtocols()
+    {
+        using var coordinator = ClusterNode.Start("127.0.0.1", 0, [], ["coordinator"]);
+        var first = Akka.Cluster.Cluster.Get(coordinator);
+        await first.JoinAsync(first.SelfAddress);
+        var seeds = new[] { first.SelfAddress.ToString() };
+        using var worker = ClusterNode.Start("127.0.0.1", 0, seeds, [ClusterNode.WorkerRole], protocol: "0123456789ab");
+        var problem = ClusterNode.WaitUntilUp(worker, seeds);
+        Assert.Equal($"the node at {first.SelfAddress} speaks protocol {ClusterNode.Protocol}, this one at {Akka.Cluster.Cluster.Get(worker).SelfAddress} speaks 0123456789ab: build every node from the same code", problem);
+        await worker.Terminate();
+        // A node of the same code joins without complaint.
+        using var same = ClusterNode.Start("127.0.0.1", 0, seeds, [ClusterNode.WorkerRole]);
+        Assert.Null(ClusterNode.WaitUntilUp(same, seeds));
+        await Task.WhenAll(same.Terminate(), coordinator.Terminate());
+    }
+
     /// <summary>The coordinator's port, from its "coordinator at akka.tcp://evolution@HOST:PORT" progress line.</summary>
     static string ClusterNodePort(string log) =>
         System.Text.RegularExpressions.Regex.Match(log, @"coordinator at akka\.tcp://evolution@[^:]+:(\d+)").Groups[1].Value is { Length: > 0 } port ? port

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Configuration;
 
@@ -20,8 +21,10 @@ public static class ClusterNode
     /// <paramref name="seeds"/> ("akka.tcp://evolution@host:port"; none: join later by hand). Downing by the split-brain
     /// resolver, keep-majority; every message between nodes through <see cref="WireSerializer"/>.
     /// </summary>
-    public static Config Config(string hostname, int port, IReadOnlyList<string> seeds, IReadOnlyList<string>? roles = null)
+    /// <param name="protocol">The protocol this node speaks (<see cref="Protocol"/>; another value only to drill a mismatch).</param>
+    public static Config Config(string hostname, int port, IReadOnlyList<string> seeds, IReadOnlyList<string>? roles = null, string? protocol = null)
     {
+        roles = [.. roles ?? [], ProtocolRolePrefix + (protocol ?? Protocol)];
         var bindings = string.Join("\n", WireSerializer.Messages.Select(t => $"      \"{t.FullName}, {t.Assembly.GetName().Name}\" = evolution"));
         return ConfigurationFactory.ParseString($$"""
             akka {
@@ -45,13 +48,99 @@ public static class ClusterNode
               }
               cluster {
                 seed-nodes = [{{string.Join(", ", seeds.Select(s => $"\"{s}\""))}}]
-                roles = [{{string.Join(", ", (roles ?? []).Select(r => $"\"{r}\""))}}]
+                roles = [{{string.Join(", ", roles.Select(r => $"\"{r}\""))}}]
+                # A node whose seeds never answer gives up (and its system terminates) instead of retrying for ever.
+                shutdown-after-unsuccessful-join-seed-nodes = {{(seeds.Count > 0 ? $"{JoinTimeout.TotalSeconds:F0}s" : "off")}}
                 downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
                 split-brain-resolver { active-strategy = keep-majority, stable-after = 5s }
                 sharding { remember-entities = off }
               }
             }
             """);
+    }
+
+    /// <summary>
+    /// The actor system of a node (<see cref="Config"/>); a port another process holds is refused as the user's mistake it is,
+    /// naming host and port, not as Akka's transport exception.
+    /// </summary>
+    public static ActorSystem Start(string hostname, int port, IReadOnlyList<string> seeds, IReadOnlyList<string>? roles = null, string? protocol = null)
+    {
+        // Probed before Akka binds it: Akka's remoting would log its own failure, stack trace and all, before the refusal.
+        if (port != 0 && !Free(hostname, port)) throw InUse(hostname, port);
+        try { return ActorSystem.Create("evolution", Config(hostname, port, seeds, roles, protocol)); }
+        catch (Exception e) when (Unwrap(e).Any(x => x is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }))
+        {
+            throw InUse(hostname, port);
+        }
+    }
+
+    static Core.InputException InUse(string hostname, int port) =>
+        new(null, "--port", $"port {port} on {hostname} is in use by another process: choose another --port (0: any free one)");
+
+    static bool Free(string hostname, int port)
+    {
+        var address = System.Net.IPAddress.TryParse(hostname, out var ip) ? ip : System.Net.Dns.GetHostAddresses(hostname).FirstOrDefault() ?? System.Net.IPAddress.Any;
+        var probe = new System.Net.Sockets.TcpListener(address, port);
+        try { probe.Start(); return true; }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse) { return false; }
+        finally { probe.Stop(); }
+    }
+
+    static IEnumerable<Exception> Unwrap(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            yield return x;
+            if (x is AggregateException aggregate)
+                foreach (var inner in aggregate.InnerExceptions.SelectMany(Unwrap)) yield return inner;
+        }
+    }
+
+    /// <summary>How long a node tries its seed nodes before it gives up.</summary>
+    public static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(15);
+
+    const string ProtocolRolePrefix = "protocol-";
+
+    /// <summary>
+    /// The protocol nodes speak, carried as a role so that every member sees every other's at join: a hash of the wire messages'
+    /// shapes (each type's name and its properties' names and types) and of the training code's version (nodes build agents from
+    /// the same cache only if they train alike). Nodes built from code that differs in either cannot work together.
+    /// </summary>
+    public static readonly string Protocol = ComputeProtocol();
+
+    static string ComputeProtocol()
+    {
+        var shapes = WireSerializer.Messages.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t =>
+            t.Name + "(" + string.Join(",", t.GetProperties().OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => $"{p.Name}:{p.PropertyType}")) + ")");
+        var text = $"code {Core.Agents.AgentTraining.CodeVersion};" + string.Join(";", shapes);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..12];
+    }
+
+    static string? ProtocolOf(Member member) => member.Roles.FirstOrDefault(r => r.StartsWith(ProtocolRolePrefix, StringComparison.Ordinal))?[ProtocolRolePrefix.Length..];
+
+    /// <summary>A member that speaks another protocol than this node, as one line naming it (null: every member agrees).</summary>
+    public static string? Mismatch(Akka.Cluster.Cluster cluster)
+    {
+        var own = ProtocolOf(cluster.SelfMember);
+        return cluster.State.Members.Where(m => m.Status == MemberStatus.Up && ProtocolOf(m) != own).Select(m =>
+            $"the node at {m.Address} speaks protocol {ProtocolOf(m) ?? "(none)"}, this one at {cluster.SelfAddress} speaks {own}: build every node from the same code").FirstOrDefault();
+    }
+
+    /// <summary>
+    /// Waits until this node is up in the cluster its seeds lead to and every member speaks its protocol; returns null then, or
+    /// one line saying what went wrong (no seed answered within <see cref="JoinTimeout"/>, or a member built from other code,
+    /// in which case this node leaves).
+    /// </summary>
+    public static string? WaitUntilUp(ActorSystem system, IReadOnlyList<string> seeds)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        var up = new TaskCompletionSource();
+        cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        if (Task.WaitAny([up.Task, system.WhenTerminated], JoinTimeout + TimeSpan.FromSeconds(5)) != 0)
+            return $"could not join the cluster at {string.Join(", ", seeds)} within {JoinTimeout.TotalSeconds:F0} s: no seed node answered (is the coordinator running, and are host and port right?)";
+        if (Mismatch(cluster) is not { } problem) return null;
+        cluster.LeaveAsync().Wait(TimeSpan.FromSeconds(10));
+        return problem;
     }
 
     /// <summary>

@@ -30,8 +30,10 @@ public static class NodeCommand
             foreach (var seed in seedList)
                 if (!Address.TryParse(seed, out _)) throw new InputException(null, "--seeds", $"'{seed}' is not a node address (akka.tcp://evolution@HOST:PORT)");
             var options = RunCommand.Options(parse.GetRequiredValue(output), parse.GetValue(cache), parse.GetValue(device)!);
+            // Join first: a wrong seed, a port in use or a node of other code ends here within seconds, before any agent is built.
+            using var system = ClusterNode.Start(parse.GetValue(host)!, parse.GetValue(port), seedList, [ClusterNode.WorkerRole]);
+            if (ClusterNode.WaitUntilUp(system, seedList) is { } problem) throw new RunFailedException(problem);
             var homes = ScenarioRunner.Homes(parsed, World.Generate(parsed.WorldSpec), options).ToDictionary(h => h.Name);
-            using var system = ActorSystem.Create("evolution", ClusterNode.Config(parse.GetValue(host)!, parse.GetValue(port), seedList, [ClusterNode.WorkerRole]));
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.RegisterOnMemberRemoved(() => system.Terminate());
             ClusterNode.HostAgents(system, name => homes[name], ClusterNode.WorkerRole).GetAwaiter().GetResult();

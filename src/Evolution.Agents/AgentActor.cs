@@ -12,7 +12,7 @@ public sealed class AgentActor : ReceiveActor
 {
     const int MaxAttempts = 3;
     readonly AgentHome home;
-    readonly AgentRuntime runtime;
+    AgentRuntime runtime;
 
     public static Props Props(AgentHome home) => Akka.Actor.Props.Create(() => new AgentActor(home));
 
@@ -34,9 +34,37 @@ public sealed class AgentActor : ReceiveActor
         Receive<LearnNews>(m =>
         {
             ThrowIfArmed();
+            // A request sent again (its reply was lost with a node) is answered, not applied twice.
+            if (home.Outcome(m.Key) is { } done)
+            {
+                Sender.Tell(new NewsLearned(m.Key, done));
+                return;
+            }
             var outcome = runtime.Learn(m.News);
-            home.Remember(m.News);
+            home.Remember(m, outcome);
             Sender.Tell(new NewsLearned(m.Key, outcome));
+        });
+        Receive<RestoreLearned>(m =>
+        {
+            var (have, given) = (home.Keys, m.Learned.Select(l => l.Key).ToList());
+            int applied = 0;
+            if (have.Count <= given.Count && have.SequenceEqual(given.Take(have.Count)))
+            {
+                for (int i = have.Count; i < given.Count; i++, applied++)
+                {
+                    if (AgentHome.Parametric(runtime)) runtime.Learn(m.Learned[i].News);
+                    home.Remember(m.Learned[i], m.Outcomes[i]);
+                }
+            }
+            else
+            {
+                // It took requests in another order than the moderator acknowledged them: the moderator's order, from the checkpoint.
+                home.Reset(m.Learned.Zip(m.Outcomes));
+                runtime.Dispose();
+                runtime = home.Rebuild();
+                applied = given.Count;
+            }
+            Sender.Tell(new LearnedRestored(home.Name, applied));
         });
         Receive<TakeSnapshot>(m =>
         {

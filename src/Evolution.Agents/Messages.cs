@@ -11,6 +11,14 @@ public sealed record AgentAnswered(string Key, IReadOnlyList<AgentAnswer> Answer
 public sealed record LearnNews(string Key, IReadOnlyList<NewsItem> News);
 public sealed record NewsLearned(string Key, UpdateOutcome Outcome);
 
+/// <summary>
+/// Everything the agent took in so far as the moderator saw it acknowledged, in order, with what each did: an agent rebuilt
+/// on another node after its node was lost takes in what it lacks (the weights' edits replayed in order; a history that
+/// disagrees with its own is replayed from the checkpoint), so no agent state lives only on a worker.
+/// </summary>
+public sealed record RestoreLearned(IReadOnlyList<LearnNews> Learned, IReadOnlyList<UpdateOutcome> Outcomes);
+public sealed record LearnedRestored(string Agent, int Applied);
+
 /// <summary>Hidden states of the last token of each text, per layer (for representation convergence).</summary>
 public sealed record TakeSnapshot(string Key, IReadOnlyList<string> Texts);
 public sealed record SnapshotTaken(string Key, string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers);

@@ -36,7 +36,7 @@ public sealed class ModeratorActor : ReceiveActor
         ReceiveAsync<StartRun>(async m =>
         {
             var replyTo = Sender;
-            var group = setup.AgentRegion is { } region ? ActorAgentGroup.Sharded([.. setup.Agents.Select(a => a.Name)], region, tracer, setup.AskTimeout)
+            var group = setup.AgentRegion is { } region ? ActorAgentGroup.Sharded([.. setup.Agents.Select(a => a.Name)], region, tracer, setup.AskTimeout, Cluster.NodeLosses.Watch(Context.System))
                 : ActorAgentGroup.Local(agents, tracer, setup.AskTimeout);
             var sink = new RecorderSink(recorder, setup.Database);
             var context = new ProtocolContext(group, sink, setup.World, setup.Seed, setup.Profiles, setup.Progress);
@@ -68,29 +68,93 @@ public sealed class ModeratorActor : ReceiveActor
 /// Protocols' view of agents that are actors: requests are asks with a timeout, sent where <paramref name="route"/> says: to
 /// the agent's own actor (<see cref="Local"/>), or to the shard region that finds it on whichever node hosts it (<see cref="Sharded"/>).
 /// </summary>
-public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, object, (IActorRef To, object Message)> route, IActorRef tracer, TimeSpan timeout) : IAgentGroup
+/// <param name="losses">Set for agents on a cluster: when a node is lost, every agent first gets back what it learned (an agent
+/// rebuilt on another node starts from its checkpoint) and every request that was out is sent again (requests are idempotent by
+/// key: an answer is recomputed, news already taken in is answered, not applied twice).</param>
+public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, object, (IActorRef To, object Message)> route, IActorRef tracer, TimeSpan timeout,
+    Cluster.NodeLosses? losses = null) : IAgentGroup
 {
+    /// <summary>Per agent, the news it acknowledged taking in, in order, with what each did: what a rebuilt agent is given back.</summary>
+    readonly Dictionary<string, List<(LearnNews Request, UpdateOutcome Outcome)>> learned = agents.ToDictionary(a => a, _ => new List<(LearnNews, UpdateOutcome)>());
+    readonly Lock restoring = new();
+    Task restored = Task.CompletedTask;
+    int restoredGeneration;
+
     /// <summary>Agents that are children of this process's moderator.</summary>
     public static ActorAgentGroup Local(IReadOnlyDictionary<string, IActorRef> agents, IActorRef tracer, TimeSpan timeout) =>
         new([.. agents.Keys], (agent, message) => (agents[agent], message), tracer, timeout);
 
     /// <summary>Agents that are sharded entities of a cluster (<see cref="Cluster.ClusterNode.HostAgents"/>), reached through this node's shard region.</summary>
-    public static ActorAgentGroup Sharded(IReadOnlyList<string> agents, IActorRef region, IActorRef tracer, TimeSpan timeout) =>
-        new(agents, (agent, message) => (region, new Akka.Cluster.Sharding.ShardingEnvelope(agent, message)), tracer, timeout);
+    public static ActorAgentGroup Sharded(IReadOnlyList<string> agents, IActorRef region, IActorRef tracer, TimeSpan timeout, Cluster.NodeLosses? losses = null) =>
+        new(agents, (agent, message) => (region, new Akka.Cluster.Sharding.ShardingEnvelope(agent, message)), tracer, timeout, losses);
 
     public IReadOnlyList<string> Agents { get; } = agents;
 
-    Task<T> AskAgent<T>(string agent, object message)
+    async Task<T> AskAgent<T>(string agent, object message)
     {
         var (to, wrapped) = route(agent, message);
-        return to.Ask<T>(wrapped, timeout);
+        if (losses is null) return await to.Ask<T>(wrapped, timeout);
+        while (true)
+        {
+            int generation = losses.Generation;
+            var lost = losses.Next;
+            await Restored(generation);
+            var ask = to.Ask<T>(wrapped, timeout);
+            await Task.WhenAny(ask, lost);
+            // A reply that came back while no node was lost is the agent's; otherwise the request (or the history of the agent
+            // that answered it) may have gone with the node: ask again once every agent has its history back.
+            if (ask.IsCompleted && losses.Generation == generation) return await ask;
+            _ = ask.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        }
+    }
+
+    /// <summary>
+    /// An idempotent ask sent again, with attempts of 5, 10, 20 s … within the timeout: the loss is seen here before the shard
+    /// region has moved the lost node's shards, so the first restore to an agent that lived there can still go to the dead node.
+    /// </summary>
+    async Task<T> AskAgain<T>(IActorRef to, object message)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var attempt = TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            try { return await to.Ask<T>(message, attempt < left ? attempt : left); }
+            catch (AskTimeoutException) when (deadline - DateTime.UtcNow > TimeSpan.FromSeconds(1)) { attempt *= 2; }
+        }
+    }
+
+    /// <summary>After the losses up to <paramref name="generation"/>: every agent given back what it learned, once per loss.</summary>
+    Task Restored(int generation)
+    {
+        lock (restoring)
+        {
+            if (generation > restoredGeneration)
+            {
+                restoredGeneration = generation;
+                restored = Task.WhenAll(Agents.Select(agent =>
+                {
+                    List<(LearnNews Request, UpdateOutcome Outcome)> history;
+                    lock (learned) history = [.. learned[agent]];
+                    var (to, wrapped) = route(agent, new RestoreLearned([.. history.Select(h => h.Request)], [.. history.Select(h => h.Outcome)]));
+                    return AskAgain<LearnedRestored>(to, wrapped);
+                }));
+            }
+            return restored;
+        }
     }
 
     public async Task<IReadOnlyList<AgentAnswer>> Ask(string agent, string key, IReadOnlyList<AskItem> items) =>
         (await AskAgent<AgentAnswered>(agent, new AskAgent(key, items))).Answers;
 
-    public async Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news) =>
-        (await AskAgent<NewsLearned>(agent, new LearnNews(key, news))).Outcome;
+    public async Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news)
+    {
+        var request = new LearnNews(key, news);
+        var outcome = (await AskAgent<NewsLearned>(agent, request)).Outcome;
+        lock (learned)
+            if (!learned[agent].Any(l => l.Request.Key == key)) learned[agent].Add((request, outcome));
+        return outcome;
+    }
 
     public async Task<IReadOnlyList<(string Hook, double[][] Features)>> Snapshot(string agent, string key, IReadOnlyList<string> texts) =>
         (await AskAgent<SnapshotTaken>(agent, new TakeSnapshot(key, texts))).Layers;

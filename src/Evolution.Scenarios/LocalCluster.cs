@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Akka.Actor;
-using Akka.Cluster.Sharding;
 using Evolution.Agents.Cluster;
 
 namespace Evolution.Scenarios;
@@ -58,7 +57,7 @@ public sealed class LocalCluster : IDisposable
             cluster.AgentRegion = ClusterNode.ReachAgents(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();
             // A worker is Up before it hosts its shard region; shards go to the regions registered when an agent is first asked,
             // so asking before every worker's region has registered would put every agent on the first one.
-            while (RegisteredRegions(cluster.AgentRegion) < options.LocalNodes)
+            while (ClusterNode.RegisteredRegions(cluster.AgentRegion) < options.LocalNodes)
             {
                 if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
                     throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before hosting its agents; its output is above");
@@ -74,13 +73,6 @@ public sealed class LocalCluster : IDisposable
             cluster.System.Dispose();
             throw;
         }
-    }
-
-    /// <summary>The shard regions the agents' shard coordinator knows (0 while it is not reachable yet).</summary>
-    static int RegisteredRegions(IActorRef proxy)
-    {
-        try { return proxy.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(2)), TimeSpan.FromSeconds(5)).GetAwaiter().GetResult().Regions.Count; }
-        catch (AskTimeoutException) { return 0; }
     }
 
     public void Dispose()

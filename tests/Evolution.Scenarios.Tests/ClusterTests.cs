@@ -56,6 +56,7 @@ public class ClusterTests(TinyGroup group)
             new SnapshotTaken("k3", "ada", agent.Residuals([world.Entities[0].Name])), new TraceCircuits("k4", facts, 0, 0.1),
             new CircuitsTraced("k4", "ada", agent.Circuits(facts, 0, 0.1)), new FindConformityHeads("k5", probes), agent.ConformityHeads("k5", probes),
             new FailNextMessage("drill"), new FaultArmed(),
+            new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]), new LearnedRestored("ada", 1),
         };
         Assert.Equal(WireSerializer.Messages.OrderBy(t => t.Name), samples.Select(s => s.GetType()).OrderBy(t => t.Name));
         Assert.Contains(((AgentAnswered)samples[1]).Answers, a => a.PeerTrace is not null);
@@ -88,6 +89,7 @@ public class ClusterTests(TinyGroup group)
             var regions = new List<IActorRef>();
             foreach (var node in nodes)
                 regions.Add(await ClusterNode.HostAgents(node, name => new AgentHome(name, () => group.Runtime(name, SeedOf(name)))));
+            await Until(() => ClusterNode.RegisteredRegions(regions[0]) == 3, "three regions registered");
             var sharded = ActorAgentGroup.Sharded(Names, regions[0], ActorRefs.Nobody, TimeSpan.FromSeconds(60));
 
             var items = Questions(8);
@@ -124,6 +126,60 @@ public class ClusterTests(TinyGroup group)
         finally
         {
             await Task.WhenAll(nodes.Select(n => n.Terminate()));
+        }
+    }
+
+    [Fact]
+    public async Task AnAgentWhoseNodeCrashesIsRebuiltElsewhereWithWhatItLearnedAndTheRequestThatWasOutIsAnswered()
+    {
+        // A crash, not a leave: this node's system stops without telling the cluster, which sees it unreachable, downs it
+        // (split-brain resolver, keep-majority) and removes it.
+        var crashable = Akka.Configuration.ConfigurationFactory.ParseString("akka.coordinated-shutdown.run-by-actor-system-terminate = off");
+        var asking = ClusterNode.Start("127.0.0.1", 0, [], ["coordinator"]);
+        var workers = Enumerable.Range(0, 2).Select(_ => ActorSystem.Create("evolution", crashable.WithFallback(ClusterNode.Config("127.0.0.1", 0, [], [ClusterNode.WorkerRole])))).ToList();
+        try
+        {
+            var first = Akka.Cluster.Cluster.Get(asking).SelfAddress;
+            foreach (var system in workers.Prepend(asking)) await Akka.Cluster.Cluster.Get(system).JoinAsync(first);
+            await Until(() => Akka.Cluster.Cluster.Get(asking).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == 3, "three members up");
+            // Ada writes news into her weights (FT-L): an agent rebuilt from its checkpoint alone would answer without it.
+            AgentHome Home(string name) => new(name, () => group.Runtime(name, SeedOf(name), channel: name == "ada" ? Core.Agents.UpdateChannel.FtL : Core.Agents.UpdateChannel.None));
+            var regions = new List<IActorRef>();
+            foreach (var worker in workers) regions.Add(await ClusterNode.HostAgents(worker, Home, ClusterNode.WorkerRole));
+            var proxy = await ClusterNode.ReachAgents(asking, ClusterNode.WorkerRole);
+            await Until(() => ClusterNode.RegisteredRegions(proxy) == 2, "two regions registered");
+            var losses = NodeLosses.Watch(asking);
+            var sharded = ActorAgentGroup.Sharded(Names, proxy, ActorRefs.Nobody, TimeSpan.FromSeconds(90), losses);
+
+            var items = Questions(8);
+            var context = Context();
+            var news = items.Take(3).Select(i => new NewsItem(i.Question.Subject, i.Question.Relation, i.Question.Candidates[1], 1,
+                context.Sentence(new FactRef(i.Question.Subject, i.Question.Relation), i.Question.Candidates[1], "news", 1), i.Question.Prompt)).ToList();
+            Assert.True((await sharded.Learn("ada", "learn/ada", news)).Applied);
+            var learned = await sharded.Ask("ada", "ask/ada/1", items);
+            using (var fresh = Home("ada").Rebuild())
+            {
+                var unlearned = fresh.Answer(items);
+                Assert.True(learned.Zip(unlearned).Any(p => Math.Abs(p.First.Probability - p.Second.Probability) > 1e-3), "the news changed none of ada's answers: the test could not tell a lost edit");
+            }
+
+            int Home0() => regions.Select((r, n) => (r, n)).Single(x => !workers[x.n].WhenTerminated.IsCompleted
+                && x.r.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, TimeSpan.FromSeconds(10)).Result.Shards.Any(s => s.EntityIds.Contains("ada"))).n;
+            int crashed = Home0();
+            await workers[crashed].Terminate();
+            // Asked right after the crash: the request goes to the dead node and is lost; it is sent again once the node is removed.
+            var again = await sharded.Ask("ada", "ask/ada/2", items);
+            Assert.True(losses.Generation >= 1, "no node loss was seen");
+            AssertSameAnswers(learned, again);
+            Assert.NotEqual(crashed, Home0());
+            Assert.All(again, a => Assert.NotEqual(learned[0].Node, a.Node));
+            // The news sent again is answered from the rebuilt agent's history, not applied twice.
+            Assert.True((await sharded.Learn("ada", "learn/ada", news)).Applied);
+            AssertSameAnswers(learned, await sharded.Ask("ada", "ask/ada/3", items));
+        }
+        finally
+        {
+            await Task.WhenAll(workers.Append(asking).Select(n => n.Terminate()));
         }
     }
 
@@ -170,6 +226,54 @@ public class ClusterTests(TinyGroup group)
         using (var db = new Agents.Recording.RunDatabase(Path.Combine(single, Agents.Recording.RunDatabase.FileName)))
             Assert.All(db.Answers.FindAll(), a => Assert.Null(a.Node));
     }
+
+    [Fact]
+    public async Task ARunWhoseWorkerIsKilledMidStepEndsWithTheSummaryOfASingleProcessRun()
+    {
+        var scenario = group.WriteScenario("worker-killed", """
+              - quiz: {facts: 8}
+              - news: {epoch: 1, learners: [ada]}
+              - debate: {facts: news, rounds: 2, topology: all-to-all}
+              - conformity: {facts: 6, wrong_peers: [0, 2]}
+            """);
+        var single = Path.Combine(group.Directory, "runs", "worker-killed-1");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+
+        var clustered = Path.Combine(group.Directory, "runs", "worker-killed-3");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "run", scenario, "--out", clustered,
+            "--cache", group.Cache, "--device", "cpu", "--local-nodes", "2"]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        int killed = 0;
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            log.Enqueue(e.Data);
+            // In the middle of the debate, after ada took the news into her weights: SIGKILL one worker, no chance to leave.
+            if (e.Data.Contains("debate: round 0") && Interlocked.Exchange(ref killed, Workers(process.Id).First()) == 0)
+                System.Diagnostics.Process.GetProcessById(killed).Kill();
+        };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        try { await process.WaitForExitAsync(limit.Token); }
+        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); Assert.Fail("the run did not end within 4 minutes:\n" + string.Join("\n", log)); }
+        Assert.True(process.ExitCode == 0, string.Join("\n", log));
+        Assert.NotEqual(0, killed);
+        Assert.Contains(log, l => l.Contains("was removed from the cluster"));
+        Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+
+        // run.db shows the move: an agent of the killed worker answered on the other one afterwards.
+        using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
+        var nodes = db.Answers.FindAll().GroupBy(a => a.Agent).ToDictionary(g => g.Key, g => g.Select(a => a.Node).Distinct().Count());
+        Assert.Contains(nodes, n => n.Value == 2);
+    }
+
+    /// <summary>The worker processes a coordinator started (its children), oldest first.</summary>
+    static IReadOnlyList<int> Workers(int coordinator) =>
+        [.. Directory.GetDirectories($"/proc/{coordinator}/task").SelectMany(t => File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(int.Parse).Order()];
 
     /// <summary>Runs <c>evolution node</c> on a scenario of the tiny group with the given arguments; its exit code, seconds and output.</summary>
     async Task<(int Code, double Seconds, string Output)> Node(params string[] arguments)

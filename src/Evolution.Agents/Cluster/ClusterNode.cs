@@ -155,6 +155,16 @@ public static class ClusterNode
     public static Task<IActorRef> ReachAgents(ActorSystem system, string role) =>
         ClusterSharding.Get(system).StartProxyAsync(AgentType, role, Extractor());
 
+    /// <summary>
+    /// The shard regions the agents' shard coordinator knows, asked through any region or proxy (0 while the coordinator is not
+    /// reachable yet). Shards go to the regions registered when an agent is first asked: wait for them all before asking.
+    /// </summary>
+    public static int RegisteredRegions(IActorRef region)
+    {
+        try { return region.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(2)), TimeSpan.FromSeconds(5)).GetAwaiter().GetResult().Regions.Count; }
+        catch (AskTimeoutException) { return 0; }
+    }
+
     /// <summary>Shards of the agent type: every node must agree on it (an agent's shard is its name's hash modulo this); about ten per
     /// node for clusters of up to ten nodes.</summary>
     public const int Shards = 100;

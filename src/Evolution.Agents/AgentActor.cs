@@ -34,36 +34,11 @@ public sealed class AgentActor : ReceiveActor
         Receive<LearnNews>(m =>
         {
             ThrowIfArmed();
-            // A request sent again (its reply was lost with a node) is answered, not applied twice.
-            if (home.Outcome(m.Key) is { } done)
-            {
-                Sender.Tell(new NewsLearned(m.Key, done));
-                return;
-            }
-            var outcome = runtime.Learn(m.News);
-            home.Remember(m, outcome);
-            Sender.Tell(new NewsLearned(m.Key, outcome));
+            Sender.Tell(new NewsLearned(m.Key, home.Learn(runtime, m)));
         });
         Receive<RestoreLearned>(m =>
         {
-            var (have, given) = (home.Keys, m.Learned.Select(l => l.Key).ToList());
-            int applied = 0;
-            if (have.Count <= given.Count && have.SequenceEqual(given.Take(have.Count)))
-            {
-                for (int i = have.Count; i < given.Count; i++, applied++)
-                {
-                    if (AgentHome.Parametric(runtime)) runtime.Learn(m.Learned[i].News);
-                    home.Remember(m.Learned[i], m.Outcomes[i]);
-                }
-            }
-            else
-            {
-                // It took requests in another order than the moderator acknowledged them: the moderator's order, from the checkpoint.
-                home.Reset(m.Learned.Zip(m.Outcomes));
-                runtime.Dispose();
-                runtime = home.Rebuild();
-                applied = given.Count;
-            }
+            (runtime, int applied) = home.Restore(runtime, m);
             Sender.Tell(new LearnedRestored(home.Name, applied));
         });
         Receive<TakeSnapshot>(m =>

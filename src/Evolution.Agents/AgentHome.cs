@@ -29,7 +29,7 @@ public sealed class AgentHome(string name, Func<AgentRuntime> build)
     }
 
     /// <summary>Updates that live in the weights (memory keeps its statements in its own database).</summary>
-    internal static bool Parametric(AgentRuntime runtime) => runtime.Profile.Update.Channel is not (Core.Agents.UpdateChannel.None or Core.Agents.UpdateChannel.Rag);
+    static bool Parametric(AgentRuntime runtime) => runtime.Profile.Update.Channel is not (Core.Agents.UpdateChannel.None or Core.Agents.UpdateChannel.Rag);
 
     readonly Dictionary<object, int> failures = new(ReferenceEqualityComparer.Instance);
 
@@ -39,30 +39,44 @@ public sealed class AgentHome(string name, Func<AgentRuntime> build)
         lock (failures) return failures[message] = failures.GetValueOrDefault(message) + 1;
     }
 
-    internal void Remember(LearnNews request, UpdateOutcome outcome)
+    /// <summary>
+    /// <paramref name="runtime"/> takes the news in and it is remembered; a request whose key was taken in already (sent again
+    /// because its reply was lost with a node) is answered with what it did then, not applied twice.
+    /// </summary>
+    internal UpdateOutcome Learn(AgentRuntime runtime, LearnNews request)
     {
+        lock (learned)
+            if (learned.FirstOrDefault(l => l.Request.Key == request.Key).Outcome is { } done) return done;
+        var outcome = runtime.Learn(request.News);
         lock (learned) learned.Add((request, outcome));
+        return outcome;
     }
 
-    /// <summary>What the request with this key did, if the agent took it in already (a request sent again is answered, not re-applied).</summary>
-    internal UpdateOutcome? Outcome(string key)
-    {
-        lock (learned) return learned.FirstOrDefault(l => l.Request.Key == key).Outcome;
-    }
-
-    /// <summary>The keys of the requests taken in, in order.</summary>
-    internal IReadOnlyList<string> Keys
-    {
-        get { lock (learned) return [.. learned.Select(l => l.Request.Key)]; }
-    }
-
-    /// <summary>Replaces the history (an agent rebuilt elsewhere that took requests in another order than the moderator's).</summary>
-    internal void Reset(IEnumerable<(LearnNews Request, UpdateOutcome Outcome)> history)
+    /// <summary>
+    /// Takes in the moderator's history (<see cref="RestoreLearned"/>): what extends its own is applied in order (into the weights
+    /// for a parametric channel; memory holds its statements already); a history that disagrees with its own (it took requests in
+    /// another order) replaces it, and the agent is rebuilt from the checkpoint. Returns the runtime to go on with and how many
+    /// requests it took in.
+    /// </summary>
+    internal (AgentRuntime Runtime, int Applied) Restore(AgentRuntime runtime, RestoreLearned history)
     {
         lock (learned)
         {
+            var given = history.Learned.Select(l => l.Key).ToList();
+            if (learned.Count <= given.Count && learned.Select(l => l.Request.Key).SequenceEqual(given.Take(learned.Count)))
+            {
+                int from = learned.Count;
+                for (int i = from; i < given.Count; i++)
+                {
+                    if (Parametric(runtime)) runtime.Learn(history.Learned[i].News);
+                    learned.Add((history.Learned[i], history.Outcomes[i]));
+                }
+                return (runtime, given.Count - from);
+            }
             learned.Clear();
-            learned.AddRange(history);
+            learned.AddRange(history.Learned.Zip(history.Outcomes));
         }
+        runtime.Dispose();
+        return (Rebuild(), history.Learned.Count);
     }
 }

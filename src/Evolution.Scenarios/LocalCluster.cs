@@ -46,24 +46,22 @@ public sealed class LocalCluster : IDisposable
             }
             options.Progress?.Report($"cluster: coordinator at {self.SelfAddress}, waiting for {options.LocalNodes} worker node(s)");
             var deadline = DateTime.UtcNow + JoinTimeout;
-            while (self.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterNode.WorkerRole)) < options.LocalNodes)
+            void WaitFor(Func<bool> done, string what)
             {
-                if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
-                    throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before joining; its output is above");
-                if (DateTime.UtcNow > deadline) throw new RunFailedException($"worker nodes did not join the cluster within {JoinTimeout.TotalSeconds:F0} s");
-                if (ClusterNode.Mismatch(self) is { } problem) throw new RunFailedException(problem);
-                Thread.Sleep(100);
+                while (!done())
+                {
+                    if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
+                        throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before {what}; its output is above");
+                    if (DateTime.UtcNow > deadline) throw new RunFailedException($"worker nodes did not {what} within {JoinTimeout.TotalSeconds:F0} s");
+                    if (ClusterNode.Mismatch(self) is { } problem) throw new RunFailedException(problem);
+                    Thread.Sleep(100);
+                }
             }
+            WaitFor(() => self.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterNode.WorkerRole)) >= options.LocalNodes, "join the cluster");
             cluster.AgentRegion = ClusterNode.ReachAgents(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();
             // A worker is Up before it hosts its shard region; shards go to the regions registered when an agent is first asked,
             // so asking before every worker's region has registered would put every agent on the first one.
-            while (ClusterNode.RegisteredRegions(cluster.AgentRegion) < options.LocalNodes)
-            {
-                if (cluster.workers.FirstOrDefault(w => w.HasExited) is { } dead)
-                    throw new RunFailedException($"a worker node exited (code {dead.ExitCode}) before hosting its agents; its output is above");
-                if (DateTime.UtcNow > deadline) throw new RunFailedException($"worker nodes did not start hosting agents within {JoinTimeout.TotalSeconds:F0} s");
-                Thread.Sleep(100);
-            }
+            WaitFor(() => ClusterNode.RegisteredRegions(cluster.AgentRegion) >= options.LocalNodes, "start hosting agents");
             options.Progress?.Report($"cluster: {options.LocalNodes} worker node(s) up");
             return cluster;
         }

@@ -198,17 +198,8 @@ public class ClusterTests(TinyGroup group)
 
         // The same scenario with a coordinator (this CLI process) and two `evolution node` workers hosting the agents.
         var clustered = Path.Combine(group.Directory, "runs", "on-nodes-3");
-        var cli = Path.Combine(AppContext.BaseDirectory, "evolution.dll");
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [cli, "run", scenario, "--out", clustered, "--cache", group.Cache, "--device", "cpu", "--local-nodes", "2"])
-            { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        try { await process.WaitForExitAsync(limit.Token); }
-        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); Assert.Fail("the clustered run did not end within 4 minutes:\n" + await stderr); }
-        string log = await stderr + await stdout;
-        Assert.True(process.ExitCode == 0, log);
+        var (code, log) = await RunOnLocalNodes(scenario, clustered);
+        Assert.True(code == 0, log);
         Assert.Contains("cluster: 2 worker node(s) up", log);
         Assert.Contains("node 2: node akka.tcp://evolution@127.0.0.1:", log);
         Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
@@ -240,34 +231,49 @@ public class ClusterTests(TinyGroup group)
         ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
 
         var clustered = Path.Combine(group.Directory, "runs", "worker-killed-3");
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "run", scenario, "--out", clustered,
-            "--cache", group.Cache, "--device", "cpu", "--local-nodes", "2"]) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
         int killed = 0;
-        process.ErrorDataReceived += (_, e) =>
+        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
         {
-            if (e.Data is null) return;
-            log.Enqueue(e.Data);
             // In the middle of the debate, after ada took the news into her weights: SIGKILL one worker, no chance to leave.
-            if (e.Data.Contains("debate: round 0") && Interlocked.Exchange(ref killed, Workers(process.Id).First()) == 0)
+            if (line.Contains("debate: round 0") && Interlocked.Exchange(ref killed, Workers(coordinator).First()) == 0)
                 System.Diagnostics.Process.GetProcessById(killed).Kill();
-        };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        try { await process.WaitForExitAsync(limit.Token); }
-        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); Assert.Fail("the run did not end within 4 minutes:\n" + string.Join("\n", log)); }
-        Assert.True(process.ExitCode == 0, string.Join("\n", log));
+        });
+        Assert.True(code == 0, log);
         Assert.NotEqual(0, killed);
-        Assert.Contains(log, l => l.Contains("was removed from the cluster"));
+        Assert.Contains("was removed from the cluster", log);
         Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
 
         // run.db shows the move: an agent of the killed worker answered on the other one afterwards.
         using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
         var nodes = db.Answers.FindAll().GroupBy(a => a.Agent).ToDictionary(g => g.Key, g => g.Select(a => a.Node).Distinct().Count());
         Assert.Contains(nodes, n => n.Value == 2);
+    }
+
+    /// <summary>
+    /// <c>evolution run --local-nodes 2</c> on <paramref name="scenario"/> as a process (the coordinator; it starts the workers);
+    /// <paramref name="onLine"/> hears each line it prints, with its process id. Its exit code and output; fails after 4 minutes.
+    /// </summary>
+    async Task<(int Code, string Log)> RunOnLocalNodes(string scenario, string output, Action<string, int>? onLine = null)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "run", scenario, "--out", output,
+            "--cache", group.Cache, "--device", "cpu", "--local-nodes", "2"]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        void Heard(object _, System.Diagnostics.DataReceivedEventArgs e)
+        {
+            if (e.Data is null) return;
+            log.Enqueue(e.Data);
+            onLine?.Invoke(e.Data, process.Id);
+        }
+        process.ErrorDataReceived += Heard;
+        process.OutputDataReceived += Heard;
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        try { await process.WaitForExitAsync(limit.Token); }
+        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); Assert.Fail("the clustered run did not end within 4 minutes:\n" + string.Join("\n", log)); }
+        process.WaitForExit(); // the output's last lines
+        return (process.ExitCode, string.Join("\n", log));
     }
 
     /// <summary>The worker processes a coordinator started (its children), oldest first.</summary>

@@ -122,12 +122,13 @@ public sealed class AgentPopulation
     public IReadOnlyList<PopulationAnswer> Answer(IReadOnlyList<PopulationAsk> asks)
     {
         var retrieved = asks.Select(a => Retrieve(a.Agent, a.Question)).ToList();
-        var own = Score(asks.Select((a, i) => (a.Agent, a.Question, Reading(a.Agent).PromptFor(a.Question, retrieved[i], []))).ToList());
+        var alone = asks.Select((a, i) => Reading(a.Agent).PromptFor(a.Question, retrieved[i], [])).ToList();
+        var own = Score(asks.Select((a, i) => (a.Agent, a.Question, alone[i])).ToList());
         var listening = Enumerable.Range(0, asks.Count)
             .Where(i => asks[i].Peers.Count > 0 && own[i].Max() <= Members[asks[i].Agent].KeepOwnAbove).ToList();
         var prompts = listening.Select(i => Reading(asks[i].Agent).PromptFor(asks[i].Question, retrieved[i], asks[i].Peers)).ToList();
         var withPeers = Score(listening.Select((i, l) => (asks[i].Agent, asks[i].Question, prompts[l])).ToList());
-        var traces = RecordsPeerMechanism ? Trace(asks, listening, retrieved, prompts, own, withPeers) : [];
+        var traces = RecordsPeerMechanism ? Trace(asks, listening, alone, prompts, own, withPeers) : [];
         var answers = new PopulationAnswer[asks.Count];
         for (int i = 0, l = 0; i < asks.Count; i++)
         {
@@ -145,7 +146,8 @@ public sealed class AgentPopulation
     /// against the answer most of the peers gave among those that differ from the agent's own). Each distinct (base, delta,
     /// text, answers) is analysed once, under its agent's delta, and the bases' batches go out together.
     /// </summary>
-    Dictionary<int, PeerTrace> Trace(IReadOnlyList<PopulationAsk> asks, IReadOnlyList<int> listening, IReadOnlyList<IReadOnlyList<string>> retrieved,
+    /// <param name="alone">Per ask, the text its agent read alone; <paramref name="prompts"/>, per listening answer, the text with the peers.</param>
+    Dictionary<int, PeerTrace> Trace(IReadOnlyList<PopulationAsk> asks, IReadOnlyList<int> listening, IReadOnlyList<string> alone,
         IReadOnlyList<string> prompts, IReadOnlyList<double[]> own, IReadOnlyList<double[]> withPeers)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -164,7 +166,7 @@ public sealed class AgentPopulation
             var key = (b, delta, prompts[l], ownAnswer, peersAnswer);
             if (!slots.TryGetValue(key, out var slot))
             {
-                var query = PeerRecord.Query(bases[b].Tokenizer, Reading(ask.Agent).PromptFor(ask.Question, retrieved[i], []), prompts[l], ask.Peers,
+                var query = PeerRecord.Query(bases[b].Tokenizer, alone[i], prompts[l], ask.Peers,
                     ask.Question.Candidates, ownAnswer, peersAnswer, withPeers[l]);
                 // A delta's record needs the answers' probabilities under the delta, which only the answer has.
                 if (query is { LogProbabilities: not null })

@@ -90,38 +90,14 @@ public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, o
 
     public IReadOnlyList<string> Agents { get; } = agents;
 
-    async Task<T> AskAgent<T>(string agent, object message)
+    /// <summary>
+    /// A request to an agent; on a cluster it outlives node losses (<see cref="Cluster.NodeLosses.Survive{T}"/>): once every agent
+    /// has its history back, the request is sent again whole (the shards have moved by then).
+    /// </summary>
+    Task<T> AskAgent<T>(string agent, object message)
     {
         var (to, wrapped) = route(agent, message);
-        if (losses is null) return await to.Ask<T>(wrapped, timeout);
-        while (true)
-        {
-            int generation = losses.Generation;
-            var lost = losses.Next;
-            await Restored(generation);
-            var ask = to.Ask<T>(wrapped, timeout);
-            await Task.WhenAny(ask, lost);
-            // A reply that came back while no node was lost is the agent's; otherwise the request (or the history of the agent
-            // that answered it) may have gone with the node: ask again once every agent has its history back.
-            if (ask.IsCompleted && losses.Generation == generation) return await ask;
-            _ = ask.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-        }
-    }
-
-    /// <summary>
-    /// An idempotent ask sent again, with attempts of 5, 10, 20 s … within the timeout: the loss is seen here before the shard
-    /// region has moved the lost node's shards, so the first restore to an agent that lived there can still go to the dead node.
-    /// </summary>
-    async Task<T> AskAgain<T>(IActorRef to, object message)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        var attempt = TimeSpan.FromSeconds(5);
-        while (true)
-        {
-            var left = deadline - DateTime.UtcNow;
-            try { return await to.Ask<T>(message, attempt < left ? attempt : left); }
-            catch (AskTimeoutException) when (deadline - DateTime.UtcNow > TimeSpan.FromSeconds(1)) { attempt *= 2; }
-        }
+        return losses is null ? to.Ask<T>(wrapped, timeout) : losses.Survive<T>(to, wrapped, timeout, Restored, resendWhole: true);
     }
 
     /// <summary>After the losses up to <paramref name="generation"/>: every agent given back what it learned, once per loss.</summary>
@@ -137,7 +113,7 @@ public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, o
                     List<(LearnNews Request, UpdateOutcome Outcome)> history;
                     lock (learned) history = [.. learned[agent]];
                     var (to, wrapped) = route(agent, new RestoreLearned([.. history.Select(h => h.Request)], [.. history.Select(h => h.Outcome)]));
-                    return AskAgain<LearnedRestored>(to, wrapped);
+                    return Cluster.NodeLosses.AskAgain<LearnedRestored>(to, wrapped, timeout);
                 }));
             }
             return restored;

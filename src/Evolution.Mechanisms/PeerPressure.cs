@@ -116,8 +116,11 @@ public static class PeerPressure
         return results;
     }
 
-    /// <summary>Rows per batched forward: enough to amortise a forward's fixed cost, few enough to keep the cached activations small.</summary>
-    const int RowsPerBatch = 32;
+    /// <summary>
+    /// Rows per batched forward: enough to amortise a forward's fixed cost, few enough to keep the cached activations small. Queries
+    /// go in order, so a large batch split at multiples of this is analysed by the very same forwards.
+    /// </summary>
+    public const int RowsPerBatch = 32;
 
     sealed record Prepared(PeerQuery Query, int[] Alone, int[] WithPeers, int PeersStart, int PeersEnd, int Own, int Peers, (double Own, double Peers) LogProbabilities);
 

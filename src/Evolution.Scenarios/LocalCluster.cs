@@ -6,8 +6,8 @@ namespace Evolution.Scenarios;
 
 /// <summary>
 /// A run whose agents live on worker processes of this machine (<c>run --local-nodes N</c>): this process is the coordinator (the
-/// moderator, the recorder and the tracer, and a proxy of the agents' shard region), and N processes started with
-/// <see cref="RunOptions.WorkerCommand"/> (<c>evolution node</c>) join it and host the agents as sharded entities. Workers are
+/// moderator, the recorder and the tracer, or a population's agents, and proxies of the agents' and bases' shard regions), and N processes started with
+/// <see cref="RunOptions.WorkerCommand"/> (<c>evolution node</c>) join it and host the agents (or a population's bases) as sharded entities. Workers are
 /// killed when the run ends.
 /// </summary>
 public sealed class LocalCluster : IDisposable
@@ -15,6 +15,9 @@ public sealed class LocalCluster : IDisposable
     readonly List<Process> workers = [];
     public ActorSystem System { get; }
     public IActorRef AgentRegion { get; private set; } = ActorRefs.Nobody;
+
+    /// <summary>The proxy of a population's bases on the workers (<see cref="ClusterNode.HostBases"/>).</summary>
+    public IActorRef BaseRegion { get; private set; } = ActorRefs.Nobody;
 
     LocalCluster(ActorSystem system) => System = system;
 
@@ -59,9 +62,11 @@ public sealed class LocalCluster : IDisposable
             }
             WaitFor(() => self.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(ClusterNode.WorkerRole)) >= options.LocalNodes, "join the cluster");
             cluster.AgentRegion = ClusterNode.ReachAgents(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();
-            // A worker is Up before it hosts its shard region; shards go to the regions registered when an agent is first asked,
-            // so asking before every worker's region has registered would put every agent on the first one.
-            WaitFor(() => ClusterNode.RegisteredRegions(cluster.AgentRegion) >= options.LocalNodes, "start hosting agents");
+            cluster.BaseRegion = ClusterNode.ReachBases(cluster.System, ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            // A worker is Up before it hosts its shard regions; shards go to the regions registered when an entity is first asked,
+            // so asking before every worker's regions have registered would put every agent (or base) on the first one.
+            WaitFor(() => ClusterNode.RegisteredRegions(cluster.AgentRegion) >= options.LocalNodes && ClusterNode.RegisteredRegions(cluster.BaseRegion) >= options.LocalNodes,
+                "start hosting agents");
             options.Progress?.Report($"cluster: {options.LocalNodes} worker node(s) up");
             return cluster;
         }

@@ -2,6 +2,9 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Evolution.Agents;
 using Evolution.Agents.Cluster;
+using Evolution.Agents.Population;
+using Evolution.Mechanisms;
+using Evolution.Updates.Population;
 using Evolution.Agents.Protocols;
 using Evolution.Core.Worlds;
 
@@ -58,6 +61,7 @@ public class ClusterTests(TinyGroup group)
             new FailNextMessage("drill"), new FaultArmed(),
             new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]), new LearnedRestored("ada", 1),
         };
+        samples = [.. samples, .. PopulationMessages(agent, items)];
         Assert.Equal(WireSerializer.Messages.OrderBy(t => t.Name), samples.Select(s => s.GetType()).OrderBy(t => t.Name));
         Assert.Contains(((AgentAnswered)samples[1]).Answers, a => a.PeerTrace is not null);
 
@@ -69,6 +73,40 @@ public class ClusterTests(TinyGroup group)
             Assert.IsType(message.GetType(), copy);
             Assert.Equal(Json(message), Json(copy));
         }
+    }
+
+    /// <summary>
+    /// One real instance of each message between a population and its bases: a low-rank and a dense delta (their float32 bytes must
+    /// come back exact), questions scored and records analysed on the tiny agent's weights, a conformity circuit's heads.
+    /// </summary>
+    static object[] PopulationMessages(AgentRuntime agent, IReadOnlyList<AskItem> items)
+    {
+        var config = agent.Model.Config;
+        using var lowRank = LayerDelta.LowRank(TorchSharp.torch.randn(config.DModel, 2), TorchSharp.torch.randn(config.DMlp, 2));
+        using var dense = LayerDelta.Dense(TorchSharp.torch.randn(config.DModel, config.DMlp));
+        using var delta = new AgentDelta(new Dictionary<int, LayerDelta> { [0] = lowRank.Copy(), [1] = dense.Copy() });
+        var wire = WireDelta.From(delta);
+        using (var back = wire.ToDelta())
+            foreach (var (layer, original) in delta.Layers)
+            {
+                using var expected = original.ToDense();
+                using var actual = back.Layers[layer].ToDense();
+                Assert.True(expected.eq(actual).all().item<bool>(), $"layer {layer} of the delta changed on its way");
+            }
+        var questions = items.Take(3).Select((item, i) => new WireQuery(i - 1, item.Question.Prompt, item.Question.Candidates)).ToList();
+        var shared = new SharedBase(agent.Model, agent.Tokenizer);
+        var beliefs = shared.Beliefs([.. questions.Select(q => new AgentQuery(null, q.Prompt, q.Candidates))]);
+        var question = items[0].Question;
+        var peer = items[0].Peers[0];
+        string said = peer.Sentence + " ";
+        var query = new PeerQuery(new PeerReading(question.Prompt, said + question.Prompt, 0, said.Length), question.Candidates.First(c => c != peer.Answer).Trim(), peer.Answer.Trim(), (-1.25, -0.5));
+        var record = shared.AnalyzePeers([new AgentPeerQuery(null, query)]);
+        var contrast = new Mechanisms.Circuits.ConformityContrast(said + question.Prompt, question.Prompt, query.OwnAnswer, query.PeersAnswer);
+        return
+        [
+            new ScoreOnBase(1, [wire], [questions]), new ScoredOnBase([beliefs]), new AnalyzeOnBase(0, [wire], [[new WirePeerQuery(0, query)]]),
+            new AnalyzedOnBase([record]), new FindCircuitOnBase(0, wire, [contrast]), new FoundCircuitOnBase(new CircuitHeads([new(1, 0, 0.25), new(0, 1, -0.125)], 2)),
+        ];
     }
 
     static string Json(object o) => System.Text.Json.JsonSerializer.Serialize(o, o.GetType(),
@@ -227,26 +265,61 @@ public class ClusterTests(TinyGroup group)
               - debate: {facts: news, rounds: 2, topology: all-to-all}
               - conformity: {facts: 6, wrong_peers: [0, 2]}
             """);
-        var single = Path.Combine(group.Directory, "runs", "worker-killed-1");
-        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        // In the middle of the debate, after ada took the news into her weights.
+        var clustered = await KilledMidRun(scenario, "worker-killed", "debate: round 0");
 
-        var clustered = Path.Combine(group.Directory, "runs", "worker-killed-3");
+        // run.db shows the move: an agent of the killed worker answered on the other one afterwards.
+        using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
+        var nodes = db.Answers.FindAll().GroupBy(a => a.Agent).ToDictionary(g => g.Key, g => g.Select(a => a.Node).Distinct().Count());
+        Assert.Contains(nodes, n => n.Value == 2);
+    }
+
+    [Fact]
+    public async Task APopulationWhoseBasesRunOnTwoWorkersOneOfThemKilledMidSpreadEndsWithTheSummaryOfASingleProcessRun()
+    {
+        // 120 agents over two tiny bases (memory, ROME and no channel), a spread with a rumour and a followed agent's circuit.
+        var scenario = PopulationScenarioTests.WriteScenario(group.Directory, "population-on-nodes", PopulationScenarioTests.Population,
+            "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 6, reads: 3, circuit_facts: 2, circuit_agents: 1}");
+        // The bases' forward passes on two `evolution node` workers; in the middle of the spread one of them is SIGKILLed.
+        var clustered = await KilledMidRun(scenario, "population-on-nodes", "spread (step 0) 2/6");
+        var single = Path.Combine(group.Directory, "runs", "population-on-nodes-1");
+
+        // run.db says where each base entity computed each round: on both workers before the kill, on the survivor after it, so an
+        // entity of the killed worker shows on the other one (it moved); nowhere in one process.
+        using (var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName)))
+        {
+            var rounds = db.SpreadRounds.FindAll().OrderBy(r => r.Step).ToList();
+            Assert.All(rounds, r => Assert.NotEmpty(r.Nodes));
+            var placed = rounds.SelectMany(r => r.Nodes.Select(n => (Step: r.Step, Entity: n.Split(' ')[0], Node: n.Split(' ')[1]))).ToList();
+            Assert.Equal(2, placed.Where(p => p.Step == 0).Select(p => p.Node).Distinct().Count());
+            Assert.Single(placed.Where(p => p.Step == rounds[^1].Step).Select(p => p.Node).Distinct());
+            Assert.Contains(placed.GroupBy(p => p.Entity), g => g.Select(p => p.Node).Distinct().Count() == 2);
+        }
+        using (var db = new Agents.Recording.RunDatabase(Path.Combine(single, Agents.Recording.RunDatabase.FileName)))
+            Assert.All(db.SpreadRounds.FindAll(), r => Assert.Empty(r.Nodes));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="scenario"/> in this process, then with <c>--local-nodes 2</c>, SIGKILLing one worker (no chance to leave)
+    /// when the coordinator prints a line containing <paramref name="marker"/>: the clustered run must end, see the worker removed,
+    /// and write the single-process run's summary. Returns the clustered run's folder (the single one's ends in -1).
+    /// </summary>
+    async Task<string> KilledMidRun(string scenario, string name, string marker)
+    {
+        var single = Path.Combine(group.Directory, "runs", name + "-1");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        var clustered = Path.Combine(group.Directory, "runs", name + "-3");
         int killed = 0;
         var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
         {
-            // In the middle of the debate, after ada took the news into her weights: SIGKILL one worker, no chance to leave.
-            if (line.Contains("debate: round 0") && Interlocked.Exchange(ref killed, Workers(coordinator).First()) == 0)
+            if (line.Contains(marker) && Interlocked.Exchange(ref killed, Workers(coordinator).First()) == 0)
                 System.Diagnostics.Process.GetProcessById(killed).Kill();
         });
         Assert.True(code == 0, log);
         Assert.NotEqual(0, killed);
         Assert.Contains("was removed from the cluster", log);
         Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
-
-        // run.db shows the move: an agent of the killed worker answered on the other one afterwards.
-        using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
-        var nodes = db.Answers.FindAll().GroupBy(a => a.Agent).ToDictionary(g => g.Key, g => g.Select(a => a.Node).Distinct().Count());
-        Assert.Contains(nodes, n => n.Value == 2);
+        return clustered;
     }
 
     /// <summary>

@@ -14,9 +14,14 @@ namespace Evolution.Scenarios.Tests;
 [Collection(TinyGroupCollection.Name)]
 public class PopulationScenarioTests(TinyGroup group)
 {
-    string Write(string name, string population, string spread = "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 6, reads: 3}")
+    string Write(string name, string population, string spread = DefaultSpread) => WriteScenario(group.Directory, name, population, spread);
+
+    const string DefaultSpread = "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 6, reads: 3}";
+
+    /// <summary>A population scenario on the tiny world in <paramref name="directory"/> (profiles resolved there): one spread step.</summary>
+    public static string WriteScenario(string directory, string name, string population, string spread = DefaultSpread)
     {
-        var path = Path.Combine(group.Directory, name + ".yaml");
+        var path = Path.Combine(directory, name + ".yaml");
         File.WriteAllText(path, $"""
             name: {name}
             seed: 4
@@ -29,7 +34,7 @@ public class PopulationScenarioTests(TinyGroup group)
         return path;
     }
 
-    const string Population = """
+    public const string Population = """
           agents: 120
           bases:
             - {profile: tiny-social.yaml, seed: 1}

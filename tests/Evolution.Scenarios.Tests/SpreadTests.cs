@@ -154,23 +154,36 @@ public class SpreadTests(TinyGroup group)
     }
 
     [Fact]
-    public void ASpreadThroughOneActorPerBaseGivesTheSameRoundsAsInProcess()
+    public void ASpreadWhoseBasesAnswerThroughSerialisedMessagesInManyPartsGivesTheSameRoundsAndRecordsToTheBit()
     {
         var inProcess = new Spread(Build(), Plan(Build(), Settings(Build()))).Run(new ListLog());
-        using var system = Akka.Actor.ActorSystem.Create("spread-test");
+        // Every message goes through the wire serializer, as between nodes; each base's passes are dealt to 3 slots.
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.serialize-messages = on")
+            .WithFallback(Evolution.Agents.Cluster.ClusterNode.Config("127.0.0.1", 0, []));
+        using var system = Akka.Actor.ActorSystem.Create("spread-test", config);
         var members = Build().Members;
-        var actors = bases!.Select((b, i) => system.ActorOf(BaseActor.Props(b), $"base-{i}")).ToList();
-        var population = new AgentPopulation(bases!, members, new BaseActors(actors, TimeSpan.FromMinutes(5)));
+        var answers = bases!.Select(b => b.Answers).ToList();
+        var actors = bases!.Select((_, i) => system.ActorOf(BaseActor.Props(b => answers[b]), $"base-{i}")).ToList();
+        var population = new AgentPopulation(bases!, members, BaseActors.Local(answers, actors, TimeSpan.FromMinutes(5), slots: 3));
         var throughActors = new Spread(population, Plan(population, Settings(population))).Run(new ListLog());
         Assert.True(population.Scored > 0);
+        Assert.Contains(throughActors, r => r.Traces is { Count: > 0 });
         for (int s = 0; s < inProcess.Count; s++)
+        {
             for (int f = 0; f < inProcess[s].Facts.Count; f++)
             {
                 Assert.Equal(inProcess[s].Facts[f].Stated, throughActors[s].Facts[f].Stated);
                 Assert.Equal(inProcess[s].Facts[f].Committed, throughActors[s].Facts[f].Committed);
             }
+            // The records to the bit, but for how long they took.
+            Assert.Equal(Json(inProcess[s].Traces?.Select(t => t with { Trace = t.Trace with { Seconds = 0 } })),
+                Json(throughActors[s].Traces?.Select(t => t with { Trace = t.Trace with { Seconds = 0 } })));
+        }
         system.Terminate().Wait(TimeSpan.FromSeconds(30));
     }
+
+    static string Json(object? o) => System.Text.Json.JsonSerializer.Serialize(o, new System.Text.Json.JsonSerializerOptions
+        { IncludeFields = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
 
     [Fact]
     public void BatchedAnswersEqualAnsweringOneAgentAtATime()

@@ -16,6 +16,9 @@ public static class ClusterNode
     /// <summary>The sharded entity type of agents.</summary>
     public const string AgentType = "agent";
 
+    /// <summary>The sharded entity type of a population's bases (<see cref="Population.BaseActors.EntityId"/>: base and slot).</summary>
+    public const string BaseType = "base";
+
     /// <summary>
     /// A node listening on <paramref name="hostname"/>:<paramref name="port"/> (0: any free port), joining
     /// <paramref name="seeds"/> ("akka.tcp://evolution@host:port"; none: join later by hand). Downing by the split-brain
@@ -56,7 +59,9 @@ public static class ClusterNode
                 sharding { remember-entities = off }
               }
             }
-            """);
+            """)
+            // Sharding's own serializers from the start: a coordinator's proxy may reach a worker before it starts its regions.
+            .WithFallback(ClusterSharding.DefaultConfig());
     }
 
     /// <summary>
@@ -150,6 +155,18 @@ public static class ClusterNode
     /// <param name="role">Only nodes of this role host agents (null: every node).</param>
     public static Task<IActorRef> HostAgents(ActorSystem system, Func<string, AgentHome> homes, string? role = null) =>
         ClusterSharding.Get(system).StartAsync(AgentType, name => AgentActor.Props(homes(name)), Settings(system, role), Extractor());
+
+    /// <summary>
+    /// Starts this node's share of a population's bases: the shard region of <see cref="BaseType"/>, whose entities are
+    /// <see cref="Population.BaseActor"/>s over this node's copy of each base (<paramref name="bases"/>, by index: loaded once per
+    /// node when first needed, shared by that base's entities here).
+    /// </summary>
+    public static Task<IActorRef> HostBases(ActorSystem system, Func<int, Population.SharedBase> bases, string? role = null) =>
+        ClusterSharding.Get(system).StartAsync(BaseType, _ => Population.BaseActor.Props(bases), Settings(system, role), Extractor());
+
+    /// <summary>A proxy of the bases' region on the nodes of <paramref name="role"/> (the coordinator of a population run).</summary>
+    public static Task<IActorRef> ReachBases(ActorSystem system, string role) =>
+        ClusterSharding.Get(system).StartProxyAsync(BaseType, role, Extractor());
 
     /// <summary>A node that asks agents without hosting any (the coordinator of a run): a proxy of the region on the nodes of <paramref name="role"/>.</summary>
     public static Task<IActorRef> ReachAgents(ActorSystem system, string role) =>

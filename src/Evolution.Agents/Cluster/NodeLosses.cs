@@ -34,6 +34,45 @@ public sealed class NodeLosses
         done.TrySetResult();
     }
 
+    /// <summary>
+    /// An idempotent request that outlives node losses: <paramref name="message"/> to <paramref name="to"/>, sent again whenever a
+    /// member is removed while it is out (the reply may have gone with the node, or come from a state the loss undid), until a reply
+    /// comes back with no loss in between. <paramref name="before"/> runs before each sending, given the losses so far (e.g. to give
+    /// agents their history back first). Resent requests go out in attempts (<see cref="AskAgain{T}"/>) unless
+    /// <paramref name="resendWhole"/>: a loss is seen here before the shard region has moved the lost node's shards.
+    /// </summary>
+    public async Task<T> Survive<T>(IActorRef to, object message, TimeSpan timeout, Func<int, Task>? before = null, bool resendWhole = false)
+    {
+        bool again = false;
+        while (true)
+        {
+            int seen = Generation;
+            var lost = Next;
+            if (before is not null) await before(seen);
+            var ask = again && !resendWhole ? AskAgain<T>(to, message, timeout) : to.Ask<T>(message, timeout);
+            await Task.WhenAny(ask, lost);
+            if (ask.IsCompleted && Generation == seen) return await ask;
+            _ = ask.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            again = true;
+        }
+    }
+
+    /// <summary>
+    /// An idempotent ask sent again, with attempts of 5, 10, 20 s … within the timeout: right after a loss the shard region may
+    /// still route to the dead node, and an attempt that went there is lost without a reply.
+    /// </summary>
+    public static async Task<T> AskAgain<T>(IActorRef to, object message, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var attempt = TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            try { return await to.Ask<T>(message, attempt < left ? attempt : left); }
+            catch (AskTimeoutException) when (deadline - DateTime.UtcNow > TimeSpan.FromSeconds(1)) { attempt *= 2; }
+        }
+    }
+
     /// <summary>Losses as <paramref name="system"/>'s cluster sees them, from now on.</summary>
     public static NodeLosses Watch(ActorSystem system)
     {

@@ -194,7 +194,7 @@ public sealed class AgentPopulation
     /// candidates (a seeded draw), each stated by <paramref name="peers"/> neighbours, read with what it retrieves; the
     /// corruption has them state its own answer. Null when no contrast is usable.
     /// </summary>
-    public ConformityCircuitResult? ConformityCircuit(int agent, IReadOnlyList<(FactRef Fact, Question Question)> facts, int peers, int seed)
+    public CircuitHeads? ConformityCircuit(int agent, IReadOnlyList<(FactRef Fact, Question Question)> facts, int peers, int seed)
     {
         var answers = Answer([.. facts.Select(f => new PopulationAsk(agent, f.Question, []))]);
         var reading = Reading(agent);

@@ -48,6 +48,13 @@ public sealed class SharedBase
         return ranker.ScoreMany(queries.Select(q => (q.Prompt, q.Candidates)).ToList(), RowHooksOf(queries.Select(q => q.Delta).ToList()));
     }
 
+    /// <summary>
+    /// The forward passes <see cref="ScoreMany"/> makes over <paramref name="queries"/>, each as its queries' indices in order
+    /// (<see cref="CandidateRanker.ForwardPasses"/>): scored one pass at a time, anywhere, they give the same beliefs to the bit.
+    /// </summary>
+    public IReadOnlyList<int[]> ForwardPasses(IReadOnlyList<AgentQuery> queries) =>
+        ranker.ForwardPasses(queries.Select(q => (q.Prompt, q.Candidates)).ToList());
+
     /// <summary>Per query, the agent's belief over the candidates (softmax of <see cref="ScoreMany"/>, as an agent answers).</summary>
     public IReadOnlyList<double[]> Beliefs(IReadOnlyList<AgentQuery> queries) => ScoreMany(queries).Select(CandidateRanker.Softmax).ToList();
 

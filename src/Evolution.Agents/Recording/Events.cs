@@ -139,6 +139,9 @@ public sealed class SpreadRoundEvent
     public List<byte[]> Own { get; set; } = [];
     public List<byte[]> ReadPeers { get; set; } = [];
     public List<byte[]> Committed { get; set; } = [];
+
+    /// <summary>On a cluster, where the bases' entities computed this step: "base/slot node" (<see cref="Population.BaseActors.TakePlacements"/>); empty in one process.</summary>
+    public List<string> Nodes { get; set; } = [];
 }
 
 /// <summary>

@@ -3,7 +3,8 @@ using Evolution.Agents.Population;
 namespace Evolution.Agents.Recording;
 
 /// <summary>A spread's finished steps in the run database, one document per step written in one transaction.</summary>
-public sealed class SpreadLog(RunDatabase database, int scenarioStep) : ISpreadLog
+/// <param name="placements">Where the bases computed the step (<see cref="BaseActors.TakePlacements"/>), stored with it; null: nowhere to say.</param>
+public sealed class SpreadLog(RunDatabase database, int scenarioStep, Func<IReadOnlyList<string>>? placements = null) : ISpreadLog
 {
     public IReadOnlyList<SpreadRound> Rounds() =>
         database.SpreadRounds.Find(e => e.ScenarioStep == scenarioStep).OrderBy(e => e.Step)
@@ -26,6 +27,7 @@ public sealed class SpreadLog(RunDatabase database, int scenarioStep) : ISpreadL
             Own = round.Facts.Select(f => Pack(f.Own)).ToList(),
             ReadPeers = round.Facts.Select(f => f.ReadPeers.Select(b => b ? (byte)1 : (byte)0).ToArray()).ToList(),
             Committed = round.Facts.Select(f => Pack(f.Committed)).ToList(),
+            Nodes = [.. placements?.Invoke() ?? []],
         });
         // Zero-padded ids keep a step's records in the order they were written.
         database.SpreadTraces.Upsert((round.Traces ?? []).Select((t, k) => new SpreadTraceEvent

@@ -37,7 +37,10 @@ public static class NodeCommand
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.RegisterOnMemberRemoved(() => system.Terminate());
             ClusterNode.HostAgents(system, name => homes[name], ClusterNode.WorkerRole).GetAwaiter().GetResult();
-            Output.Status.MarkupLine($"node {cluster.SelfAddress}: hosting agents of {parsed.Name}");
+            var bases = parsed.Population is null ? (Func<int, Agents.Population.SharedBase>)(b => throw new InvalidOperationException($"{parsed.Path} has no population (asked for base {b})"))
+                : Scenarios.Population.PopulationRun.NodeBases(parsed, options);
+            ClusterNode.HostBases(system, bases, ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            Output.Status.MarkupLine($"node {cluster.SelfAddress}: hosting {(parsed.Population is null ? "agents" : "bases")} of {parsed.Name}");
             system.WhenTerminated.Wait();
             return 0;
         });

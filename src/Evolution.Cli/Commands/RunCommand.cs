@@ -25,7 +25,6 @@ public static class RunCommand
             var parsed = Scenario.Load(path); // every input mistake surfaces here, before any work
             int nodes = parse.GetValue(localNodes);
             if (nodes is < 0 or > 16) throw new InputException(null, "--local-nodes", $"must be between 0 and 16, got {nodes}");
-            if (nodes > 0 && parsed.Population is not null) throw new InputException(path, "population", "a population scenario runs in one process (--local-nodes applies to scenarios with agents)");
             var directory = parse.GetValue(output) ?? Path.Combine("results", parsed.Name);
             var options = Options(directory, parse.GetValue(cache), parse.GetValue(device)!) with { LocalNodes = nodes, WorkerCommand = ThisCommand() };
             return Finish(ScenarioRunner.Run(parsed, options, parse.GetValue(force)), parse.GetValue(json));

@@ -98,36 +98,16 @@ public sealed class CandidateRanker
     /// prompt sharing a row is one query, so each query's candidates run under the same hooks either way.</param>
     public double[][] ScoreMany(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries, RowHooks? rowHooks = null)
     {
-        var rows = new List<Row>();
-        for (int q = 0; q < queries.Count; q++)
-        {
-            int[] prompt = [.. tokenizer.PromptStart, .. tokenizer.Encode(queries[q].Prompt)];
-            if (prompt.Length == 0) throw new ArgumentException("an empty prompt without a start token leaves nothing to read the first token after");
-            var continuations = queries[q].Continuations.Select(tokenizer.Encode).ToList();
-            // Checked before any forward, so a query too long fails the call, not a batch halfway.
-            for (int c = 0; c < continuations.Count; c++)
-                if (prompt.Length + continuations[c].Length > model.Config.ContextLength)
-                    throw new ArgumentException($"\"{queries[q].Prompt}\" followed by \"{queries[q].Continuations[c]}\" takes " +
-                        $"{prompt.Length + continuations[c].Length} positions (with the start token), the model's context is {model.Config.ContextLength}");
-            if (sharePrompt && continuations.Count > 0) rows.Add(Packed(q, prompt, continuations));
-            else for (int c = 0; c < continuations.Count; c++) rows.Add(Alone(q, c, prompt, continuations[c]));
-        }
         var scores = queries.Select(q => new double[q.Continuations.Count]).ToArray();
         bool wasTraining = model.training;
         model.eval();
         try
         {
             using var _ = no_grad();
-            // Sort by length so batches pad little; results go back by (query, candidate).
-            var ordered = rows.OrderBy(r => r.Tokens.Length).ToList();
             var device = model.Unembedding.device;
-            for (int start = 0; start < ordered.Count;)
+            foreach (var batch in Batches(Rows(queries)))
             {
                 using var scope = NewDisposeScope();
-                int count = 1;
-                while (start + count < ordered.Count && (count + 1) * ordered[start + count].Tokens.Length <= tokensPerBatch) count++;
-                var batch = ordered.GetRange(start, count);
-                start += count;
                 int length = batch[^1].Tokens.Length;
                 var tokens = new long[batch.Count * length];
                 for (int b = 0; b < batch.Count; b++)
@@ -161,6 +141,51 @@ public sealed class CandidateRanker
             model.train(wasTraining);
         }
         return scores;
+    }
+
+    /// <summary>
+    /// The forward passes <see cref="ScoreMany"/> makes over <paramref name="queries"/> (prompt sharing only: a row is one query),
+    /// each as the indices of its queries in the order it holds them. <see cref="ScoreMany"/> on one pass's queries in that order
+    /// makes that very pass (the same rows, order and padding), so a large batch can be split at these bounds, and the parts
+    /// scored anywhere, with results identical to the bit. Queries without candidates are in no pass.
+    /// </summary>
+    public IReadOnlyList<int[]> ForwardPasses(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries)
+    {
+        if (!sharePrompt) throw new InvalidOperationException("forward passes follow queries only with prompt sharing (a row per query)");
+        return [.. Batches(Rows(queries)).Select(b => b.Select(r => r.Query).ToArray())];
+    }
+
+    /// <summary>The rows of a batch of queries: one per query with prompt sharing, one per (query, candidate) without.</summary>
+    List<Row> Rows(IReadOnlyList<(string Prompt, IReadOnlyList<string> Continuations)> queries)
+    {
+        var rows = new List<Row>();
+        for (int q = 0; q < queries.Count; q++)
+        {
+            int[] prompt = [.. tokenizer.PromptStart, .. tokenizer.Encode(queries[q].Prompt)];
+            if (prompt.Length == 0) throw new ArgumentException("an empty prompt without a start token leaves nothing to read the first token after");
+            var continuations = queries[q].Continuations.Select(tokenizer.Encode).ToList();
+            // Checked before any forward, so a query too long fails the call, not a batch halfway.
+            for (int c = 0; c < continuations.Count; c++)
+                if (prompt.Length + continuations[c].Length > model.Config.ContextLength)
+                    throw new ArgumentException($"\"{queries[q].Prompt}\" followed by \"{queries[q].Continuations[c]}\" takes " +
+                        $"{prompt.Length + continuations[c].Length} positions (with the start token), the model's context is {model.Config.ContextLength}");
+            if (sharePrompt && continuations.Count > 0) rows.Add(Packed(q, prompt, continuations));
+            else for (int c = 0; c < continuations.Count; c++) rows.Add(Alone(q, c, prompt, continuations[c]));
+        }
+        return rows;
+    }
+
+    /// <summary>Rows sorted by length (stable), so batches pad little, cut into batches of at most <see cref="tokensPerBatch"/> padded tokens.</summary>
+    IEnumerable<List<Row>> Batches(List<Row> rows)
+    {
+        var ordered = rows.OrderBy(r => r.Tokens.Length).ToList();
+        for (int start = 0; start < ordered.Count;)
+        {
+            int count = 1;
+            while (start + count < ordered.Count && (count + 1) * ordered[start + count].Tokens.Length <= tokensPerBatch) count++;
+            yield return ordered.GetRange(start, count);
+            start += count;
+        }
     }
 
     /// <summary>

@@ -64,15 +64,20 @@ public static class PopulationRun
             var network = spec.Network(scenario.Seed);
             options.Progress?.Report($"population: {members.Count:N0} agents, {SocialNetwork.Statistics(network)}");
             var config = ConfigurationFactory.ParseString("akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }");
-            using var system = ActorSystem.Create("population", config);
-            var actors = bases.Select((b, i) => system.ActorOf(BaseActor.Props(b), $"base-{i}")).ToList();
-            var population = new AgentPopulation(bases, members, new BaseActors(actors, options.AskTimeout));
+            // On worker nodes (--local-nodes) the bases' forward passes run there; the agents, their commits and deltas stay here.
+            using var cluster = options.LocalNodes > 0 ? LocalCluster.Start(scenario, options) : null;
+            using var system = cluster?.System ?? ActorSystem.Create("population", config);
+            var answers = bases.Select(b => b.Answers).ToList();
+            var source = cluster is null
+                ? BaseActors.Local(answers, [.. bases.Select((_, i) => system.ActorOf(BaseActor.Props(b => answers[b]), $"base-{i}"))], options.AskTimeout)
+                : BaseActors.Sharded(answers, cluster.BaseRegion, options.AskTimeout, Agents.Cluster.NodeLosses.Watch(system));
+            var population = new AgentPopulation(bases, members, source);
             foreach (var step in scenario.Steps.Cast<SpreadStep>())
             {
                 var clock = Stopwatch.StartNew();
                 var plan = Plan(scenario, world, step, members, network);
                 FollowCircuits(scenario, step, plan, population, db, "before", options.Progress);
-                new Spread(population, plan).Run(new SpreadLog(db, step.Index), round => options.Progress?.Report(
+                new Spread(population, plan).Run(new SpreadLog(db, step.Index, source.TakePlacements), round => options.Progress?.Report(
                     $"spread (step {step.Index}) {round.Step}/{step.Steps}: {Shares(plan, round)}; {clock.Elapsed.TotalSeconds:F0} s, {population.Asked:N0} answers from {population.Scored:N0} distinct inputs"));
                 FollowCircuits(scenario, step, plan, population, db, "after", options.Progress);
                 db.Write(new StepEvent { Id = $"step/{step.Index}", Step = step.Index, Protocol = step.Protocol, Finished = DateTime.UtcNow });
@@ -84,6 +89,21 @@ public static class PopulationRun
         {
             foreach (var b in bases) b.Dispose();
         }
+    }
+
+    /// <summary>
+    /// A worker node's copies of the scenario's bases, by index, each trained or loaded through the checkpoint cache (as the
+    /// coordinator did) when one of its entities first needs it, then shared by them.
+    /// </summary>
+    public static Func<int, SharedBase> NodeBases(Scenario scenario, RunOptions options)
+    {
+        var loaded = scenario.Population!.Bases.Select(b => new Lazy<SharedBase>(() =>
+        {
+            var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, b.Profile, b.ProfileText, options.CacheRoot, options.Device, null);
+            options.Progress?.Report($"base {b.Name}: {(trained.FromCache ? "loaded from cache" : "trained")}");
+            return new SharedBase(trained.Model, trained.Tokenizer);
+        })).ToList();
+        return b => b >= 0 && b < loaded.Count ? loaded[b].Value : throw new ArgumentOutOfRangeException(nameof(b), b, $"the scenario has {loaded.Count} bases");
     }
 
     public const string CircuitKind = "spread-conformity-circuit";

@@ -114,7 +114,7 @@ public sealed class BaseActors : IBeliefSource
     {
         var asked = new List<(int Base, string Entity, IReadOnlyList<int[]> Passes, Task<ScoredOnBase> Reply)>();
         foreach (var (b, queries) in byBase)
-            foreach (var (slot, passes) in Deal(bases[b].ForwardPasses(queries)))
+            foreach (var (slot, passes) in Deal(slots == 1 ? [[.. Enumerable.Range(0, queries.Count)]] : bases[b].ForwardPasses(queries)))
             {
                 var (deltas, index) = Table(passes.SelectMany(p => p).Select(q => queries[q].Delta));
                 var message = new ScoreOnBase(b, deltas, [.. passes.Select(p => (IReadOnlyList<WireQuery>)[.. p.Select(q => new WireQuery(index(queries[q].Delta), queries[q].Prompt, queries[q].Candidates))])]);
@@ -135,7 +135,7 @@ public sealed class BaseActors : IBeliefSource
         var asked = new List<(int Base, string Entity, IReadOnlyList<int[]> Batches, Task<AnalyzedOnBase> Reply)>();
         foreach (var (b, queries) in byBase)
         {
-            var batches = Enumerable.Range(0, queries.Count).Chunk(PeerPressure.RowsPerBatch).ToList();
+            var batches = Enumerable.Range(0, queries.Count).Chunk(slots == 1 ? Math.Max(1, queries.Count) : PeerPressure.RowsPerBatch).ToList();
             foreach (var (slot, mine) in Deal(batches))
             {
                 var (deltas, index) = Table(mine.SelectMany(p => p).Select(q => queries[q].Delta));
@@ -180,7 +180,10 @@ public sealed class BaseActors : IBeliefSource
                 if (node is not null) placements.Add($"{entity} {node}");
     }
 
-    /// <summary>Passes dealt round-robin to the slots, each slot's in order (slots that get none are left out).</summary>
+    /// <summary>
+    /// Passes dealt round-robin to the slots, each slot's in order (slots that get none are left out). With one slot the whole batch
+    /// goes as one part, which the actor cuts into the same passes itself (no planning here).
+    /// </summary>
     IEnumerable<(int Slot, IReadOnlyList<int[]> Passes)> Deal(IReadOnlyList<int[]> passes) =>
         Enumerable.Range(0, slots).Select(s => (s, (IReadOnlyList<int[]>)[.. passes.Where((_, i) => i % slots == s)])).Where(x => x.Item2.Count > 0);
 

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Evolution.Agents;
+using Evolution.Agents.Population;
 using Evolution.Agents.Cluster;
 using Evolution.Core;
 using Evolution.Core.Agents;
@@ -16,16 +17,18 @@ namespace Evolution.Cli.Bench;
 /// (three ActorSystems in this process, talking over TCP on 127.0.0.1 through <see cref="WireSerializer"/>, so every message
 /// pays serialisation and the network stack; on 2 cores the three share the machine). Round trip: an ask with no questions,
 /// answered at once. Throughput: the three agents each answering batches of 16 questions at once. Wire sizes: the serialised
-/// ask, answer and learn messages of one batch.
+/// ask, answer and learn messages of one batch. A population (<see cref="Population"/>): a batch of 1,000 agents' questions
+/// on one base, through one base actor in one process against the base's ten sharded entities on the two workers.
 /// </summary>
 public static class ClusterBenchmarks
 {
     public sealed record ClusterCost(string Setup, double RoundTripMs, double AnswersPerSecond);
     public sealed record WireSize(string Message, int Items, int Bytes);
+    public sealed record PopulationClusterCost(string Setup, int Agents, double AnswersPerSecond);
 
     const int Questions = 16;
 
-    public static (IReadOnlyList<ClusterCost> Costs, IReadOnlyList<WireSize> Wire) Measure(bool quick)
+    public static (IReadOnlyList<ClusterCost> Costs, IReadOnlyList<WireSize> Wire, IReadOnlyList<PopulationClusterCost> Population) Measure(bool quick)
     {
         var (world, tokenizer) = BenchWorld.Load();
         var profile = AgentProfile.Default with { Model = new ModelShape { Layers = 2, DModel = 64, Heads = 2 }, Update = new UpdatePolicy() };
@@ -55,10 +58,14 @@ public static class ClusterBenchmarks
 
         var timeout = TimeSpan.FromMinutes(2);
         var costs = new List<ClusterCost>();
+        var population = new Population(world, tokenizer, quick);
+        var populationCosts = new List<PopulationClusterCost>();
         using (var single = ActorSystem.Create("evolution", Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING")))
         {
             var agents = names.ToDictionary(n => n, n => single.ActorOf(AgentActor.Props(Home(n)), n));
             costs.Add(Time("1 process", ActorAgentGroup.Local(agents, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
+            var baseActor = single.ActorOf(BaseActor.Props(_ => population.Base), "base-0");
+            populationCosts.Add(population.Time("1 process", BaseActors.Local([population.Base], [baseActor], timeout)));
         }
 
         var coordinator = ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, [], ["coordinator"]));
@@ -78,6 +85,20 @@ public static class ClusterBenchmarks
             var region = ClusterNode.ReachAgents(coordinator, ClusterNode.WorkerRole).GetAwaiter().GetResult();
             costs.Add(Time("coordinator + 2 workers", ActorAgentGroup.Sharded(names, region, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
 
+            // Each worker its own copy of the base (the same weights), as on its own machine.
+            foreach (var worker in workers)
+            {
+                var copy = population.Copy();
+                ClusterNode.HostBases(worker, _ => copy, ClusterNode.WorkerRole).Wait(timeout);
+            }
+            var bases = ClusterNode.ReachBases(coordinator, ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            while (ClusterNode.RegisteredRegions(bases) < workers.Count)
+            {
+                if (DateTime.UtcNow > deadline + timeout) throw new TimeoutException("the workers' base regions did not register");
+                Thread.Sleep(50);
+            }
+            populationCosts.Add(population.Time("coordinator + 2 workers", BaseActors.Sharded([population.Base], bases, timeout, null)));
+
             // What the common messages weigh on the wire.
             var serializer = new WireSerializer((ExtendedActorSystem)coordinator);
             using var agent = Home("a1").Rebuild();
@@ -85,6 +106,7 @@ public static class ClusterBenchmarks
             foreach (var (name, message, count) in new (string, object, int)[]
             {
                 ("ask", new AskAgent("k", items), items.Count), ("answer", new AgentAnswered("k", agent.Answer(items)), items.Count), ("learn", new LearnNews("k", news), news.Count),
+                ("population ask (each agent its own rank-1 delta)", population.Message(100), 100),
             })
             {
                 wire.Add(new WireSize(name, count, serializer.ToBinary(message).Length));
@@ -94,7 +116,62 @@ public static class ClusterBenchmarks
         finally
         {
             foreach (var system in workers.Append(coordinator)) system.Terminate().Wait(TimeSpan.FromSeconds(30));
+            population.Dispose();
         }
-        return (costs, wire);
+        return (costs, wire, populationCosts);
+    }
+
+    /// <summary>
+    /// 1,000 agents on one base of the default agent's shape (untrained), each with its own rank-1 change of the last layer
+    /// (<see cref="PopulationBenchmarks.RandomDeltas"/>) and one of 16 questions with 8 candidates: the batch a spread round asks.
+    /// </summary>
+    sealed class Population : IDisposable
+    {
+        const int Agents = 1_000;
+        readonly List<Gpt> models = [];
+        readonly List<Updates.Population.AgentDelta> deltas;
+        readonly List<AgentQuery> queries;
+        readonly ITextTokenizer tokenizer;
+        readonly bool quick;
+
+        public Population(World world, ITextTokenizer tokenizer, bool quick)
+        {
+            (this.tokenizer, this.quick) = (tokenizer, quick);
+            Base = Copy();
+            deltas = PopulationBenchmarks.RandomDeltas(Base.Model.Config, Agents);
+            var questions = BenchWorld.Queries(world, Questions)
+                .Select(q => q with { Candidates = [q.Answer, .. q.Candidates.Where(c => c != q.Answer).Take(7)] }).ToList();
+            queries = [.. deltas.Select((d, i) => new AgentQuery(d, questions[i % Questions].Prompt, questions[i % Questions].Candidates))];
+        }
+
+        public SharedBase Base { get; }
+
+        /// <summary>Another copy of the base: the same seed, so the same weights.</summary>
+        public SharedBase Copy()
+        {
+            var model = new Gpt(AgentProfile.Default.Model.ToConfig(tokenizer.VocabSize), 1);
+            models.Add(model);
+            return new SharedBase(model, tokenizer);
+        }
+
+        /// <summary>Answers per second of the whole batch through <paramref name="source"/> (median of 3 after a warm-up; 1 when quick).</summary>
+        public PopulationClusterCost Time(string setup, IBeliefSource source)
+        {
+            var batch = new Dictionary<int, IReadOnlyList<AgentQuery>> { [0] = queries };
+            double ms = CoreBenchmarks.MedianMs(() => source.Beliefs(batch), warmup: 1, repeats: quick ? 1 : 3);
+            var cost = new PopulationClusterCost(setup, Agents, Agents / (ms / 1000));
+            Output.Status.MarkupLine($"population on {setup}: {cost.AnswersPerSecond:F0} answers/s ({Agents:N0} agents on one base, each its own rank-1 delta)");
+            return cost;
+        }
+
+        /// <summary>A base's message for the first <paramref name="count"/> agents' questions, as one pass.</summary>
+        public ScoreOnBase Message(int count) =>
+            new(0, [.. deltas.Take(count).Select(WireDelta.From)], [[.. queries.Take(count).Select((q, i) => new WireQuery(i, q.Prompt, q.Candidates))]]);
+
+        public void Dispose()
+        {
+            foreach (var d in deltas) d.Dispose();
+            foreach (var m in models) m.Dispose();
+        }
     }
 }

@@ -16,7 +16,7 @@ public static class RunCommand
         var scenario = new Argument<string>("scenario") { Description = "scenario file (scenarios/*.yaml)" };
         var output = new Option<string?>("--out") { Description = "run folder (default: results/<scenario name>)" };
         var force = new Option<bool>("--force") { Description = "start over in a folder that holds an earlier run: deletes only the files a run writes, and refuses a folder that holds anything else" };
-        var localNodes = new Option<int>("--local-nodes") { Description = "host the agents on this many worker processes of this machine (an Akka.NET cluster on 127.0.0.1); this process runs the moderator and records" };
+        var localNodes = new Option<int>("--local-nodes") { Description = "host the agents (a population's bases) on this many worker processes of this machine (an Akka.NET cluster on 127.0.0.1); this process runs the moderator and records" };
         var (cache, device, json) = Common();
         var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, localNodes, cache, device, json };
         command.SetAction(parse =>

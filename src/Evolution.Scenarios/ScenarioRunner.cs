@@ -21,6 +21,12 @@ public sealed record RunOptions(string OutputDirectory, string CacheRoot, Device
     public TimeSpan AskTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Above 0: the agents live on this many worker processes of this machine (<see cref="LocalCluster"/>), not in this one.</summary>
     public int LocalNodes { get; init; }
+    /// <summary>Given: the agents live on the worker nodes already running at these seed addresses (<c>run --cluster</c>), which this process joins.</summary>
+    public IReadOnlyList<string> ClusterSeeds { get; init; } = [];
+    /// <summary>The address this process listens on when it coordinates a cluster (<c>run --host</c>; workers must reach it).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>Whether the agents (a population's bases) live on worker nodes.</summary>
+    public bool OnCluster => LocalNodes > 0 || ClusterSeeds.Count > 0;
     /// <summary>The program and leading arguments that run the <c>evolution</c> command (a worker is it with <c>node …</c>).</summary>
     public (string FileName, IReadOnlyList<string> Arguments)? WorkerCommand { get; init; }
 }
@@ -80,7 +86,7 @@ public static class ScenarioRunner
         var dbPath = Path.Combine(options.OutputDirectory, RunDatabase.FileName);
         using (var db = new RunDatabase(dbPath))
         {
-            using var cluster = options.LocalNodes > 0 ? LocalCluster.Start(scenario, options) : null;
+            using var cluster = options.OnCluster ? LocalCluster.Start(scenario, options) : null;
             using var system = cluster?.System ?? ActorSystem.Create("evolution", ConfigurationFactory.ParseString(
                 "akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }"));
             var setup = new RunSetup(homes, db, world, scenario.Seed, scenario.Agents.ToDictionary(a => a.Name, a => a.Profile), options.Progress, options.AskTimeout,

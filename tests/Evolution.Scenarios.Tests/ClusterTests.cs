@@ -299,6 +299,66 @@ public class ClusterTests(TinyGroup group)
             Assert.All(db.SpreadRounds.FindAll(), r => Assert.Empty(r.Nodes));
     }
 
+    [Fact]
+    public async Task ARunJoinsAWorkerStartedByHandAndTheWorkerEndsWithTheRun()
+    {
+        var scenario = group.WriteScenario("joined", """
+              - quiz: {facts: 6}
+              - news: {epoch: 1, learners: [ada]}
+              - conformity: {facts: 4, wrong_peers: [2]}
+            """);
+        var single = Path.Combine(group.Directory, "runs", "joined-1");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+
+        // A worker started by hand, its own seed (the first node of a cluster), then `run --cluster` naming it.
+        var clustered = Path.Combine(group.Directory, "runs", "joined-2");
+        int port = FreePort();
+        string seed = $"akka.tcp://evolution@127.0.0.1:{port}";
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "node", scenario, "--out", clustered,
+            "--cache", group.Cache, "--device", "cpu", "--port", port.ToString(), "--seeds", seed]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var worker = System.Diagnostics.Process.Start(start)!;
+        var hosting = new TaskCompletionSource();
+        var workerLog = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        void Heard(object _, System.Diagnostics.DataReceivedEventArgs e)
+        {
+            if (e.Data is null) return;
+            workerLog.Enqueue(e.Data);
+            if (e.Data.Contains("hosting agents")) hosting.TrySetResult();
+        }
+        worker.OutputDataReceived += Heard;
+        worker.ErrorDataReceived += Heard;
+        worker.BeginOutputReadLine();
+        worker.BeginErrorReadLine();
+        try
+        {
+            Assert.True(await Task.WhenAny(hosting.Task, Task.Delay(TimeSpan.FromMinutes(1))) == hosting.Task, "the worker did not start:\n" + string.Join("\n", workerLog));
+            var (code, log) = await RunOnLocalNodes(scenario, clustered, nodes: ["--cluster", seed]);
+            Assert.True(code == 0, log);
+            Assert.Contains("cluster: 1 worker node(s) up", log);
+            Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+            using (var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName)))
+                Assert.All(db.Answers.FindAll(), a => Assert.Equal(seed, a.Node));
+            // The coordinator left when the run ended, and so did the worker.
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await worker.WaitForExitAsync(limit.Token);
+            Assert.Contains(workerLog, l => l.Contains("the coordinator at"));
+        }
+        finally
+        {
+            if (!worker.HasExited) worker.Kill(entireProcessTree: true);
+        }
+    }
+
+    /// <summary>A port that was free a moment ago (the listener that found it is closed).</summary>
+    static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     /// <summary>
     /// Runs <paramref name="scenario"/> in this process, then with <c>--local-nodes 2</c>, SIGKILLing one worker (no chance to leave)
     /// when the coordinator prints a line containing <paramref name="marker"/>: the clustered run must end, see the worker removed,
@@ -326,10 +386,11 @@ public class ClusterTests(TinyGroup group)
     /// <c>evolution run --local-nodes 2</c> on <paramref name="scenario"/> as a process (the coordinator; it starts the workers);
     /// <paramref name="onLine"/> hears each line it prints, with its process id. Its exit code and output; fails after 4 minutes.
     /// </summary>
-    async Task<(int Code, string Log)> RunOnLocalNodes(string scenario, string output, Action<string, int>? onLine = null)
+    /// <param name="nodes">How the run finds its workers (default: <c>--local-nodes 2</c>).</param>
+    async Task<(int Code, string Log)> RunOnLocalNodes(string scenario, string output, Action<string, int>? onLine = null, string[]? nodes = null)
     {
         var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "run", scenario, "--out", output,
-            "--cache", group.Cache, "--device", "cpu", "--local-nodes", "2"]) { RedirectStandardError = true, RedirectStandardOutput = true };
+            "--cache", group.Cache, "--device", "cpu", .. nodes ?? ["--local-nodes", "2"]]) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var process = System.Diagnostics.Process.Start(start)!;
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
         void Heard(object _, System.Diagnostics.DataReceivedEventArgs e)
@@ -372,12 +433,7 @@ public class ClusterTests(TinyGroup group)
     [Fact]
     public async Task ANodeWhoseSeedsDoNotAnswerOrWhosePortIsTakenStopsWithinSecondsWithOneLineNamingTheProblem()
     {
-        int silent;
-        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            silent = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port; // free again once closed: nobody answers there
-        }
+        int silent = FreePort(); // nobody answers there
         var (code, seconds, output) = await Node("--seeds", $"akka.tcp://evolution@127.0.0.1:{silent}");
         Assert.Equal(1, code);
         Assert.InRange(seconds, 0, ClusterNode.JoinTimeout.TotalSeconds + 15);

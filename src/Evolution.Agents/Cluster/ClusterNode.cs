@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Configuration;
@@ -188,6 +189,45 @@ public static class ClusterNode
 
     /// <summary>The role of nodes that host agents in a run with worker nodes.</summary>
     public const string WorkerRole = "agents";
+
+    /// <summary>The role of the node that runs the scenario (moderator, recorder, a population's agents).</summary>
+    public const string CoordinatorRole = "coordinator";
+
+    /// <summary>
+    /// A worker serves one run: when a coordinator is removed from the cluster (its run ended and it left, or it was lost and
+    /// downed), this node leaves too, which ends it (<see cref="Akka.Cluster.Cluster.RegisterOnMemberRemoved"/>).
+    /// </summary>
+    public static void EndWithCoordinator(ActorSystem system) => system.ActorOf(Props.Create(() => new CoordinatorWatcher()), "coordinator-watcher");
+
+    sealed class CoordinatorWatcher : ReceiveActor
+    {
+        public CoordinatorWatcher()
+        {
+            var cluster = Akka.Cluster.Cluster.Get(Context.System);
+            Receive<ClusterEvent.MemberRemoved>(m =>
+            {
+                if (!m.Member.HasRole(CoordinatorRole)) return;
+                Context.GetLogger().Warning("the coordinator at {0} left the cluster: this worker leaves too", m.Member.Address);
+                cluster.Leave(cluster.SelfAddress);
+            });
+            Receive<ClusterEvent.CurrentClusterState>(_ => { });
+        }
+
+        protected override void PreStart() =>
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));
+
+        protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+    }
+
+    /// <summary>Seed node addresses from a comma-separated list, each checked; a malformed one is the user's mistake in <paramref name="field"/>.</summary>
+    public static IReadOnlyList<string> ParseSeeds(string text, string field)
+    {
+        var seeds = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (seeds.Length == 0) throw new Core.InputException(null, field, "names no seed node (akka.tcp://evolution@HOST:PORT[,..])");
+        foreach (var seed in seeds)
+            if (!Address.TryParse(seed, out _)) throw new Core.InputException(null, field, $"'{seed}' is not a node address (akka.tcp://evolution@HOST:PORT)");
+        return seeds;
+    }
 
     static ClusterShardingSettings Settings(ActorSystem system, string? role) =>
         role is null ? ClusterShardingSettings.Create(system) : ClusterShardingSettings.Create(system).WithRole(role);

@@ -18,17 +18,15 @@ public static class NodeCommand
     {
         var scenario = new Argument<string>("scenario") { Description = "the scenario the run is running (its agents are the ones this node hosts)" };
         var output = new Option<string>("--out") { Description = "the run folder (agents' memories live under it)", Required = true };
-        var seeds = new Option<string>("--seeds") { Description = "seed nodes, akka.tcp://evolution@HOST:PORT[,..]", Required = true };
+        var seeds = new Option<string>("--seeds") { Description = "seed nodes, akka.tcp://evolution@HOST:PORT[,..] (a first worker started by hand may name itself)", Required = true };
         var host = new Option<string>("--host") { Description = "address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "port to listen on (0: any free port)", DefaultValueFactory = _ => 0 };
         var (cache, device, _) = RunCommand.Common();
-        var command = new Command("node", "Join a cluster as a worker and host a scenario's agents (started by run --local-nodes).") { scenario, output, seeds, host, port, cache, device };
+        var command = new Command("node", "Join a cluster as a worker and host a scenario's agents (started by run --local-nodes, or by hand for run --cluster); it ends when the run's coordinator leaves.") { scenario, output, seeds, host, port, cache, device };
         command.SetAction(parse =>
         {
             var parsed = Scenario.Load(parse.GetRequiredValue(scenario));
-            var seedList = parse.GetRequiredValue(seeds).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            foreach (var seed in seedList)
-                if (!Address.TryParse(seed, out _)) throw new InputException(null, "--seeds", $"'{seed}' is not a node address (akka.tcp://evolution@HOST:PORT)");
+            var seedList = ClusterNode.ParseSeeds(parse.GetRequiredValue(seeds), "--seeds");
             var options = RunCommand.Options(parse.GetRequiredValue(output), parse.GetValue(cache), parse.GetValue(device)!);
             // Join first: a wrong seed, a port in use or a node of other code ends here within seconds, before any agent is built.
             using var system = ClusterNode.Start(parse.GetValue(host)!, parse.GetValue(port), seedList, [ClusterNode.WorkerRole]);
@@ -36,6 +34,7 @@ public static class NodeCommand
             var homes = ScenarioRunner.Homes(parsed, World.Generate(parsed.WorldSpec), options).ToDictionary(h => h.Name);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.RegisterOnMemberRemoved(() => system.Terminate());
+            ClusterNode.EndWithCoordinator(system);
             ClusterNode.HostAgents(system, name => homes[name], ClusterNode.WorkerRole).GetAwaiter().GetResult();
             var bases = parsed.Population is null ? (Func<int, Agents.Population.SharedBase>)(b => throw new InvalidOperationException($"{parsed.Path} has no population (asked for base {b})"))
                 : Scenarios.Population.PopulationRun.NodeBases(parsed, options);

@@ -17,8 +17,10 @@ public static class RunCommand
         var output = new Option<string?>("--out") { Description = "run folder (default: results/<scenario name>)" };
         var force = new Option<bool>("--force") { Description = "start over in a folder that holds an earlier run: deletes only the files a run writes, and refuses a folder that holds anything else" };
         var localNodes = new Option<int>("--local-nodes") { Description = "host the agents (a population's bases) on this many worker processes of this machine (an Akka.NET cluster on 127.0.0.1); this process runs the moderator and records" };
+        var clusterSeeds = new Option<string?>("--cluster") { Description = "host the agents (a population's bases) on the worker nodes already running at these seed addresses, akka.tcp://evolution@HOST:PORT[,..] (started with `evolution node <scenario> --out DIR --port P --seeds ...`); they end with the run" };
+        var host = new Option<string>("--host") { Description = "with --cluster or --local-nodes: the address this process listens on (workers must reach it)", DefaultValueFactory = _ => "127.0.0.1" };
         var (cache, device, json) = Common();
-        var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, localNodes, cache, device, json };
+        var command = new Command("run", "Run a scenario: train or load its agents, run its protocols as Akka.NET actors, write results/<run>/.") { scenario, output, force, localNodes, clusterSeeds, host, cache, device, json };
         command.SetAction(parse =>
         {
             var path = parse.GetRequiredValue(scenario);
@@ -26,7 +28,10 @@ public static class RunCommand
             int nodes = parse.GetValue(localNodes);
             if (nodes is < 0 or > 16) throw new InputException(null, "--local-nodes", $"must be between 0 and 16, got {nodes}");
             var directory = parse.GetValue(output) ?? Path.Combine("results", parsed.Name);
-            var options = Options(directory, parse.GetValue(cache), parse.GetValue(device)!) with { LocalNodes = nodes, WorkerCommand = ThisCommand() };
+            var seeds = parse.GetValue(clusterSeeds) is { } text ? Agents.Cluster.ClusterNode.ParseSeeds(text, "--cluster") : [];
+            if (seeds.Count > 0 && nodes > 0) throw new InputException(null, "--cluster", "runs on worker nodes already running; --local-nodes starts its own: give one of them");
+            var options = Options(directory, parse.GetValue(cache), parse.GetValue(device)!) with
+                { LocalNodes = nodes, WorkerCommand = ThisCommand(), ClusterSeeds = seeds, Host = parse.GetValue(host)! };
             return Finish(ScenarioRunner.Run(parsed, options, parse.GetValue(force)), parse.GetValue(json));
         });
         return command;

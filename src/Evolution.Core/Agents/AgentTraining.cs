@@ -72,7 +72,7 @@ public static class AgentTraining
         {
             var (cachedModel, cachedTokenizer) = Checkpoint.Load(directory, device);
             var cachedReport = JsonSerializer.Deserialize<TrainingReport>(File.ReadAllText(Path.Combine(directory, ReportFile)), Json)!;
-            return new TrainedAgent(directory, cachedModel, (CompactTokenizer)cachedTokenizer, world, profile, cachedReport, FromCache: true);
+            return new TrainedAgent(directory, cachedModel, cachedTokenizer, world, profile, cachedReport, FromCache: true);
         }
 
         var tokenizer = CompactTokenizer.Build(WorldTexts.All(world));

@@ -64,8 +64,8 @@ public static class PopulationRun
             var network = spec.Network(scenario.Seed);
             options.Progress?.Report($"population: {members.Count:N0} agents, {SocialNetwork.Statistics(network)}");
             var config = ConfigurationFactory.ParseString("akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }");
-            // On worker nodes (--local-nodes) the bases' forward passes run there; the agents, their commits and deltas stay here.
-            using var cluster = options.LocalNodes > 0 ? LocalCluster.Start(scenario, options) : null;
+            // On worker nodes (--local-nodes, --cluster) the bases' forward passes run there; the agents, their commits and deltas stay here.
+            using var cluster = options.OnCluster ? LocalCluster.Start(scenario, options) : null;
             using var system = cluster?.System ?? ActorSystem.Create("population", config);
             var answers = bases.Select(b => b.Answers).ToList();
             var source = cluster is null

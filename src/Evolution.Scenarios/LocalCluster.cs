@@ -32,6 +32,8 @@ public sealed class LocalCluster : IDisposable
             : ActorSystem.Create("evolution", ClusterNode.Config(options.Host, 0, [], [ClusterNode.CoordinatorRole])));
         try
         {
+            // Workers that lack a checkpoint get it from here (the weights this run trained or loaded), not by training their own.
+            cluster.System.ActorOf(CheckpointShipping.Server(options.CacheRoot), CheckpointShipping.ServerName);
             var self = Akka.Cluster.Cluster.Get(cluster.System);
             if (joining)
             {

@@ -25,6 +25,8 @@ public sealed record RunOptions(string OutputDirectory, string CacheRoot, Device
     public IReadOnlyList<string> ClusterSeeds { get; init; } = [];
     /// <summary>The address this process listens on when it coordinates a cluster (<c>run --host</c>; workers must reach it).</summary>
     public string Host { get; init; } = "127.0.0.1";
+    /// <summary>On a worker node: gets a checkpoint directory the cache lacks from the coordinator (<see cref="Agents.Cluster.CheckpointShipping.Fetch"/>).</summary>
+    public Func<string, bool>? FetchCheckpoint { get; init; }
     /// <summary>Whether the agents (a population's bases) live on worker nodes.</summary>
     public bool OnCluster => LocalNodes > 0 || ClusterSeeds.Count > 0;
     /// <summary>The program and leading arguments that run the <c>evolution</c> command (a worker is it with <c>node …</c>).</summary>
@@ -112,7 +114,8 @@ public static class ScenarioRunner
             options.Progress?.Report(agent.Profile.Model.Checkpoint is { } pretrained
                 ? $"agent {agent.Name}: loading the pretrained {pretrained}"
                 : $"agent {agent.Name}: training or loading ({agent.Profile.Model.Layers} layers, d={agent.Profile.Model.DModel}, seed {agent.Profile.Training.Seed})");
-            var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, agent.Profile, agent.ProfileText, options.CacheRoot, options.Device, options.TrainingProgress);
+            var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, agent.Profile, agent.ProfileText, options.CacheRoot, options.Device, options.TrainingProgress,
+                fetch: options.FetchCheckpoint);
             options.Progress?.Report($"agent {agent.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
             trained.Model.Dispose();
             var checkpoint = trained.Checkpoint;

@@ -61,7 +61,9 @@ public class ClusterTests(TinyGroup group)
             new FailNextMessage("drill"), new FaultArmed(),
             new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]), new LearnedRestored("ada", 1),
         };
-        samples = [.. samples, .. PopulationMessages(agent, items)];
+        samples = [.. samples, .. PopulationMessages(agent, items),
+            new ListCheckpoint("tiny-tiny-0123456789abcdef"), new CheckpointListed("tiny-tiny-0123456789abcdef", [new CheckpointFile("model.safetensors", 3, "ab12")]),
+            new ReadCheckpoint("tiny-tiny-0123456789abcdef", "model.safetensors", 0, 3), new CheckpointRead([1, 2, 255])];
         Assert.Equal(WireSerializer.Messages.OrderBy(t => t.Name), samples.Select(s => s.GetType()).OrderBy(t => t.Name));
         Assert.Contains(((AgentAnswered)samples[1]).Answers, a => a.PeerTrace is not null);
 
@@ -300,7 +302,7 @@ public class ClusterTests(TinyGroup group)
     }
 
     [Fact]
-    public async Task ARunJoinsAWorkerStartedByHandAndTheWorkerEndsWithTheRun()
+    public async Task ARunJoinsAWorkerStartedByHandWhichGetsTheCheckpointsFromTheCoordinatorAndEndsWithTheRun()
     {
         var scenario = group.WriteScenario("joined", """
               - quiz: {facts: 6}
@@ -310,30 +312,27 @@ public class ClusterTests(TinyGroup group)
         var single = Path.Combine(group.Directory, "runs", "joined-1");
         ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
 
-        // A worker started by hand, its own seed (the first node of a cluster), then `run --cluster` naming it.
+        // A worker started by hand with an empty cache, its own seed (the first node of a cluster), then `run --cluster` naming it:
+        // the worker gets each agent's checkpoint from the coordinator before it hosts agents.
         var clustered = Path.Combine(group.Directory, "runs", "joined-2");
+        var workerCache = Path.Combine(group.Directory, "worker-cache");
+        if (Directory.Exists(workerCache)) Directory.Delete(workerCache, recursive: true);
         int port = FreePort();
         string seed = $"akka.tcp://evolution@127.0.0.1:{port}";
         var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "evolution.dll"), "node", scenario, "--out", clustered,
-            "--cache", group.Cache, "--device", "cpu", "--port", port.ToString(), "--seeds", seed]) { RedirectStandardError = true, RedirectStandardOutput = true };
+            "--cache", workerCache, "--device", "cpu", "--port", port.ToString(), "--seeds", seed]) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var worker = System.Diagnostics.Process.Start(start)!;
-        var hosting = new TaskCompletionSource();
         var workerLog = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        void Heard(object _, System.Diagnostics.DataReceivedEventArgs e)
-        {
-            if (e.Data is null) return;
-            workerLog.Enqueue(e.Data);
-            if (e.Data.Contains("hosting agents")) hosting.TrySetResult();
-        }
+        void Heard(object _, System.Diagnostics.DataReceivedEventArgs e) { if (e.Data is not null) workerLog.Enqueue(e.Data); }
         worker.OutputDataReceived += Heard;
         worker.ErrorDataReceived += Heard;
         worker.BeginOutputReadLine();
         worker.BeginErrorReadLine();
         try
         {
-            Assert.True(await Task.WhenAny(hosting.Task, Task.Delay(TimeSpan.FromMinutes(1))) == hosting.Task, "the worker did not start:\n" + string.Join("\n", workerLog));
+            await Listening(port, TimeSpan.FromMinutes(1));
             var (code, log) = await RunOnLocalNodes(scenario, clustered, nodes: ["--cluster", seed]);
-            Assert.True(code == 0, log);
+            Assert.True(code == 0, log + "\n--- worker:\n" + string.Join("\n", workerLog));
             Assert.Contains("cluster: 1 worker node(s) up", log);
             Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
             using (var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName)))
@@ -346,6 +345,49 @@ public class ClusterTests(TinyGroup group)
         finally
         {
             if (!worker.HasExited) worker.Kill(entireProcessTree: true);
+        }
+        // Three agents, three checkpoints shipped (none trained on the worker), each file the coordinator's to the byte.
+        var said = string.Join(" ", workerLog); // the console wraps long lines at word boundaries
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Count(said, @"fetched\s+from\s+the\s+coordinator"));
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Count(said, @"loaded\s+from\s+cache"));
+        Assert.DoesNotContain("trained in", said);
+        var shipped = Directory.GetDirectories(Path.Combine(workerCache, "checkpoints"));
+        Assert.Equal(3, shipped.Length);
+        foreach (var directory in shipped)
+            foreach (var file in Directory.GetFiles(directory))
+                Assert.Equal(File.ReadAllBytes(Path.Combine(group.Cache, "checkpoints", Path.GetFileName(directory), Path.GetFileName(file))), File.ReadAllBytes(file));
+    }
+
+    [Fact]
+    public async Task TheCheckpointServerServesOnlyCompleteCheckpointsOfItsCache()
+    {
+        using var system = ActorSystem.Create("checkpoints");
+        var server = system.ActorOf(CheckpointShipping.Server(group.Cache), CheckpointShipping.ServerName);
+        var name = Path.GetFileName(Directory.GetDirectories(Path.Combine(group.Cache, "checkpoints")).First(d => File.Exists(Path.Combine(d, Core.Agents.AgentTraining.ReportFile))));
+        var listed = await server.Ask<CheckpointListed>(new ListCheckpoint(name), TimeSpan.FromSeconds(10));
+        Assert.Contains(listed.Files, f => f.Name == "model.safetensors" && f.Length == new FileInfo(Path.Combine(group.Cache, "checkpoints", name, f.Name)).Length);
+        var first = await server.Ask<CheckpointRead>(new ReadCheckpoint(name, "model.safetensors", 0, 16), TimeSpan.FromSeconds(10));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(group.Cache, "checkpoints", name, "model.safetensors"))[..16], first.Bytes);
+        // Nothing outside the cache's checkpoints, and nothing that is not a checkpoint's file.
+        Assert.Empty((await server.Ask<CheckpointListed>(new ListCheckpoint(".."), TimeSpan.FromSeconds(10))).Files);
+        Assert.Empty((await server.Ask<CheckpointListed>(new ListCheckpoint("no-such-checkpoint"), TimeSpan.FromSeconds(10))).Files);
+        await Assert.ThrowsAnyAsync<Exception>(() => server.Ask<CheckpointRead>(new ReadCheckpoint(name, "../../x", 0, 16), TimeSpan.FromSeconds(10)));
+        await system.Terminate();
+    }
+
+    /// <summary>Waits until something accepts connections on the port (a node that has bound it).</summary>
+    static async Task Listening(int port, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline) { await Task.Delay(200); }
         }
     }
 

@@ -21,6 +21,7 @@ public sealed class WireSerializer(ExtendedActorSystem system) : SerializerWithS
         typeof(FailNextMessage), typeof(FaultArmed),
         typeof(Population.ScoreOnBase), typeof(Population.ScoredOnBase), typeof(Population.AnalyzeOnBase), typeof(Population.AnalyzedOnBase),
         typeof(Population.FindCircuitOnBase), typeof(Population.FoundCircuitOnBase),
+        typeof(ListCheckpoint), typeof(CheckpointListed), typeof(ReadCheckpoint), typeof(CheckpointRead),
     ];
 
     static readonly Dictionary<string, Type> ByName = Messages.ToDictionary(t => t.Name);

@@ -31,6 +31,9 @@ public static class NodeCommand
             // Join first: a wrong seed, a port in use or a node of other code ends here within seconds, before any agent is built.
             using var system = ClusterNode.Start(parse.GetValue(host)!, parse.GetValue(port), seedList, [ClusterNode.WorkerRole]);
             if (ClusterNode.WaitUntilUp(system, seedList) is { } problem) throw new RunFailedException(problem);
+            // A checkpoint this node's cache lacks comes from the coordinator (waiting for one to join: the first worker of a cluster
+            // started by hand is up before any coordinator is).
+            options = options with { FetchCheckpoint = directory => CheckpointShipping.Fetch(system, directory, TimeSpan.FromMinutes(10), options.Progress) };
             var homes = ScenarioRunner.Homes(parsed, World.Generate(parsed.WorldSpec), options).ToDictionary(h => h.Name);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.RegisterOnMemberRemoved(() => system.Terminate());

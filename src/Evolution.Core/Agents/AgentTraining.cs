@@ -58,8 +58,10 @@ public static class AgentTraining
     }
 
     /// <summary>As above, for a profile already read (and perhaps changed, e.g. a scenario's seed override); <paramref name="profileText"/> is stored with the checkpoint.</summary>
+    /// <param name="fetch">Asked for the checkpoint directory before training when the cache lacks it (e.g. a cluster worker getting
+    /// it from the coordinator: training elsewhere would give other weights); true when it put a complete checkpoint there.</param>
     public static TrainedAgent TrainOrLoad(string worldPath, AgentProfile profile, string profileText, string cacheRoot, Device device,
-        IProgress<TrainingProgress>? progress = null, bool retrain = false)
+        IProgress<TrainingProgress>? progress = null, bool retrain = false, Func<string, bool>? fetch = null)
     {
         var spec = WorldSpec.Load(worldPath);
         var world = World.Generate(spec);
@@ -67,6 +69,7 @@ public static class AgentTraining
         if (profile.Model.Checkpoint is { } pretrained) return LoadPretrained(pretrained, world, profile, device);
         var key = CacheKey(spec, profile);
         var directory = CheckpointDirectory(spec, profile, cacheRoot);
+        if (!retrain && !File.Exists(Path.Combine(directory, ReportFile))) fetch?.Invoke(directory);
 
         if (!retrain && File.Exists(Path.Combine(directory, ReportFile)))
         {

@@ -99,7 +99,7 @@ public static class PopulationRun
     {
         var loaded = scenario.Population!.Bases.Select(b => new Lazy<SharedBase>(() =>
         {
-            var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, b.Profile, b.ProfileText, options.CacheRoot, options.Device, null);
+            var trained = AgentTraining.TrainOrLoad(scenario.WorldPath, b.Profile, b.ProfileText, options.CacheRoot, options.Device, null, fetch: options.FetchCheckpoint);
             options.Progress?.Report($"base {b.Name}: {(trained.FromCache ? "loaded from cache" : "trained")}");
             return new SharedBase(trained.Model, trained.Tokenizer);
         })).ToList();

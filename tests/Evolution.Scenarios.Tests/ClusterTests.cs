@@ -277,6 +277,38 @@ public class ClusterTests(TinyGroup group)
     }
 
     [Fact]
+    public async Task ACoordinatorKilledMidStepLeavesNoWorkerBehindAndItsRunResumesToTheSummaryOfASingleProcessRun()
+    {
+        var scenario = group.WriteScenario("coordinator-killed", """
+              - quiz: {facts: 6}
+              - news: {epoch: 1, learners: [ada]}
+              - debate: {facts: news, rounds: 2, topology: all-to-all}
+            """);
+        var single = Path.Combine(group.Directory, "runs", "coordinator-killed-1");
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+
+        // SIGKILL the coordinator (the run itself) in the middle of the debate; its workers are left without it.
+        var clustered = Path.Combine(group.Directory, "runs", "coordinator-killed-3");
+        IReadOnlyList<int> workers = [];
+        int killed = 0;
+        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
+        {
+            if (!line.Contains("debate: round 0") || Interlocked.Exchange(ref killed, coordinator) != 0) return;
+            workers = Workers(coordinator);
+            System.Diagnostics.Process.GetProcessById(coordinator).Kill();
+        });
+        Assert.NotEqual(0, code);
+        Assert.Equal(2, workers.Count);
+        // The workers down the lost coordinator (they are the majority), leave and exit: nothing is left running.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (workers.Any(w => Directory.Exists($"/proc/{w}")) && DateTime.UtcNow < deadline) await Task.Delay(200);
+        Assert.All(workers, w => Assert.False(Directory.Exists($"/proc/{w}"), $"worker {w} still runs a minute after its coordinator was killed"));
+
+        ScenarioRunner.Resume(clustered, group.Options(clustered));
+        Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+    }
+
+    [Fact]
     public async Task APopulationWhoseBasesRunOnTwoWorkersOneOfThemKilledMidSpreadEndsWithTheSummaryOfASingleProcessRun()
     {
         // 120 agents over two tiny bases (memory, ROME and no channel), a spread with a rumour and a followed agent's circuit.

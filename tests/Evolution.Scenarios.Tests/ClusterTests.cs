@@ -111,7 +111,8 @@ public class ClusterTests(TinyGroup group)
         ];
     }
 
-    static string Json(object o) => System.Text.Json.JsonSerializer.Serialize(o, o.GetType(),
+    /// <summary>A message or record as JSON with its runtime type's every member (tuples' fields and NaN included), to compare two by value.</summary>
+    internal static string Json(object? o) => System.Text.Json.JsonSerializer.Serialize(o, o?.GetType() ?? typeof(object),
         new System.Text.Json.JsonSerializerOptions { IncludeFields = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
 
     [Fact]
@@ -233,8 +234,7 @@ public class ClusterTests(TinyGroup group)
               - conformity: {facts: 6, wrong_peers: [0, 2]}
               - convergence: {probes: 12, k: 3}
             """);
-        var single = Path.Combine(group.Directory, "runs", "on-nodes-1");
-        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        var single = SingleProcessRun(scenario, "on-nodes-1");
 
         // The same scenario with a coordinator (this CLI process) and two `evolution node` workers hosting the agents.
         var clustered = Path.Combine(group.Directory, "runs", "on-nodes-3");
@@ -242,7 +242,7 @@ public class ClusterTests(TinyGroup group)
         Assert.True(code == 0, log);
         Assert.Contains("cluster: 2 worker node(s) up", log);
         Assert.Contains("node 2: node akka.tcp://evolution@127.0.0.1:", log);
-        Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+        AssertSameSummary(single, clustered);
 
         // run.db says where each agent answered: a worker node, one per agent (none moved); nowhere in one process. The run asks
         // its agents only once both workers' regions have registered, so Akka's allocation (fewest shards first) uses both.
@@ -268,7 +268,7 @@ public class ClusterTests(TinyGroup group)
               - conformity: {facts: 6, wrong_peers: [0, 2]}
             """);
         // In the middle of the debate, after ada took the news into her weights.
-        var clustered = await KilledMidRun(scenario, "worker-killed", "debate: round 0");
+        var (_, clustered) = await KilledMidRun(scenario, "worker-killed", "debate: round 0");
 
         // run.db shows the move: an agent of the killed worker answered on the other one afterwards.
         using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
@@ -284,8 +284,7 @@ public class ClusterTests(TinyGroup group)
               - news: {epoch: 1, learners: [ada]}
               - debate: {facts: news, rounds: 2, topology: all-to-all}
             """);
-        var single = Path.Combine(group.Directory, "runs", "coordinator-killed-1");
-        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        var single = SingleProcessRun(scenario, "coordinator-killed-1");
 
         // SIGKILL the coordinator (the run itself) in the middle of the debate; its workers are left without it.
         var clustered = Path.Combine(group.Directory, "runs", "coordinator-killed-3");
@@ -305,7 +304,7 @@ public class ClusterTests(TinyGroup group)
         Assert.All(workers, w => Assert.False(Directory.Exists($"/proc/{w}"), $"worker {w} still runs a minute after its coordinator was killed"));
 
         ScenarioRunner.Resume(clustered, group.Options(clustered));
-        Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+        AssertSameSummary(single, clustered);
     }
 
     [Fact]
@@ -315,8 +314,7 @@ public class ClusterTests(TinyGroup group)
         var scenario = PopulationScenarioTests.WriteScenario(group.Directory, "population-on-nodes", PopulationScenarioTests.Population,
             "{epoch: 1, facts: 2, seeded: 0.2, rumour: 0.1, steps: 6, reads: 3, circuit_facts: 2, circuit_agents: 1}");
         // The bases' forward passes on two `evolution node` workers; in the middle of the spread one of them is SIGKILLed.
-        var clustered = await KilledMidRun(scenario, "population-on-nodes", "spread (step 0) 2/6");
-        var single = Path.Combine(group.Directory, "runs", "population-on-nodes-1");
+        var (single, clustered) = await KilledMidRun(scenario, "population-on-nodes", "spread (step 0) 2/6");
 
         // run.db says where each base entity computed each round: on both workers before the kill, on the survivor after it, so an
         // entity of the killed worker shows on the other one (it moved); nowhere in one process.
@@ -341,8 +339,7 @@ public class ClusterTests(TinyGroup group)
               - news: {epoch: 1, learners: [ada]}
               - conformity: {facts: 4, wrong_peers: [2]}
             """);
-        var single = Path.Combine(group.Directory, "runs", "joined-1");
-        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        var single = SingleProcessRun(scenario, "joined-1");
 
         // A worker started by hand with an empty cache, its own seed (the first node of a cluster), then `run --cluster` naming it:
         // the worker gets each agent's checkpoint from the coordinator before it hosts agents.
@@ -366,7 +363,7 @@ public class ClusterTests(TinyGroup group)
             var (code, log) = await RunOnLocalNodes(scenario, clustered, nodes: ["--cluster", seed]);
             Assert.True(code == 0, log + "\n--- worker:\n" + string.Join("\n", workerLog));
             Assert.Contains("cluster: 1 worker node(s) up", log);
-            Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
+            AssertSameSummary(single, clustered);
             using (var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName)))
                 Assert.All(db.Answers.FindAll(), a => Assert.Equal(seed, a.Node));
             // The coordinator left when the run ended, and so did the worker.
@@ -433,15 +430,25 @@ public class ClusterTests(TinyGroup group)
         return port;
     }
 
+    /// <summary>Runs <paramref name="scenario"/> in this process into runs/<paramref name="folder"/>; returns the run folder.</summary>
+    string SingleProcessRun(string scenario, string folder)
+    {
+        var single = Path.Combine(group.Directory, "runs", folder);
+        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        return single;
+    }
+
+    static void AssertSameSummary(string expected, string actual) =>
+        Assert.Equal(File.ReadAllText(Path.Combine(expected, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(actual, RunResults.SummaryFile)));
+
     /// <summary>
     /// Runs <paramref name="scenario"/> in this process, then with <c>--local-nodes 2</c>, SIGKILLing one worker (no chance to leave)
     /// when the coordinator prints a line containing <paramref name="marker"/>: the clustered run must end, see the worker removed,
-    /// and write the single-process run's summary. Returns the clustered run's folder (the single one's ends in -1).
+    /// and write the single-process run's summary. Returns both run folders.
     /// </summary>
-    async Task<string> KilledMidRun(string scenario, string name, string marker)
+    async Task<(string Single, string Clustered)> KilledMidRun(string scenario, string name, string marker)
     {
-        var single = Path.Combine(group.Directory, "runs", name + "-1");
-        ScenarioRunner.Run(Scenario.Load(scenario), group.Options(single), force: true);
+        var single = SingleProcessRun(scenario, name + "-1");
         var clustered = Path.Combine(group.Directory, "runs", name + "-3");
         int killed = 0;
         var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
@@ -452,8 +459,8 @@ public class ClusterTests(TinyGroup group)
         Assert.True(code == 0, log);
         Assert.NotEqual(0, killed);
         Assert.Contains("was removed from the cluster", log);
-        Assert.Equal(File.ReadAllText(Path.Combine(single, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(clustered, RunResults.SummaryFile)));
-        return clustered;
+        AssertSameSummary(single, clustered);
+        return (single, clustered);
     }
 
     /// <summary>

@@ -176,14 +176,11 @@ public class SpreadTests(TinyGroup group)
                 Assert.Equal(inProcess[s].Facts[f].Committed, throughActors[s].Facts[f].Committed);
             }
             // The records to the bit, but for how long they took.
-            Assert.Equal(Json(inProcess[s].Traces?.Select(t => t with { Trace = t.Trace with { Seconds = 0 } })),
-                Json(throughActors[s].Traces?.Select(t => t with { Trace = t.Trace with { Seconds = 0 } })));
+            Assert.Equal(ClusterTests.Json(inProcess[s].Traces?.Select(t => t with { Trace = t.Trace with { Seconds = 0 } })),
+                ClusterTests.Json(throughActors[s].Traces?.Select(t => t with { Trace = t.Trace with { Seconds = 0 } })));
         }
         system.Terminate().Wait(TimeSpan.FromSeconds(30));
     }
-
-    static string Json(object? o) => System.Text.Json.JsonSerializer.Serialize(o, new System.Text.Json.JsonSerializerOptions
-        { IncludeFields = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
 
     [Fact]
     public void BatchedAnswersEqualAnsweringOneAgentAtATime()

@@ -197,19 +197,24 @@ public static class ClusterNode
     /// A worker serves one run: when a coordinator is removed from the cluster (its run ended and it left, or it was lost and
     /// downed), this node leaves too, which ends it (<see cref="Akka.Cluster.Cluster.RegisterOnMemberRemoved"/>).
     /// </summary>
-    public static void EndWithCoordinator(ActorSystem system) => system.ActorOf(Props.Create(() => new CoordinatorWatcher()), "coordinator-watcher");
-
-    sealed class CoordinatorWatcher : ReceiveActor
+    public static void EndWithCoordinator(ActorSystem system) => OnMemberRemoved(system, "coordinator-watcher", (removed, log) =>
     {
-        public CoordinatorWatcher()
+        if (!removed.Member.HasRole(CoordinatorRole)) return;
+        log.Warning("the coordinator at {0} left the cluster: this worker leaves too", removed.Member.Address);
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        cluster.Leave(cluster.SelfAddress);
+    });
+
+    /// <summary>Runs <paramref name="removed"/> (with the watcher's log) for every member removal this node sees from now on.</summary>
+    public static void OnMemberRemoved(ActorSystem system, string name, Action<ClusterEvent.MemberRemoved, ILoggingAdapter> removed) =>
+        system.ActorOf(Props.Create(() => new RemovalWatcher(removed)), name);
+
+    sealed class RemovalWatcher : ReceiveActor
+    {
+        public RemovalWatcher(Action<ClusterEvent.MemberRemoved, ILoggingAdapter> removed)
         {
-            var cluster = Akka.Cluster.Cluster.Get(Context.System);
-            Receive<ClusterEvent.MemberRemoved>(m =>
-            {
-                if (!m.Member.HasRole(CoordinatorRole)) return;
-                Context.GetLogger().Warning("the coordinator at {0} left the cluster: this worker leaves too", m.Member.Address);
-                cluster.Leave(cluster.SelfAddress);
-            });
+            var log = Context.GetLogger();
+            Receive<ClusterEvent.MemberRemoved>(m => removed(m, log));
             Receive<ClusterEvent.CurrentClusterState>(_ => { });
         }
 

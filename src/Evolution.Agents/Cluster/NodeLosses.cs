@@ -77,25 +77,11 @@ public sealed class NodeLosses
     public static NodeLosses Watch(ActorSystem system)
     {
         var losses = new NodeLosses();
-        system.ActorOf(Props.Create(() => new Watcher(losses)), "node-losses");
-        return losses;
-    }
-
-    sealed class Watcher : ReceiveActor
-    {
-        public Watcher(NodeLosses losses)
+        ClusterNode.OnMemberRemoved(system, "node-losses", (removed, log) =>
         {
-            Receive<ClusterEvent.MemberRemoved>(m =>
-            {
-                Context.GetLogger().Warning("node {0} was removed from the cluster ({1}): its agents' requests go out again to the nodes left", m.Member.Address, m.PreviousStatus);
-                losses.Lost();
-            });
-            Receive<ClusterEvent.CurrentClusterState>(_ => { });
-        }
-
-        protected override void PreStart() =>
-            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));
-
-        protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+            log.Warning("node {0} was removed from the cluster ({1}): its agents' requests go out again to the nodes left", removed.Member.Address, removed.PreviousStatus);
+            losses.Lost();
+        });
+        return losses;
     }
 }

@@ -107,49 +107,49 @@ public sealed class BaseActors : IBeliefSource
     /// <summary>The entity that answers base <paramref name="base"/>'s passes dealt to <paramref name="slot"/>.</summary>
     public static string EntityId(int @base, int slot) => $"{@base}/{slot}";
 
-    /// <summary>The base an entity id names.</summary>
-    public static int BaseOf(string entityId) => int.Parse(entityId.AsSpan(0, entityId.IndexOf('/')));
+    public IReadOnlyDictionary<int, IReadOnlyList<double[]>> Beliefs(IReadOnlyDictionary<int, IReadOnlyList<AgentQuery>> byBase) =>
+        Gather<AgentQuery, ScoredOnBase, double[]>(byBase, (b, queries) => slots == 1 ? Whole(queries.Count) : bases[b].ForwardPasses(queries), q => q.Delta,
+                (b, deltas, passes) => new ScoreOnBase(b, deltas, [.. passes.Select(p => (IReadOnlyList<WireQuery>)[.. p.Select(x => new WireQuery(x.Delta, x.Query.Prompt, x.Query.Candidates))])]),
+                reply => (reply.Beliefs, reply.Node), () => []) // a query without candidates is in no pass: its belief is empty, as a single pass gives it
+            .ToDictionary(p => p.Key, p => (IReadOnlyList<double[]>)p.Value);
 
-    public IReadOnlyDictionary<int, IReadOnlyList<double[]>> Beliefs(IReadOnlyDictionary<int, IReadOnlyList<AgentQuery>> byBase)
+    public IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase) =>
+        Gather<AgentPeerQuery, AnalyzedOnBase, PeerPressureResult>(byBase,
+                (_, queries) => slots == 1 ? Whole(queries.Count) : [.. Enumerable.Range(0, queries.Count).Chunk(PeerPressure.RowsPerBatch)], q => q.Delta,
+                (b, deltas, batches) => new AnalyzeOnBase(b, deltas, [.. batches.Select(p => (IReadOnlyList<WirePeerQuery>)[.. p.Select(x => new WirePeerQuery(x.Delta, x.Query.Query))])]),
+                reply => (reply.Results, reply.Node), () => null!)
+            .ToDictionary(p => p.Key, p => (IReadOnlyList<PeerPressureResult>)p.Value);
+
+    /// <summary>With one slot a base gets its whole batch as one part, which it cuts into the same passes itself (no planning here).</summary>
+    static IReadOnlyList<int[]> Whole(int count) => [[.. Enumerable.Range(0, count)]];
+
+    /// <summary>
+    /// Each base's batch <paramref name="cut"/> into parts (query indices in order), dealt round-robin to the base's slots; each slot
+    /// gets one <paramref name="message"/> of its parts, every query with the index of its delta in the message's table; all are
+    /// asked together, and the results go back to query order (a query in no part gets <paramref name="missing"/>).
+    /// </summary>
+    Dictionary<int, TResult[]> Gather<TQuery, TReply, TResult>(IReadOnlyDictionary<int, IReadOnlyList<TQuery>> byBase, Func<int, IReadOnlyList<TQuery>, IReadOnlyList<int[]>> cut,
+        Func<TQuery, AgentDelta?> deltaOf, Func<int, IReadOnlyList<WireDelta>, IReadOnlyList<IReadOnlyList<(TQuery Query, int Delta)>>, object> message,
+        Func<TReply, (IReadOnlyList<IReadOnlyList<TResult>> Parts, string? Node)> read, Func<TResult> missing)
     {
-        var asked = new List<(int Base, string Entity, IReadOnlyList<int[]> Passes, Task<ScoredOnBase> Reply)>();
+        var asked = new List<(int Base, string Entity, IReadOnlyList<int[]> Parts, Task<TReply> Reply)>();
         foreach (var (b, queries) in byBase)
-            foreach (var (slot, passes) in Deal(slots == 1 ? [[.. Enumerable.Range(0, queries.Count)]] : bases[b].ForwardPasses(queries)))
+            foreach (var (slot, parts) in Deal(cut(b, queries)))
             {
-                var (deltas, index) = Table(passes.SelectMany(p => p).Select(q => queries[q].Delta));
-                var message = new ScoreOnBase(b, deltas, [.. passes.Select(p => (IReadOnlyList<WireQuery>)[.. p.Select(q => new WireQuery(index(queries[q].Delta), queries[q].Prompt, queries[q].Candidates))])]);
-                asked.Add((b, EntityId(b, slot), passes, Ask<ScoredOnBase>(b, slot, message)));
+                var (deltas, index) = Table(parts.SelectMany(p => p).Select(q => deltaOf(queries[q])));
+                var body = message(b, deltas, [.. parts.Select(p => (IReadOnlyList<(TQuery, int)>)[.. p.Select(q => (queries[q], index(deltaOf(queries[q]))))])]);
+                asked.Add((b, EntityId(b, slot), parts, Ask<TReply>(b, slot, body)));
             }
         Task.WaitAll([.. asked.Select(a => a.Reply)]);
-        Placed(asked.Select(a => (a.Entity, a.Reply.Result.Node)));
-        // A query without candidates is in no pass: its belief is empty, as a single pass gives it.
-        var beliefs = byBase.ToDictionary(p => p.Key, p => Enumerable.Range(0, p.Value.Count).Select(_ => Array.Empty<double>()).ToArray());
-        foreach (var (b, _, passes, reply) in asked)
-            foreach (var (pass, scored) in passes.Zip(reply.Result.Beliefs))
-                foreach (var (q, belief) in pass.Zip(scored)) beliefs[b][q] = belief;
-        return beliefs.ToDictionary(p => p.Key, p => (IReadOnlyList<double[]>)p.Value);
-    }
-
-    public IReadOnlyDictionary<int, IReadOnlyList<PeerPressureResult>> AnalyzePeers(IReadOnlyDictionary<int, IReadOnlyList<AgentPeerQuery>> byBase)
-    {
-        var asked = new List<(int Base, string Entity, IReadOnlyList<int[]> Batches, Task<AnalyzedOnBase> Reply)>();
-        foreach (var (b, queries) in byBase)
+        var results = byBase.ToDictionary(p => p.Key, p => Enumerable.Range(0, p.Value.Count).Select(_ => missing()).ToArray());
+        foreach (var (b, entity, parts, reply) in asked)
         {
-            var batches = Enumerable.Range(0, queries.Count).Chunk(slots == 1 ? Math.Max(1, queries.Count) : PeerPressure.RowsPerBatch).ToList();
-            foreach (var (slot, mine) in Deal(batches))
-            {
-                var (deltas, index) = Table(mine.SelectMany(p => p).Select(q => queries[q].Delta));
-                var message = new AnalyzeOnBase(b, deltas, [.. mine.Select(p => (IReadOnlyList<WirePeerQuery>)[.. p.Select(q => new WirePeerQuery(index(queries[q].Delta), queries[q].Query))])]);
-                asked.Add((b, EntityId(b, slot), mine, Ask<AnalyzedOnBase>(b, slot, message)));
-            }
+            var (computed, node) = read(reply.Result);
+            Placed([(entity, node)]);
+            foreach (var (part, values) in parts.Zip(computed))
+                foreach (var (q, value) in part.Zip(values)) results[b][q] = value;
         }
-        Task.WaitAll([.. asked.Select(a => a.Reply)]);
-        Placed(asked.Select(a => (a.Entity, a.Reply.Result.Node)));
-        var results = byBase.ToDictionary(p => p.Key, p => new PeerPressureResult[p.Value.Count]);
-        foreach (var (b, _, batches, reply) in asked)
-            foreach (var (batch, analysed) in batches.Zip(reply.Result.Results))
-                foreach (var (q, result) in batch.Zip(analysed)) results[b][q] = result;
-        return results.ToDictionary(p => p.Key, p => (IReadOnlyList<PeerPressureResult>)p.Value);
+        return results;
     }
 
     public CircuitHeads? ConformityCircuit(int @base, AgentDelta? delta, IReadOnlyList<ConformityContrast> contrasts)
@@ -180,10 +180,7 @@ public sealed class BaseActors : IBeliefSource
                 if (node is not null) placements.Add($"{entity} {node}");
     }
 
-    /// <summary>
-    /// Passes dealt round-robin to the slots, each slot's in order (slots that get none are left out). With one slot the whole batch
-    /// goes as one part, which the actor cuts into the same passes itself (no planning here).
-    /// </summary>
+    /// <summary>Parts dealt round-robin to the slots, each slot's in order (slots that get none are left out).</summary>
     IEnumerable<(int Slot, IReadOnlyList<int[]> Passes)> Deal(IReadOnlyList<int[]> passes) =>
         Enumerable.Range(0, slots).Select(s => (s, (IReadOnlyList<int[]>)[.. passes.Where((_, i) => i % slots == s)])).Where(x => x.Item2.Count > 0);
 

@@ -6,25 +6,57 @@ namespace Evolution.Agents;
 /// One agent as an actor: owns its <see cref="AgentRuntime"/> and turns messages into calls on it.
 /// When handling a message throws, the supervisor restarts the actor: the new instance rebuilds
 /// the agent from its checkpoint, memory and learned news (<see cref="AgentHome"/>), and the message
-/// that failed is delivered again, so no request is lost.
+/// that failed is delivered again, so no request is lost. Given the run's recorder (an agent on a cluster's
+/// worker node), each instance first reads its history from the run database and takes in what it lacks,
+/// holding every other message until then: an agent built on any node starts from what the run recorded.
 /// </summary>
-public sealed class AgentActor : ReceiveActor
+public sealed class AgentActor : ReceiveActor, IWithUnboundedStash
 {
     const int MaxAttempts = 3;
     readonly AgentHome home;
+    readonly IActorRef? recorder;
     AgentRuntime runtime;
 
-    public static Props Props(AgentHome home) => Akka.Actor.Props.Create(() => new AgentActor(home));
+    public IStash Stash { get; set; } = null!;
+
+    /// <param name="recorder">The run's recorder (or a proxy of it), where the agent's history is read before anything else; null:
+    /// the agent lives in the run's own process, where <paramref name="home"/> holds its history.</param>
+    public static Props Props(AgentHome home, IActorRef? recorder = null) => Akka.Actor.Props.Create(() => new AgentActor(home, recorder));
+
+    /// <summary>How long an agent waits for its history (the recorder's node may still be joining).</summary>
+    static readonly TimeSpan HistoryTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>This node's address when it is one of a cluster's (remote addresses have a host), else null.</summary>
     readonly string? node;
 
-    public AgentActor(AgentHome home)
+    public AgentActor(AgentHome home, IActorRef? recorder)
     {
         this.home = home;
+        this.recorder = recorder;
         var address = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
         node = address.Host is null ? null : address.ToString();
         runtime = home.Rebuild();
+        if (recorder is null) Ready();
+        else Become(ReadingHistory);
+    }
+
+    void ReadingHistory()
+    {
+        Receive<RestoreLearned>(m =>
+        {
+            (runtime, _) = home.Restore(runtime, m);
+            Stash.UnstashAll();
+            Become(Ready);
+        });
+        Receive<Status.Failure>(f => throw new AgentFaultException($"agent {home.Name}: could not read its history from the run's recorder: {f.Cause.Message}"));
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    protected override void PreStart() =>
+        recorder?.Ask<RestoreLearned>(new ReadHistory(home.Name), HistoryTimeout).PipeTo(Self, failure: e => new Status.Failure(e));
+
+    void Ready()
+    {
         Receive<AskAgent>(m =>
         {
             ThrowIfArmed();
@@ -41,6 +73,7 @@ public sealed class AgentActor : ReceiveActor
             (runtime, int applied) = home.Restore(runtime, m);
             Sender.Tell(new LearnedRestored(home.Name, applied));
         });
+        Receive<ReachAgent>(m => Sender.Tell(new AgentReached(home.Name, node)));
         Receive<TakeSnapshot>(m =>
         {
             ThrowIfArmed();

@@ -2,10 +2,9 @@ namespace Evolution.Agents;
 
 /// <summary>
 /// What outlives an agent actor's restarts: how to build the agent from its checkpoint and memory,
-/// and the news it took in so far (by request key, in order), replayed into its weights after a restart (edits are
-/// deterministic, so the replayed weights equal the lost ones). Memory lives in its own database
-/// and survives by itself. On a cluster a home is per node: an agent rebuilt on another node gets its
-/// history from the moderator (<see cref="RestoreLearned"/>).
+/// and the news it took in so far (by request key, in order), replayed into its weights and memory after a restart (edits are
+/// deterministic, so the replayed weights equal the lost ones). On a cluster a home is per node: an agent built on a node
+/// reads its history from the run database through the recorder (<see cref="ReadHistory"/>, <see cref="RestoreLearned"/>).
 /// </summary>
 public sealed class AgentHome(string name, Func<AgentRuntime> build)
 {
@@ -18,18 +17,21 @@ public sealed class AgentHome(string name, Func<AgentRuntime> build)
 
     public int Restarts { get; internal set; }
 
-    /// <summary>A fresh runtime from the checkpoint, with every parametric update learned so far applied again.</summary>
+    /// <summary>A fresh runtime from the checkpoint and memory, with every update learned so far applied again.</summary>
     public AgentRuntime Rebuild()
     {
         var runtime = build();
-        if (Parametric(runtime))
+        if (Replays(runtime))
             lock (learned)
                 foreach (var (request, _) in learned) runtime.Learn(request.News);
         return runtime;
     }
 
-    /// <summary>Updates that live in the weights (memory keeps its statements in its own database).</summary>
-    static bool Parametric(AgentRuntime runtime) => runtime.Profile.Update.Channel is not (Core.Agents.UpdateChannel.None or Core.Agents.UpdateChannel.Rag);
+    /// <summary>
+    /// Whether updates change the agent: into its weights, or into its memory. A memory that survived (the same node's file) holds
+    /// the statements already and stores each once; one opened fresh on another node gets them back this way.
+    /// </summary>
+    static bool Replays(AgentRuntime runtime) => runtime.Profile.Update.Channel is not Core.Agents.UpdateChannel.None;
 
     readonly Dictionary<object, int> failures = new(ReferenceEqualityComparer.Instance);
 
@@ -53,25 +55,27 @@ public sealed class AgentHome(string name, Func<AgentRuntime> build)
     }
 
     /// <summary>
-    /// Takes in the moderator's history (<see cref="RestoreLearned"/>): what extends its own is applied in order (into the weights
-    /// for a parametric channel; memory holds its statements already); a history that disagrees with its own (it took requests in
-    /// another order) replaces it, and the agent is rebuilt from the checkpoint. Returns the runtime to go on with and how many
-    /// requests it took in.
+    /// Takes in the history the run database recorded (<see cref="RestoreLearned"/>): what extends its own is applied in order
+    /// (into the weights, or into memory, whose statements are stored once however often they are added); a history that is
+    /// behind its own (the latest update was acknowledged but not recorded yet) changes nothing; one that disagrees (another
+    /// order) replaces it, and the agent is rebuilt from the checkpoint. Returns the runtime to go on with and how many requests
+    /// it took in.
     /// </summary>
     internal (AgentRuntime Runtime, int Applied) Restore(AgentRuntime runtime, RestoreLearned history)
     {
         lock (learned)
         {
+            var own = learned.Select(l => l.Request.Key).ToList();
             var given = history.Learned.Select(l => l.Key).ToList();
-            if (learned.Count <= given.Count && learned.Select(l => l.Request.Key).SequenceEqual(given.Take(learned.Count)))
+            if (own.Count >= given.Count && own.Take(given.Count).SequenceEqual(given)) return (runtime, 0);
+            if (own.SequenceEqual(given.Take(own.Count)))
             {
-                int from = learned.Count;
-                for (int i = from; i < given.Count; i++)
+                for (int i = own.Count; i < given.Count; i++)
                 {
-                    if (Parametric(runtime)) runtime.Learn(history.Learned[i].News);
+                    if (Replays(runtime)) runtime.Learn(history.Learned[i].News);
                     learned.Add((history.Learned[i], history.Outcomes[i]));
                 }
-                return (runtime, given.Count - from);
+                return (runtime, given.Count - own.Count);
             }
             learned.Clear();
             learned.AddRange(history.Learned.Zip(history.Outcomes));

@@ -12,12 +12,19 @@ public sealed record LearnNews(string Key, IReadOnlyList<NewsItem> News);
 public sealed record NewsLearned(string Key, UpdateOutcome Outcome);
 
 /// <summary>
-/// Everything the agent took in so far as the moderator saw it acknowledged, in order, with what each did: an agent rebuilt
-/// on another node after its node was lost takes in what it lacks (the weights' edits replayed in order; a history that
-/// disagrees with its own is replayed from the checkpoint), so no agent state lives only on a worker.
+/// Everything the agent took in so far as the run database recorded it (<see cref="Recording.RunDatabase.History"/>), in order,
+/// with what each did: an agent built on a node takes in what it lacks (edits into its weights and statements into its memory,
+/// replayed in order; a history that disagrees with its own is replayed from the checkpoint), so no agent state lives only on a worker.
 /// </summary>
 public sealed record RestoreLearned(IReadOnlyList<LearnNews> Learned, IReadOnlyList<UpdateOutcome> Outcomes);
 public sealed record LearnedRestored(string Agent, int Applied);
+
+/// <summary>Is the agent there? Answered once it is built, with its history taken in (after a node loss: where it lives now).</summary>
+public sealed record ReachAgent(string Agent);
+public sealed record AgentReached(string Agent, string? Node);
+
+/// <summary>Asks the recorder for an agent's history; the reply is <see cref="RestoreLearned"/>.</summary>
+public sealed record ReadHistory(string Agent);
 
 /// <summary>Hidden states of the last token of each text, per layer (for representation convergence).</summary>
 public sealed record TakeSnapshot(string Key, IReadOnlyList<string> Texts);

@@ -14,13 +14,16 @@ public sealed record RunCompleted(string? Error);
 /// <summary>Everything the moderator needs to set up a run's actors.</summary>
 /// <param name="AgentRegion">Set when the agents are sharded over a cluster's worker nodes (<see cref="Cluster.ClusterNode"/>): the
 /// region (or its proxy) that reaches them; null: the agents are this moderator's children.</param>
+/// <param name="Recorder">Set on a cluster: the recorder singleton (<see cref="Cluster.ClusterNode.Singleton"/>), which agents on
+/// worker nodes read their history from; null: the recorder is this moderator's child.</param>
 public sealed record RunSetup(IReadOnlyList<AgentHome> Agents, RunDatabase Database, World World, int Seed,
-    IReadOnlyDictionary<string, AgentProfile> Profiles, IProgress<string>? Progress, TimeSpan AskTimeout, IActorRef? AgentRegion = null);
+    IReadOnlyDictionary<string, AgentProfile> Profiles, IProgress<string>? Progress, TimeSpan AskTimeout, IActorRef? AgentRegion = null, IActorRef? Recorder = null);
 
 /// <summary>
 /// The moderator: parent and supervisor of the agents, the recorder and the tracer; runs the
 /// protocols (plain classes in <see cref="Protocols"/>) against the agents through actor messages.
 /// An agent that throws is restarted (at most 3 times a minute) and gets the failed request again.
+/// On a cluster the moderator and the recorder are singletons of the coordinator and the agents live on the workers.
 /// </summary>
 public sealed class ModeratorActor : ReceiveActor
 {
@@ -54,7 +57,7 @@ public sealed class ModeratorActor : ReceiveActor
 
     protected override void PreStart()
     {
-        recorder = Context.ActorOf(RecorderActor.Props(setup.Database), "recorder");
+        recorder = setup.Recorder ?? Context.ActorOf(RecorderActor.Props(setup.Database), "recorder");
         tracer = Context.ActorOf(TracerActor.Props(), "tracer");
         if (setup.AgentRegion is null)
             foreach (var home in setup.Agents) agents[home.Name] = Context.ActorOf(AgentActor.Props(home), home.Name);
@@ -68,18 +71,12 @@ public sealed class ModeratorActor : ReceiveActor
 /// Protocols' view of agents that are actors: requests are asks with a timeout, sent where <paramref name="route"/> says: to
 /// the agent's own actor (<see cref="Local"/>), or to the shard region that finds it on whichever node hosts it (<see cref="Sharded"/>).
 /// </summary>
-/// <param name="losses">Set for agents on a cluster: when a node is lost, every agent first gets back what it learned (an agent
-/// rebuilt on another node starts from its checkpoint) and every request that was out is sent again (requests are idempotent by
-/// key: an answer is recomputed, news already taken in is answered, not applied twice).</param>
+/// <param name="losses">Set for agents on a cluster: every request that was out when a node is lost is sent again (requests are
+/// idempotent by key: an answer is recomputed, news already taken in is answered, not applied twice). An agent rebuilt on another
+/// node first reads what it learned from the run database (<see cref="AgentActor"/>), so nothing of it lives here.</param>
 public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, object, (IActorRef To, object Message)> route, IActorRef tracer, TimeSpan timeout,
     Cluster.NodeLosses? losses = null) : IAgentGroup
 {
-    /// <summary>Per agent, the news it acknowledged taking in, in order, with what each did: what a rebuilt agent is given back.</summary>
-    readonly Dictionary<string, List<(LearnNews Request, UpdateOutcome Outcome)>> learned = agents.ToDictionary(a => a, _ => new List<(LearnNews, UpdateOutcome)>());
-    readonly Lock restoring = new();
-    Task restored = Task.CompletedTask;
-    int restoredGeneration;
-
     /// <summary>Agents that are children of this process's moderator.</summary>
     public static ActorAgentGroup Local(IReadOnlyDictionary<string, IActorRef> agents, IActorRef tracer, TimeSpan timeout) =>
         new([.. agents.Keys], (agent, message) => (agents[agent], message), tracer, timeout);
@@ -91,46 +88,22 @@ public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, o
     public IReadOnlyList<string> Agents { get; } = agents;
 
     /// <summary>
-    /// A request to an agent; on a cluster it outlives node losses (<see cref="Cluster.NodeLosses.Survive{T}"/>): once every agent
-    /// has its history back, the request is sent again whole (the shards have moved by then).
+    /// A request to an agent; on a cluster it outlives node losses (<see cref="Cluster.NodeLosses.Survive{T}"/>): once the agent
+    /// is reached again (rebuilt on a node left, with its history), the request is sent again whole.
     /// </summary>
     Task<T> AskAgent<T>(string agent, object message)
     {
         var (to, wrapped) = route(agent, message);
-        return losses is null ? to.Ask<T>(wrapped, timeout) : losses.Survive<T>(to, wrapped, timeout, Restored, resendWhole: true);
-    }
-
-    /// <summary>After the losses up to <paramref name="generation"/>: every agent given back what it learned, once per loss.</summary>
-    Task Restored(int generation)
-    {
-        lock (restoring)
-        {
-            if (generation > restoredGeneration)
-            {
-                restoredGeneration = generation;
-                restored = Task.WhenAll(Agents.Select(agent =>
-                {
-                    List<(LearnNews Request, UpdateOutcome Outcome)> history;
-                    lock (learned) history = [.. learned[agent]];
-                    var (to, wrapped) = route(agent, new RestoreLearned([.. history.Select(h => h.Request)], [.. history.Select(h => h.Outcome)]));
-                    return Cluster.NodeLosses.AskAgain<LearnedRestored>(to, wrapped, timeout);
-                }));
-            }
-            return restored;
-        }
+        if (losses is null) return to.Ask<T>(wrapped, timeout);
+        var (_, reach) = route(agent, new ReachAgent(agent));
+        return losses.Survive<T>(to, wrapped, timeout, reach: () => Cluster.NodeLosses.AskAgain<AgentReached>(to, reach, timeout));
     }
 
     public async Task<IReadOnlyList<AgentAnswer>> Ask(string agent, string key, IReadOnlyList<AskItem> items) =>
         (await AskAgent<AgentAnswered>(agent, new AskAgent(key, items))).Answers;
 
-    public async Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news)
-    {
-        var request = new LearnNews(key, news);
-        var outcome = (await AskAgent<NewsLearned>(agent, request)).Outcome;
-        lock (learned)
-            if (!learned[agent].Any(l => l.Request.Key == key)) learned[agent].Add((request, outcome));
-        return outcome;
-    }
+    public async Task<UpdateOutcome> Learn(string agent, string key, IReadOnlyList<NewsItem> news) =>
+        (await AskAgent<NewsLearned>(agent, new LearnNews(key, news))).Outcome;
 
     public async Task<IReadOnlyList<(string Hook, double[][] Features)>> Snapshot(string agent, string key, IReadOnlyList<string> texts) =>
         (await AskAgent<SnapshotTaken>(agent, new TakeSnapshot(key, texts))).Layers;

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using Evolution.Agents;
+using Evolution.Agents.Cluster;
 using Evolution.Agents.Recording;
 using Evolution.Core;
 using Evolution.Core.Agents;
@@ -93,7 +94,10 @@ public static class ScenarioRunner
                 "akka { loglevel = WARNING, stdout-loglevel = WARNING, log-dead-letters = off, log-dead-letters-during-shutdown = off }"));
             var setup = new RunSetup(homes, db, world, scenario.Seed, scenario.Agents.ToDictionary(a => a.Name, a => a.Profile), options.Progress, options.AskTimeout,
                 cluster?.AgentRegion);
-            var moderator = system.ActorOf(ModeratorActor.Props(setup), "moderator");
+            // On a cluster, the coordinator's singletons: the workers' agents read their history from the recorder.
+            var moderator = cluster is null ? system.ActorOf(ModeratorActor.Props(setup), ClusterNode.ModeratorName)
+                : ClusterNode.Singleton(system, ModeratorActor.Props(setup with { Recorder = ClusterNode.Singleton(system, RecorderActor.Props(db), ClusterNode.RecorderName) }),
+                    ClusterNode.ModeratorName);
             var completed = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan).GetAwaiter().GetResult();
             system.Terminate().Wait(TimeSpan.FromSeconds(30));
             if (completed.Error is not null) throw new RunFailedException($"the run stopped: {completed.Error}. Continue it with `evolution resume {options.OutputDirectory}`.");
@@ -106,7 +110,9 @@ public static class ScenarioRunner
     /// How to build each agent of the scenario (<see cref="AgentHome"/>): trained or loaded through the checkpoint cache now, its
     /// model loaded and its memory (under the run folder) opened when an actor builds it. Every node of a run builds the same homes.
     /// </summary>
-    public static IReadOnlyList<AgentHome> Homes(Scenario scenario, World world, RunOptions options)
+    /// <param name="node">A worker node's name: its agents' memories are its own files (<c>memory/AGENT@NODE.db</c>), filled from the
+    /// run database's history when an agent comes to it, as on a machine that shares no folder with the others; null: <c>memory/AGENT.db</c>.</param>
+    public static IReadOnlyList<AgentHome> Homes(Scenario scenario, World world, RunOptions options, string? node = null)
     {
         var homes = new List<AgentHome>();
         foreach (var agent in scenario.Agents)
@@ -119,7 +125,7 @@ public static class ScenarioRunner
             options.Progress?.Report($"agent {agent.Name}: {(trained.FromCache ? "loaded from cache" : $"trained in {trained.Report.Seconds:F0} s")}, train Hit@1 {trained.Report.Evaluation.BySet["train"].Hit1:F2}");
             trained.Model.Dispose();
             var checkpoint = trained.Checkpoint;
-            var memoryPath = Path.Combine(options.OutputDirectory, RunFolder.MemoryDirectory, $"{agent.Name}.db");
+            var memoryPath = Path.Combine(options.OutputDirectory, RunFolder.MemoryDirectory, node is null ? $"{agent.Name}.db" : $"{agent.Name}@{node}.db");
             var needsMemory = agent.Profile.Update.UsesMemory;
             var openMemory = options.MemoryFactory ?? RetrievalMemory.Open;
             homes.Add(new AgentHome(agent.Name, () =>

@@ -60,6 +60,7 @@ public class ClusterTests(TinyGroup group)
             new CircuitsTraced("k4", "ada", agent.Circuits(facts, 0, 0.1)), new FindConformityHeads("k5", probes), agent.ConformityHeads("k5", probes),
             new FailNextMessage("drill"), new FaultArmed(),
             new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]), new LearnedRestored("ada", 1),
+            new ReadHistory("ada"), new ReachAgent("ada"), new AgentReached("ada", "akka.tcp://evolution@127.0.0.1:4053"),
         };
         samples = [.. samples, .. PopulationMessages(agent, items),
             new ListCheckpoint("tiny-tiny-0123456789abcdef"), new CheckpointListed("tiny-tiny-0123456789abcdef", [new CheckpointFile("model.safetensors", 3, "ab12")]),
@@ -183,10 +184,15 @@ public class ClusterTests(TinyGroup group)
             var first = Akka.Cluster.Cluster.Get(asking).SelfAddress;
             foreach (var system in workers.Prepend(asking)) await Akka.Cluster.Cluster.Get(system).JoinAsync(first);
             await Until(() => Akka.Cluster.Cluster.Get(asking).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == 3, "three members up");
-            // Ada writes news into her weights (FT-L): an agent rebuilt from its checkpoint alone would answer without it.
+            // Ada writes news into her weights (FT-L): an agent rebuilt from its checkpoint alone would answer without it. The
+            // recorder is the coordinator's singleton, over a run database; agents built on the workers read their history there.
             AgentHome Home(string name) => new(name, () => group.Runtime(name, SeedOf(name), channel: name == "ada" ? Core.Agents.UpdateChannel.FtL : Core.Agents.UpdateChannel.None));
+            var folder = Path.Combine(group.Directory, "runs", "crash-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(folder);
+            using var db = new Agents.Recording.RunDatabase(Path.Combine(folder, Agents.Recording.RunDatabase.FileName));
+            var recorder = ClusterNode.Singleton(asking, Agents.Recording.RecorderActor.Props(db), ClusterNode.RecorderName);
             var regions = new List<IActorRef>();
-            foreach (var worker in workers) regions.Add(await ClusterNode.HostAgents(worker, Home, ClusterNode.WorkerRole));
+            foreach (var worker in workers) regions.Add(await ClusterNode.HostAgents(worker, Home, ClusterNode.WorkerRole, ClusterNode.ReachSingleton(worker, ClusterNode.RecorderName)));
             var proxy = await ClusterNode.ReachAgents(asking, ClusterNode.WorkerRole);
             await Until(() => ClusterNode.RegisteredRegions(proxy) == 2, "two regions registered");
             var losses = NodeLosses.Watch(asking);
@@ -196,7 +202,9 @@ public class ClusterTests(TinyGroup group)
             var context = Context();
             var news = items.Take(3).Select(i => new NewsItem(i.Question.Subject, i.Question.Relation, i.Question.Candidates[1], 1,
                 context.Sentence(new FactRef(i.Question.Subject, i.Question.Relation), i.Question.Candidates[1], "news", 1), i.Question.Prompt)).ToList();
-            Assert.True((await sharded.Learn("ada", "learn/ada", news)).Applied);
+            var outcome = await sharded.Learn("ada", "learn/ada", news);
+            Assert.True(outcome.Applied);
+            recorder.Tell(Agents.Recording.UpdateEvent.Of(1, "news", "ada", new LearnNews("learn/ada", news), outcome, [])); // as the news protocol records it
             var learned = await sharded.Ask("ada", "ask/ada/1", items);
             using (var fresh = Home("ada").Rebuild())
             {
@@ -222,6 +230,96 @@ public class ClusterTests(TinyGroup group)
         {
             await Task.WhenAll(workers.Append(asking).Select(n => n.Terminate()));
         }
+    }
+
+    /// <summary>News about the first <paramref name="count"/> questions: each fact's second candidate, at epoch 1.</summary>
+    static List<NewsItem> NewsAbout(IReadOnlyList<AskItem> items, int count)
+    {
+        var context = Context();
+        return [.. items.Take(count).Select(i => new NewsItem(i.Question.Subject, i.Question.Relation, i.Question.Candidates[1], 1,
+            context.Sentence(new FactRef(i.Question.Subject, i.Question.Relation), i.Question.Candidates[1], "news", 1), i.Question.Prompt))];
+    }
+
+    /// <summary>A run folder with its database, and an ActorSystem with the run's recorder over it.</summary>
+    sealed class RecordedRun : IDisposable
+    {
+        public string Folder { get; }
+        public Agents.Recording.RunDatabase Db { get; }
+        public ActorSystem System { get; } = ActorSystem.Create("history");
+        public IActorRef Recorder { get; }
+
+        public RecordedRun(TinyGroup group)
+        {
+            Folder = Path.Combine(group.Directory, "runs", "history-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(Folder);
+            Db = new Agents.Recording.RunDatabase(Path.Combine(Folder, Agents.Recording.RunDatabase.FileName));
+            Recorder = System.ActorOf(Agents.Recording.RecorderActor.Props(Db));
+        }
+
+        public void Dispose()
+        {
+            System.Terminate().Wait(TimeSpan.FromSeconds(30));
+            Db.Dispose();
+        }
+    }
+
+    /// <summary>Ada edits her weights (FT-L), bo stores statements in his memory (RAG), in the memory file of the node named.</summary>
+    AgentHome HomeOn(string name, string folder, string node) => new(name, () => group.Runtime(name, SeedOf(name),
+        channel: name == "ada" ? Core.Agents.UpdateChannel.FtL : Core.Agents.UpdateChannel.Rag, memoryPath: name == "bo" ? Path.Combine(folder, $"bo@{node}.db") : null));
+
+    [Fact]
+    public async Task AnAgentBuiltOnAnotherNodeTakesItsEditsAndItsMemoryFromTheRunDatabase()
+    {
+        using var run = new RecordedRun(group);
+        var (folder, system, recorder) = (run.Folder, run.System, run.Recorder);
+        var items = Questions(8);
+        var news = NewsAbout(items, 3);
+        string[] agents = ["ada", "bo"];
+
+        // A first life on "node 1": each agent takes the news in, and the run records it as the news protocol does.
+        var learned = new Dictionary<string, IReadOnlyList<AgentAnswer>>();
+        foreach (var name in agents)
+        {
+            var actor = system.ActorOf(AgentActor.Props(HomeOn(name, folder, "1"), recorder));
+            var request = new LearnNews($"1/news/{name}", news);
+            var outcome = (await actor.Ask<NewsLearned>(request, TimeSpan.FromMinutes(2))).Outcome;
+            Assert.True(outcome.Applied, $"{name} did not take the news in");
+            recorder.Tell(Agents.Recording.UpdateEvent.Of(1, "news", name, request, outcome, []));
+            learned[name] = (await actor.Ask<AgentAnswered>(new AskAgent("ask/1", items), TimeSpan.FromMinutes(2))).Answers;
+            await actor.GracefulStop(TimeSpan.FromSeconds(30));
+        }
+
+        // "Node 2" has nothing of theirs but the checkpoints (a fresh home, an empty memory file): built there, each reads its
+        // history from the run database first, and answers as it did.
+        foreach (var name in agents)
+        {
+            using (var unlearned = HomeOn(name, folder, "control").Rebuild())
+                Assert.True(unlearned.Answer(items).Zip(learned[name]).Any(p => Math.Abs(p.First.Probability - p.Second.Probability) > 1e-3),
+                    $"the news changed none of {name}'s answers: the test could not tell a lost update");
+            var rebuilt = system.ActorOf(AgentActor.Props(HomeOn(name, folder, "2"), recorder));
+            AssertSameAnswers(learned[name], (await rebuilt.Ask<AgentAnswered>(new AskAgent("ask/2", items), TimeSpan.FromMinutes(2))).Answers);
+            // The news sent again (its reply was lost with node 1) is answered with what it did then, not applied twice.
+            Assert.True((await rebuilt.Ask<NewsLearned>(new LearnNews($"1/news/{name}", news), TimeSpan.FromMinutes(2))).Outcome.Applied);
+            AssertSameAnswers(learned[name], (await rebuilt.Ask<AgentAnswered>(new AskAgent("ask/3", items), TimeSpan.FromMinutes(2))).Answers);
+            await rebuilt.GracefulStop(TimeSpan.FromSeconds(30));
+        }
+        using (var memory = new Updates.Retrieval.StatementMemory(Path.Combine(folder, "bo@2.db"), Updates.Retrieval.RetrieverKind.Bm25))
+            Assert.Equal(news.Select(n => n.Statement).Order(), memory.All.Select(s => s.Text).Order());
+    }
+
+    [Fact]
+    public async Task AnAgentRestartedBeforeItsLatestUpdateIsRecordedKeepsThatUpdate()
+    {
+        using var run = new RecordedRun(group);
+        var (folder, system, recorder) = (run.Folder, run.System, run.Recorder);
+        var items = Questions(8);
+        var ada = system.ActorOf(AgentActor.Props(HomeOn("ada", folder, "1"), recorder));
+        // The reply is out but the run has not recorded the update yet: the recorded history is behind the agent's own.
+        Assert.True((await ada.Ask<NewsLearned>(new LearnNews("1/news/ada", NewsAbout(items, 3)), TimeSpan.FromMinutes(2))).Outcome.Applied);
+        var learned = (await ada.Ask<AgentAnswered>(new AskAgent("ask/1", items), TimeSpan.FromMinutes(2))).Answers;
+        await ada.Ask<FaultArmed>(new FailNextMessage("drill"), TimeSpan.FromSeconds(30));
+        // The next question fails, the actor restarts, reads the (shorter) recorded history, keeps its own, and answers it.
+        AssertSameAnswers(learned, (await ada.Ask<AgentAnswered>(new AskAgent("ask/2", items), TimeSpan.FromMinutes(2))).Answers);
     }
 
     [Fact]
@@ -267,13 +365,15 @@ public class ClusterTests(TinyGroup group)
               - debate: {facts: news, rounds: 2, topology: all-to-all}
               - conformity: {facts: 6, wrong_peers: [0, 2]}
             """);
-        // In the middle of the debate, after ada took the news into her weights.
-        var (_, clustered) = await KilledMidRun(scenario, "worker-killed", "debate: round 0");
+        // In the middle of the debate, after ada took the news into her weights: the worker hosting her is killed, so the summary
+        // can match only if she is rebuilt on the other worker with her edit, read from run.db.
+        var (_, clustered) = await KilledMidRun(scenario, "worker-killed", "debate: round 0", hostOf: "ada");
 
-        // run.db shows the move: an agent of the killed worker answered on the other one afterwards.
+        // run.db shows the move: ada answered on the other worker afterwards.
         using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
         var nodes = db.Answers.FindAll().GroupBy(a => a.Agent).ToDictionary(g => g.Key, g => g.Select(a => a.Node).Distinct().Count());
-        Assert.Contains(nodes, n => n.Value == 2);
+        Assert.Equal(2, nodes["ada"]);
+        Assert.Contains(db.Updates.FindAll(), u => u.Agent == "ada" && u.Key == "1/news/ada" && u.News.Count > 0);
     }
 
     [Fact]
@@ -446,14 +546,18 @@ public class ClusterTests(TinyGroup group)
     /// when the coordinator prints a line containing <paramref name="marker"/>: the clustered run must end, see the worker removed,
     /// and write the single-process run's summary. Returns both run folders.
     /// </summary>
-    async Task<(string Single, string Clustered)> KilledMidRun(string scenario, string name, string marker)
+    /// <param name="hostOf">Kill the worker that hosts this agent (as its "agent NAME: hosted here" line says); null: the first worker.</param>
+    async Task<(string Single, string Clustered)> KilledMidRun(string scenario, string name, string marker, string? hostOf = null)
     {
         var single = SingleProcessRun(scenario, name + "-1");
         var clustered = Path.Combine(group.Directory, "runs", name + "-3");
-        int killed = 0;
+        int killed = 0, host = 1;
         var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
         {
-            if (line.Contains(marker) && Interlocked.Exchange(ref killed, Workers(coordinator).First()) == 0)
+            // Workers are numbered in the order they were started, which is their process ids' order.
+            if (hostOf is not null && System.Text.RegularExpressions.Regex.Match(line, $@"node (\d+): agent {hostOf}: hosted here") is { Success: true } hosted)
+                host = int.Parse(hosted.Groups[1].Value);
+            if (line.Contains(marker) && Interlocked.Exchange(ref killed, Workers(coordinator)[host - 1]) == 0)
                 System.Diagnostics.Process.GetProcessById(killed).Kill();
         });
         Assert.True(code == 0, log);

@@ -89,13 +89,14 @@ public sealed class TinyGroup : IDisposable
         process.WaitForExit();
     }
 
-    /// <summary>One agent's runtime, built as a run builds it (from the cached checkpoint).</summary>
-    public AgentRuntime Runtime(string name, int seed, AgentTraits? traits = null, UpdateChannel channel = UpdateChannel.None)
+    /// <summary>One agent's runtime, built as a run builds it (from the cached checkpoint; a memory channel's memory at <paramref name="memoryPath"/>).</summary>
+    public AgentRuntime Runtime(string name, int seed, AgentTraits? traits = null, UpdateChannel channel = UpdateChannel.None, string? memoryPath = null)
     {
         var profile = AgentProfile.Load(ProfilePath);
         profile = profile with { Training = profile.Training with { Seed = seed }, Traits = traits ?? new AgentTraits(), Update = new UpdatePolicy { Channel = channel } };
         var trained = AgentTraining.TrainOrLoad(TinyWorld, profile, File.ReadAllText(ProfilePath), Cache, CPU);
-        return new AgentRuntime(name, new AgentRuntime.Parts(trained.Model, trained.Tokenizer, trained.World, profile), null);
+        var parts = new AgentRuntime.Parts(trained.Model, trained.Tokenizer, trained.World, profile);
+        return new AgentRuntime(name, parts, memoryPath is null ? null : RetrievalMemory.Open(memoryPath, parts));
     }
 
     public static World World() => Core.Worlds.World.Generate(WorldSpec.Load(TinyWorld));

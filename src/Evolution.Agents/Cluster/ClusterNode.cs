@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 
 namespace Evolution.Agents.Cluster;
@@ -9,8 +10,8 @@ namespace Evolution.Agents.Cluster;
 /// <summary>
 /// One node of an Evolution cluster (Akka.Cluster): its configuration, and the agents it hosts as sharded entities
 /// (Akka.Cluster.Sharding, keyed by agent name). Any node may host any agent: an entity builds its agent from its
-/// <see cref="AgentHome"/>, which each node makes from what it can reach (today the checkpoint cache; see the README's
-/// cluster section for what does not move yet).
+/// <see cref="AgentHome"/>, which each node makes from what it can reach (the checkpoint cache, filled from the coordinator's
+/// when it lacks one), and from its history in the run database, read through the recorder singleton.
 /// </summary>
 public static class ClusterNode
 {
@@ -58,11 +59,15 @@ public static class ClusterNode
                 downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
                 split-brain-resolver { active-strategy = keep-majority, stable-after = 5s }
                 sharding { remember-entities = off }
+                # Akka 1.5.73's proxy ticks its identification-failure timer with no initial delay, so it warns that the
+                # singleton was not found "after 30 seconds" at every start and end; a run that cannot reach it times out anyway.
+                singleton-proxy.log-singleton-identification-failure = off
               }
             }
             """)
-            // Sharding's own serializers from the start: a coordinator's proxy may reach a worker before it starts its regions.
-            .WithFallback(ClusterSharding.DefaultConfig());
+            // Sharding's and singletons' own serializers from the start: a coordinator's proxy may reach a worker before it starts its regions.
+            .WithFallback(ClusterSharding.DefaultConfig())
+            .WithFallback(ClusterSingleton.DefaultConfig());
     }
 
     /// <summary>
@@ -154,8 +159,31 @@ public static class ClusterNode
     /// <see cref="AgentActor"/>s built from <paramref name="homes"/> (by agent name).
     /// </summary>
     /// <param name="role">Only nodes of this role host agents (null: every node).</param>
-    public static Task<IActorRef> HostAgents(ActorSystem system, Func<string, AgentHome> homes, string? role = null) =>
-        ClusterSharding.Get(system).StartAsync(AgentType, name => AgentActor.Props(homes(name)), Settings(system, role), Extractor());
+    /// <param name="recorder">The run's recorder (<see cref="ReachSingleton"/> of <see cref="RecorderName"/>), where each agent
+    /// built here reads its history first; null: agents start from their checkpoints and what this node's homes hold.</param>
+    public static Task<IActorRef> HostAgents(ActorSystem system, Func<string, AgentHome> homes, string? role = null, IActorRef? recorder = null) =>
+        ClusterSharding.Get(system).StartAsync(AgentType, name => AgentActor.Props(homes(name), recorder), Settings(system, role), Extractor());
+
+    /// <summary>The run's single writer of <c>run.db</c> (<see cref="Recording.RecorderActor"/>), a singleton on the coordinator.</summary>
+    public const string RecorderName = "recorder";
+
+    /// <summary>The run's moderator (<see cref="ModeratorActor"/>), a singleton on the coordinator.</summary>
+    public const string ModeratorName = "moderator";
+
+    /// <summary>
+    /// A cluster singleton of the coordinator (Akka.Cluster.Tools): <paramref name="props"/> run under a singleton manager named
+    /// <paramref name="name"/> on the oldest node of <see cref="CoordinatorRole"/>, at most one in the cluster at any time; returns
+    /// this node's proxy of it (<see cref="ReachSingleton"/>).
+    /// </summary>
+    public static IActorRef Singleton(ActorSystem system, Props props, string name)
+    {
+        system.ActorOf(ClusterSingletonManager.Props(props, PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(CoordinatorRole)), name);
+        return ReachSingleton(system, name);
+    }
+
+    /// <summary>A proxy of the coordinator's singleton <paramref name="name"/>, wherever it runs; messages wait in it until it is found.</summary>
+    public static IActorRef ReachSingleton(ActorSystem system, string name) =>
+        system.ActorOf(ClusterSingletonProxy.Props($"/user/{name}", ClusterSingletonProxySettings.Create(system).WithRole(CoordinatorRole)), name + "-proxy");
 
     /// <summary>
     /// Starts this node's share of a population's bases: the shard region of <see cref="BaseType"/>, whose entities are

@@ -7,7 +7,7 @@ namespace Evolution.Agents.Cluster;
 /// <summary>
 /// The cluster members this node has seen removed (a killed node, downed by the split-brain resolver, or one that left): a
 /// generation count and a task that completes at the next removal. Requests out to an agent when its node goes are lost with
-/// it; <see cref="ActorAgentGroup"/> watches this to send them again, after giving every agent its history back.
+/// it; <see cref="ActorAgentGroup"/> and <see cref="Population.BaseActors"/> watch this to send them again.
 /// </summary>
 public sealed class NodeLosses
 {
@@ -37,19 +37,20 @@ public sealed class NodeLosses
     /// <summary>
     /// An idempotent request that outlives node losses: <paramref name="message"/> to <paramref name="to"/>, sent again whenever a
     /// member is removed while it is out (the reply may have gone with the node, or come from a state the loss undid), until a reply
-    /// comes back with no loss in between. <paramref name="before"/> runs before each sending, given the losses so far (e.g. to give
-    /// agents their history back first). Resent requests go out in attempts (<see cref="AskAgain{T}"/>) unless
-    /// <paramref name="resendWhole"/>: a loss is seen here before the shard region has moved the lost node's shards.
+    /// comes back with no loss in between. A loss is seen here before the shard region has moved the lost node's shards, so a
+    /// request sent again at once may still go to the dead node: resent requests go out in attempts (<see cref="AskAgain{T}"/>),
+    /// or, given <paramref name="reach"/> (for requests too heavy to repeat), that cheap request is sent in attempts first and the
+    /// request itself once, whole.
     /// </summary>
-    public async Task<T> Survive<T>(IActorRef to, object message, TimeSpan timeout, Func<int, Task>? before = null, bool resendWhole = false)
+    public async Task<T> Survive<T>(IActorRef to, object message, TimeSpan timeout, Func<Task>? reach = null)
     {
         bool again = false;
         while (true)
         {
             int seen = Generation;
             var lost = Next;
-            if (before is not null) await before(seen);
-            var ask = again && !resendWhole ? AskAgain<T>(to, message, timeout) : to.Ask<T>(message, timeout);
+            if (again && reach is not null) await reach();
+            var ask = again && reach is null ? AskAgain<T>(to, message, timeout) : to.Ask<T>(message, timeout);
             await Task.WhenAny(ask, lost);
             if (ask.IsCompleted && Generation == seen) return await ask;
             _ = ask.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);

@@ -14,8 +14,9 @@ public static class News
         var news = changes.Select(f => context.News(f, context.Truth(f))).ToList();
         await Task.WhenAll(step.Learners.Select(async agent =>
         {
-            var outcome = await context.Group.Learn(agent, $"{step.Index}/news/{agent}", news);
-            context.Sink.Record(Record(step, agent, outcome, changes));
+            var request = new LearnNews($"{step.Index}/news/{agent}", news);
+            var outcome = await context.Group.Learn(agent, request.Key, request.News);
+            context.Sink.Record(UpdateEvent.Of(step.Index, step.Protocol, agent, request, outcome, changes.Select(f => f.ToString())));
         }));
         context.Report($"news: epoch {step.Epoch}, {changes.Count} changes to {string.Join(", ", step.Learners)}");
     }
@@ -37,15 +38,10 @@ public static class News
                 var consensus = Debate.Majority(final.Where(x => x.Subject == e.Subject && x.Relation == e.Relation).Select(x => x.Answer));
                 return (fact, consensus, e.OwnAnswer);
             }).Where(c => c.consensus != c.OwnAnswer).ToList();
-            var outcome = await context.Group.Learn(agent, $"{step.Index}/consolidate/{agent}", commits.Select(c => context.News(c.fact, c.consensus)).ToList());
-            context.Sink.Record(Record(step, agent, outcome, commits.Select(c => c.fact).ToList()));
+            var request = new LearnNews($"{step.Index}/consolidate/{agent}", [.. commits.Select(c => context.News(c.fact, c.consensus))]);
+            var outcome = await context.Group.Learn(agent, request.Key, request.News);
+            context.Sink.Record(UpdateEvent.Of(step.Index, step.Protocol, agent, request, outcome, commits.Select(c => c.fact.ToString())));
         }));
         context.Report("consolidate: agents committed the debate's consensus");
     }
-
-    static UpdateEvent Record(ProtocolStep step, string agent, UpdateOutcome outcome, IReadOnlyList<FactRef> facts) => new()
-    {
-        Id = $"{step.Index}/{step.Protocol}/{agent}", Step = step.Index, Protocol = step.Protocol, Agent = agent, Channel = outcome.Channel,
-        Facts = facts.Select(f => f.ToString()).ToList(), Applied = outcome.Applied, Bytes = outcome.BytesStored, Seconds = outcome.Seconds,
-    };
 }

@@ -68,7 +68,10 @@ public sealed class PeerTraceRecord
     };
 }
 
-/// <summary>One agent taking in news through its update policy.</summary>
+/// <summary>
+/// One agent taking in news through its update policy: the request as it was sent (its key and every news item) and what it did.
+/// An agent's updates in step order are its history (<see cref="RunDatabase.History"/>): what an agent rebuilt on any node replays.
+/// </summary>
 public sealed class UpdateEvent
 {
     public string Id { get; set; } = "";
@@ -80,6 +83,34 @@ public sealed class UpdateEvent
     public bool Applied { get; set; }
     public long Bytes { get; set; }
     public double Seconds { get; set; }
+    public string? Note { get; set; }
+    /// <summary>The request's key (<see cref="LearnNews.Key"/>); empty in runs recorded before requests were kept.</summary>
+    public string Key { get; set; } = "";
+    public List<NewsRecord> News { get; set; } = [];
+
+    public static UpdateEvent Of(int step, string protocol, string agent, LearnNews request, UpdateOutcome outcome, IEnumerable<string> facts) => new()
+    {
+        Id = $"{step}/{protocol}/{agent}", Step = step, Protocol = protocol, Agent = agent, Channel = outcome.Channel,
+        Facts = [.. facts], Applied = outcome.Applied, Bytes = outcome.BytesStored, Seconds = outcome.Seconds, Note = outcome.Note,
+        Key = request.Key, News = [.. request.News.Select(NewsRecord.Of)],
+    };
+
+    public LearnNews Request => new(Key, [.. News.Select(n => n.ToItem())]);
+    public UpdateOutcome Outcome => new(Agent, Channel, Applied, Bytes, Seconds, Note);
+}
+
+/// <summary>A <see cref="NewsItem"/> as stored with its <see cref="UpdateEvent"/>.</summary>
+public sealed class NewsRecord
+{
+    public int Subject { get; set; }
+    public string Relation { get; set; } = "";
+    public string Object { get; set; } = "";
+    public int Epoch { get; set; }
+    public string Statement { get; set; } = "";
+    public string Prompt { get; set; } = "";
+
+    public static NewsRecord Of(NewsItem n) => new() { Subject = n.Subject, Relation = n.Relation, Object = n.Object, Epoch = n.Epoch, Statement = n.Statement, Prompt = n.Prompt };
+    public NewsItem ToItem() => new(Subject, Relation, Object, Epoch, Statement, Prompt);
 }
 
 /// <summary>One measurement of the tracer (e.g. CKA between two agents at one layer).</summary>

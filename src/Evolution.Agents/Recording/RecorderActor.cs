@@ -8,7 +8,8 @@ public sealed record Flushed;
 
 /// <summary>
 /// The single writer of the run database: every event goes through this actor's mailbox, so writes
-/// never race, and a <see cref="Flush"/> answered means all earlier events are on disk.
+/// never race, and a <see cref="Flush"/> answered means all earlier events are on disk. On a cluster it is a singleton on the
+/// coordinator (<see cref="Cluster.ClusterNode.Singleton"/>), where agents being built on worker nodes read their history.
 /// </summary>
 public sealed class RecorderActor : ReceiveActor
 {
@@ -21,5 +22,7 @@ public sealed class RecorderActor : ReceiveActor
         Receive<TraceEvent>(db.Write);
         Receive<StepEvent>(db.Write);
         Receive<Flush>(_ => Sender.Tell(new Flushed()));
+        // Asked by an agent being built on any node: answered after every event sent before, so with every update acknowledged so far.
+        Receive<ReadHistory>(m => Sender.Tell(db.History(m.Agent)));
     }
 }

@@ -28,6 +28,7 @@ public sealed class RunDatabase : IDisposable
             throw new Core.InputException(path, null, $"not a readable run database: {e.Message}");
         }
         Answers.EnsureIndex(a => a.Step);
+        Updates.EnsureIndex(u => u.Agent);
     }
 
     public ILiteCollection<AnswerEvent> Answers => db.GetCollection<AnswerEvent>("answers");
@@ -48,6 +49,16 @@ public sealed class RunDatabase : IDisposable
     public void Write(StepEvent e) => Steps.Upsert(e);
 
     public AnswerEvent? FindAnswer(string id) => Answers.FindById(id);
+
+    /// <summary>
+    /// Everything <paramref name="agent"/> took in, in the order it did (by step; one request per agent and step): what an agent
+    /// rebuilt on any node replays (<see cref="RestoreLearned"/>). Updates recorded without their request (older runs) are left out.
+    /// </summary>
+    public RestoreLearned History(string agent)
+    {
+        var updates = Updates.Find(u => u.Agent == agent).Where(u => u.Key != "").OrderBy(u => u.Step).ThenBy(u => u.Id, StringComparer.Ordinal).ToList();
+        return new RestoreLearned([.. updates.Select(u => u.Request)], [.. updates.Select(u => u.Outcome)]);
+    }
 
     public bool StepDone(int step) => Steps.FindById($"step/{step}") is not null;
 

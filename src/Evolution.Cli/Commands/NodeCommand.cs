@@ -10,14 +10,15 @@ namespace Evolution.Cli.Commands;
 
 /// <summary>
 /// <c>evolution node</c>: a worker of a run on a cluster. It joins the seed nodes and hosts the scenario's agents as sharded entities
-/// (building each from the checkpoint cache and the run folder, as a single-process run would), until it leaves the cluster.
+/// (building each from the checkpoint cache, the coordinator's when this node's lacks it, and from its history in the run database,
+/// read through the coordinator's recorder), until it leaves the cluster.
 /// </summary>
 public static class NodeCommand
 {
     public static Command Create()
     {
         var scenario = new Argument<string>("scenario") { Description = "the scenario the run is running (its agents are the ones this node hosts)" };
-        var output = new Option<string>("--out") { Description = "the run folder (agents' memories live under it)", Required = true };
+        var output = new Option<string>("--out") { Description = "a folder for this node's copies of the agents' memories (filled from the run database; need not be the coordinator's run folder)", Required = true };
         var seeds = new Option<string>("--seeds") { Description = "seed nodes, akka.tcp://evolution@HOST:PORT[,..] (a first worker started by hand may name itself)", Required = true };
         var host = new Option<string>("--host") { Description = "address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "port to listen on (0: any free port)", DefaultValueFactory = _ => 0 };
@@ -34,11 +35,16 @@ public static class NodeCommand
             // A checkpoint this node's cache lacks comes from the coordinator (waiting for one to join: the first worker of a cluster
             // started by hand is up before any coordinator is).
             options = options with { FetchCheckpoint = directory => CheckpointShipping.Fetch(system, directory, TimeSpan.FromMinutes(10), options.Progress) };
-            var homes = ScenarioRunner.Homes(parsed, World.Generate(parsed.WorldSpec), options).ToDictionary(h => h.Name);
             var cluster = Akka.Cluster.Cluster.Get(system);
+            var homes = ScenarioRunner.Homes(parsed, World.Generate(parsed.WorldSpec), options, node: $"{cluster.SelfAddress.Host}-{cluster.SelfAddress.Port}").ToDictionary(h => h.Name);
             cluster.RegisterOnMemberRemoved(() => system.Terminate());
             ClusterNode.EndWithCoordinator(system);
-            ClusterNode.HostAgents(system, name => homes[name], ClusterNode.WorkerRole).GetAwaiter().GetResult();
+            // Each agent built here first reads its history from the run database, through the coordinator's recorder singleton.
+            ClusterNode.HostAgents(system, name =>
+            {
+                Output.Status.MarkupLine($"agent {Markup.Escape(name)}: hosted here"); // built from its checkpoint and its history in run.db
+                return homes[name];
+            }, ClusterNode.WorkerRole, ClusterNode.ReachSingleton(system, ClusterNode.RecorderName)).GetAwaiter().GetResult();
             var bases = parsed.Population is null ? (Func<int, Agents.Population.SharedBase>)(b => throw new InvalidOperationException($"{parsed.Path} has no population (asked for base {b})"))
                 : Scenarios.Population.PopulationRun.NodeBases(parsed, options);
             ClusterNode.HostBases(system, bases, ClusterNode.WorkerRole).GetAwaiter().GetResult();

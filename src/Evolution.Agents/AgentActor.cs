@@ -8,7 +8,8 @@ namespace Evolution.Agents;
 /// the agent from its checkpoint, memory and learned news (<see cref="AgentHome"/>), and the message
 /// that failed is delivered again, so no request is lost. Given the run's recorder (an agent on a cluster's
 /// worker node), each instance first reads its history from the run database and takes in what it lacks,
-/// holding every other message until then: an agent built on any node starts from what the run recorded.
+/// holding every other message until then: an agent built on any node starts from what the run recorded; it then tells
+/// the recorder where it lives (<see cref="AgentHomed"/>).
 /// </summary>
 public sealed class AgentActor : ReceiveActor, IWithUnboundedStash
 {
@@ -44,7 +45,8 @@ public sealed class AgentActor : ReceiveActor, IWithUnboundedStash
     {
         Receive<RestoreLearned>(m =>
         {
-            (runtime, _) = home.Restore(runtime, m);
+            (runtime, int replayed) = home.Restore(runtime, m);
+            recorder!.Tell(new AgentHomed(home.Name, node ?? "", replayed, DateTime.UtcNow));
             Stash.UnstashAll();
             Become(Ready);
         });

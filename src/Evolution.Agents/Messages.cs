@@ -26,6 +26,9 @@ public sealed record AgentReached(string Agent, string? Node);
 /// <summary>Asks the recorder for an agent's history; the reply is <see cref="RestoreLearned"/>.</summary>
 public sealed record ReadHistory(string Agent);
 
+/// <summary>Told the recorder by an agent built on a node, once it took its history in (<see cref="Recording.HomeEvent"/>).</summary>
+public sealed record AgentHomed(string Agent, string Node, int Replayed, DateTime Built);
+
 /// <summary>Hidden states of the last token of each text, per layer (for representation convergence).</summary>
 public sealed record TakeSnapshot(string Key, IReadOnlyList<string> Texts);
 public sealed record SnapshotTaken(string Key, string Agent, IReadOnlyList<(string Hook, double[][] Features)> Layers);

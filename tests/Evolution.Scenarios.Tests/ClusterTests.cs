@@ -60,7 +60,7 @@ public class ClusterTests(TinyGroup group)
             new CircuitsTraced("k4", "ada", agent.Circuits(facts, 0, 0.1)), new FindConformityHeads("k5", probes), agent.ConformityHeads("k5", probes),
             new FailNextMessage("drill"), new FaultArmed(),
             new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]), new LearnedRestored("ada", 1),
-            new ReadHistory("ada"), new ReachAgent("ada"), new AgentReached("ada", "akka.tcp://evolution@127.0.0.1:4053"),
+            new ReadHistory("ada"), new AgentHomed("ada", "akka.tcp://evolution@127.0.0.1:4053", 2, new DateTime(2026, 12, 2, 13, 0, 0, DateTimeKind.Utc)), new ReachAgent("ada"), new AgentReached("ada", "akka.tcp://evolution@127.0.0.1:4053"),
         };
         samples = [.. samples, .. PopulationMessages(agent, items),
             new ListCheckpoint("tiny-tiny-0123456789abcdef"), new CheckpointListed("tiny-tiny-0123456789abcdef", [new CheckpointFile("model.safetensors", 3, "ab12")]),
@@ -373,6 +373,12 @@ public class ClusterTests(TinyGroup group)
         using var db = new Agents.Recording.RunDatabase(Path.Combine(clustered, Agents.Recording.RunDatabase.FileName));
         var nodes = db.Answers.FindAll().GroupBy(a => a.Agent).ToDictionary(g => g.Key, g => g.Select(a => a.Node).Distinct().Count());
         Assert.Equal(2, nodes["ada"]);
+        // Every build of an agent on a node is recorded: ada's second home replayed her news there.
+        var homes = db.Homes.Find(h => h.Agent == "ada").OrderBy(h => h.Built).ToList();
+        Assert.Equal(2, homes.Count);
+        Assert.Equal(nodes.Count, db.Homes.FindAll().Select(h => h.Agent).Distinct().Count());
+        Assert.Equal((0, 1), (homes[0].Replayed, homes[1].Replayed));
+        Assert.Equal(db.Answers.Find(a => a.Agent == "ada").OrderBy(a => a.Step).Last().Node, homes[1].Node);
         Assert.Contains(db.Updates.FindAll(), u => u.Agent == "ada" && u.Key == "1/news/ada" && u.News.Count > 0);
     }
 

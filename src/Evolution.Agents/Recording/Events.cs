@@ -99,6 +99,19 @@ public sealed class UpdateEvent
     public UpdateOutcome Outcome => new(Agent, Channel, Applied, Bytes, Seconds, Note);
 }
 
+/// <summary>
+/// An agent built on a cluster node (<see cref="AgentHomed"/>): where it lived from then on, and how many of its recorded updates
+/// it took in there. An agent's rows in time order are its homes: a second node is a rehoming.
+/// </summary>
+public sealed class HomeEvent
+{
+    public string Id { get; set; } = "";
+    public string Agent { get; set; } = "";
+    public string Node { get; set; } = "";
+    public int Replayed { get; set; }
+    public DateTime Built { get; set; }
+}
+
 /// <summary>A <see cref="NewsItem"/> as stored with its <see cref="UpdateEvent"/>.</summary>
 public sealed class NewsRecord
 {

@@ -35,6 +35,7 @@ public sealed class RunDatabase : IDisposable
     public ILiteCollection<UpdateEvent> Updates => db.GetCollection<UpdateEvent>("updates");
     public ILiteCollection<TraceEvent> Traces => db.GetCollection<TraceEvent>("traces");
     public ILiteCollection<StepEvent> Steps => db.GetCollection<StepEvent>("steps");
+    public ILiteCollection<HomeEvent> Homes => db.GetCollection<HomeEvent>("homes");
     public ILiteCollection<SpreadRoundEvent> SpreadRounds => db.GetCollection<SpreadRoundEvent>("spread_rounds");
     public ILiteCollection<SpreadTraceEvent> SpreadTraces => db.GetCollection<SpreadTraceEvent>("spread_traces");
     ILiteCollection<RunInfo> Runs => db.GetCollection<RunInfo>("run");
@@ -47,6 +48,7 @@ public sealed class RunDatabase : IDisposable
     public void Write(UpdateEvent e) => Updates.Upsert(e);
     public void Write(TraceEvent e) => Traces.Upsert(e);
     public void Write(StepEvent e) => Steps.Upsert(e);
+    public void Write(HomeEvent e) => Homes.Upsert(e);
 
     public AnswerEvent? FindAnswer(string id) => Answers.FindById(id);
 

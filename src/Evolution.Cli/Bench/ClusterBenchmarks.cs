@@ -13,12 +13,12 @@ namespace Evolution.Cli.Bench;
 
 /// <summary>
 /// What the cluster costs: three agents of the small shape (weights untrained, which does not change the cost) on the default
-/// world, reached as one process's actors and as sharded entities on two worker ActorSystems with a coordinator that hosts none
-/// (three ActorSystems in this process, talking over TCP on 127.0.0.1 through <see cref="WireSerializer"/>, so every message
-/// pays serialisation and the network stack; on 2 cores the three share the machine). Round trip: an ask with no questions,
-/// answered at once. Throughput: the three agents each answering batches of 16 questions at once. Wire sizes: the serialised
-/// ask, answer and learn messages of one batch. A population (<see cref="Population"/>): a batch of 1,000 agents' questions
-/// on one base, through one base actor in one process against the base's ten sharded entities on the two workers.
+/// world, reached as one process's actors and as sharded entities on two worker processes (<c>bench --cluster-worker</c>) with
+/// this process as a coordinator that hosts none, talking over TCP on 127.0.0.1 through <see cref="WireSerializer"/>, so every
+/// message pays serialisation and the network stack; on 2 cores the three processes share the machine. Round trip: an ask with
+/// no questions, answered at once. Throughput: the three agents each answering batches of 16 questions at once. Wire sizes: the
+/// serialised ask, answer and learn messages of one batch. A population (<see cref="Population"/>): a batch of 1,000 agents'
+/// questions on one base, through one base actor in one process against the base's ten sharded entities on the two workers.
 /// </summary>
 public static class ClusterBenchmarks
 {
@@ -28,13 +28,40 @@ public static class ClusterBenchmarks
 
     const int Questions = 16;
 
+    static readonly string[] Names = ["a1", "a2", "a3"];
+
+    /// <summary>The bench's agents: the small shape, untrained, agent i seeded with i (every process builds the same weights).</summary>
+    static Func<string, AgentHome> Homes(World world, ITextTokenizer tokenizer)
+    {
+        var profile = AgentProfile.Default with { Model = new ModelShape { Layers = 2, DModel = 64, Heads = 2 }, Update = new UpdatePolicy() };
+        return name => new(name, () => new AgentRuntime(name, new AgentRuntime.Parts(
+            new Gpt(profile.Model.ToConfig(tokenizer.VocabSize), Array.IndexOf(Names, name) + 1), tokenizer, world, profile), null));
+    }
+
+    /// <summary>
+    /// The worker half, in its own process (<c>bench --cluster-worker SEED</c>): joins the bench's coordinator at
+    /// <paramref name="seed"/>, hosts the agents and its own copy of the population's base, and ends when the coordinator leaves.
+    /// </summary>
+    public static int Worker(string seed)
+    {
+        var (world, tokenizer) = BenchWorld.Load();
+        using var system = ClusterNode.Start("127.0.0.1", 0, [seed], [ClusterNode.WorkerRole]);
+        if (ClusterNode.WaitUntilUp(system, [seed]) is { } problem) throw new InvalidOperationException(problem);
+        Akka.Cluster.Cluster.Get(system).RegisterOnMemberRemoved(() => system.Terminate());
+        ClusterNode.EndWithCoordinator(system);
+        var copy = Population.NewBase(tokenizer);
+        using var weights = copy.Model;
+        ClusterNode.HostAgents(system, Homes(world, tokenizer), ClusterNode.WorkerRole).Wait();
+        ClusterNode.HostBases(system, _ => copy, ClusterNode.WorkerRole).Wait();
+        system.WhenTerminated.Wait();
+        return 0;
+    }
+
     public static (IReadOnlyList<ClusterCost> Costs, IReadOnlyList<WireSize> Wire, IReadOnlyList<PopulationClusterCost> Population) Measure(bool quick)
     {
         var (world, tokenizer) = BenchWorld.Load();
-        var profile = AgentProfile.Default with { Model = new ModelShape { Layers = 2, DModel = 64, Heads = 2 }, Update = new UpdatePolicy() };
-        string[] names = ["a1", "a2", "a3"];
-        AgentHome Home(string name) => new(name, () => new AgentRuntime(name, new AgentRuntime.Parts(
-            new Gpt(profile.Model.ToConfig(tokenizer.VocabSize), Array.IndexOf(names, name) + 1), tokenizer, world, profile), null));
+        var names = Names;
+        var Home = Homes(world, tokenizer);
         var items = BenchWorld.Queries(world, Questions).Select(q => new AskItem(new Question(q.Subject, q.Relation, q.Prompt, q.Candidates), [])).ToList();
         int rounds = quick ? 3 : 10;
 
@@ -68,36 +95,36 @@ public static class ClusterBenchmarks
             populationCosts.Add(population.Time("1 process", BaseActors.Local([population.Base], [baseActor], timeout)));
         }
 
-        var coordinator = ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, [], ["coordinator"]));
-        var workers = Enumerable.Range(0, 2).Select(_ => ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, [], [ClusterNode.WorkerRole]))).ToList();
+        // The coordinator is this process; each worker is a process of its own, as `run --local-nodes` starts them.
+        var coordinator = ActorSystem.Create("evolution", ClusterNode.Config("127.0.0.1", 0, [], [ClusterNode.CoordinatorRole]));
+        var workers = new List<System.Diagnostics.Process>();
         var wire = new List<WireSize>();
+        bool relaying = true; // the workers' warnings while they serve (a loaded machine's delayed heartbeats), not their shutdown's
         try
         {
-            var first = Akka.Cluster.Cluster.Get(coordinator).SelfAddress;
-            foreach (var system in workers.Prepend(coordinator)) Akka.Cluster.Cluster.Get(system).JoinAsync(first).Wait(timeout);
-            var deadline = DateTime.UtcNow + timeout;
-            while (Akka.Cluster.Cluster.Get(coordinator).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) < 3)
+            var cluster = Akka.Cluster.Cluster.Get(coordinator);
+            cluster.JoinAsync(cluster.SelfAddress).Wait(timeout);
+            for (int n = 0; n < 2; n++)
             {
-                if (DateTime.UtcNow > deadline) throw new TimeoutException("the bench's three ActorSystems did not form a cluster");
-                Thread.Sleep(50);
+                var start = SelfCommand.With("bench", "--cluster-worker", cluster.SelfAddress.ToString());
+                var worker = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("could not start a bench worker process");
+                worker.OutputDataReceived += (_, e) => { };
+                worker.ErrorDataReceived += (_, e) => { if (e.Data is { } line && Volatile.Read(ref relaying)) Output.Status.MarkupLine($"[grey]worker {worker.Id}: {Markup.Escape(line)}[/]"); };
+                worker.BeginOutputReadLine();
+                worker.BeginErrorReadLine();
+                workers.Add(worker);
             }
-            foreach (var worker in workers) ClusterNode.HostAgents(worker, Home, ClusterNode.WorkerRole).Wait(timeout);
             var region = ClusterNode.ReachAgents(coordinator, ClusterNode.WorkerRole).GetAwaiter().GetResult();
-            costs.Add(Time("coordinator + 2 workers", ActorAgentGroup.Sharded(names, region, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
-
-            // Each worker its own copy of the base (the same weights), as on its own machine.
-            foreach (var worker in workers)
-            {
-                var copy = population.Copy();
-                ClusterNode.HostBases(worker, _ => copy, ClusterNode.WorkerRole).Wait(timeout);
-            }
             var bases = ClusterNode.ReachBases(coordinator, ClusterNode.WorkerRole).GetAwaiter().GetResult();
-            while (ClusterNode.RegisteredRegions(bases) < workers.Count)
+            var deadline = DateTime.UtcNow + timeout;
+            while (ClusterNode.RegisteredRegions(region) < workers.Count || ClusterNode.RegisteredRegions(bases) < workers.Count)
             {
-                if (DateTime.UtcNow > deadline + timeout) throw new TimeoutException("the workers' base regions did not register");
-                Thread.Sleep(50);
+                if (workers.FirstOrDefault(w => w.HasExited) is { } dead) throw new InvalidOperationException($"a bench worker process exited ({dead.ExitCode})");
+                if (DateTime.UtcNow > deadline) throw new TimeoutException("the bench's worker processes did not join and host agents and bases within 2 minutes");
+                Thread.Sleep(100);
             }
-            populationCosts.Add(population.Time("coordinator + 2 workers", BaseActors.Sharded([population.Base], bases, timeout, null)));
+            costs.Add(Time("coordinator + 2 worker processes", ActorAgentGroup.Sharded(names, region, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
+            populationCosts.Add(population.Time("coordinator + 2 worker processes", BaseActors.Sharded([population.Base], bases, timeout, null)));
 
             // What the common messages weigh on the wire.
             var serializer = new WireSerializer((ExtendedActorSystem)coordinator);
@@ -115,7 +142,15 @@ public static class ClusterBenchmarks
         }
         finally
         {
-            foreach (var system in workers.Append(coordinator)) system.Terminate().Wait(TimeSpan.FromSeconds(30));
+            // Leaving ends the workers (they follow the coordinator out); any that lingers is killed.
+            Volatile.Write(ref relaying, false);
+            Akka.Cluster.Cluster.Get(coordinator).LeaveAsync().Wait(TimeSpan.FromSeconds(30));
+            coordinator.Terminate().Wait(TimeSpan.FromSeconds(30));
+            foreach (var worker in workers)
+            {
+                if (!worker.WaitForExit(TimeSpan.FromSeconds(30))) worker.Kill(entireProcessTree: true);
+                worker.Dispose();
+            }
             population.Dispose();
         }
         return (costs, wire, populationCosts);
@@ -128,7 +163,6 @@ public static class ClusterBenchmarks
     sealed class Population : IDisposable
     {
         const int Agents = 1_000;
-        readonly List<Gpt> models = [];
         readonly List<Updates.Population.AgentDelta> deltas;
         readonly List<AgentQuery> queries;
         readonly ITextTokenizer tokenizer;
@@ -137,7 +171,7 @@ public static class ClusterBenchmarks
         public Population(World world, ITextTokenizer tokenizer, bool quick)
         {
             (this.tokenizer, this.quick) = (tokenizer, quick);
-            Base = Copy();
+            Base = NewBase(tokenizer);
             deltas = PopulationBenchmarks.RandomDeltas(Base.Model.Config, Agents);
             var questions = BenchWorld.Queries(world, Questions)
                 .Select(q => q with { Candidates = [q.Answer, .. q.Candidates.Where(c => c != q.Answer).Take(7)] }).ToList();
@@ -146,13 +180,8 @@ public static class ClusterBenchmarks
 
         public SharedBase Base { get; }
 
-        /// <summary>Another copy of the base: the same seed, so the same weights.</summary>
-        public SharedBase Copy()
-        {
-            var model = new Gpt(AgentProfile.Default.Model.ToConfig(tokenizer.VocabSize), 1);
-            models.Add(model);
-            return new SharedBase(model, tokenizer);
-        }
+        /// <summary>The base, in any process: the default agent's shape, seed 1, so the same weights everywhere.</summary>
+        public static SharedBase NewBase(ITextTokenizer tokenizer) => new(new Gpt(AgentProfile.Default.Model.ToConfig(tokenizer.VocabSize), 1), tokenizer);
 
         /// <summary>Answers per second of the whole batch through <paramref name="source"/> (median of 3 after a warm-up; 1 when quick).</summary>
         public PopulationClusterCost Time(string setup, IBeliefSource source)
@@ -171,7 +200,7 @@ public static class ClusterBenchmarks
         public void Dispose()
         {
             foreach (var d in deltas) d.Dispose();
-            foreach (var m in models) m.Dispose();
+            Base.Model.Dispose();
         }
     }
 }

@@ -127,12 +127,8 @@ public static class PretrainedBenchmarks
 
     static LoadReport LoadInChildProcess(string folder)
     {
-        // Run through the same host: the apphost alone, or dotnet with this assembly.
-        var host = Environment.ProcessPath ?? throw new InvalidOperationException("no process path to start the load in");
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(typeof(PretrainedBenchmarks).Assembly.Location);
-        foreach (var a in new[] { "bench", "--load-checkpoint", folder }) start.ArgumentList.Add(a);
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {host}");
+        var start = SelfCommand.With("bench", "--load-checkpoint", folder);
+        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
         var stdout = child.StandardOutput.ReadToEndAsync();
         var stderr = child.StandardError.ReadToEndAsync();
         child.WaitForExit();

@@ -14,9 +14,10 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var quick = new Option<bool>("--quick") { Description = "fewer repetitions (a smoke run, noisier numbers)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost, and the per-answer mechanism record's cost against the answer), updates (ROME, MEMIT-100 and retrieval cost) population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench) cluster (round-trip latency and answers per second of three agents in one process and sharded on a coordinator plus 2 worker ActorSystems over TCP on 127.0.0.1, a population's batch of 1,000 agents through one base actor and through its sharded entities on the workers, and the wire size of ask, answer, learn and population messages; not in the full bench) or pretrained (load time and peak memory of a synthetic 500M-parameter BF16 Llama-layout checkpoint, forward tokens/s; not in the full bench)" };
+        var only = new Option<string?>("--only") { Description = "measure one section only: core (matmul peak, training, activation cache, checkpoints, causal tracing), circuit (EAP-IG cost, and the per-answer mechanism record's cost against the answer), updates (ROME, MEMIT-100 and retrieval cost) population (answers per second of 1 to 10,000 agents on one shared base, batched against one at a time; not in the full bench) cluster (round-trip latency and answers per second of three agents in one process and sharded on a coordinator plus 2 worker processes over TCP on 127.0.0.1, a population's batch of 1,000 agents through one base actor and through its sharded entities on the workers, and the wire size of ask, answer, learn and population messages; not in the full bench) or pretrained (load time and peak memory of a synthetic 500M-parameter BF16 Llama-layout checkpoint, forward tokens/s; not in the full bench)" };
         var loadCheckpoint = new Option<string?>("--load-checkpoint") { Hidden = true, Description = "internal: load this folder and print the memory it took (the child process of --only pretrained)" };
-        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only, loadCheckpoint };
+        var clusterWorker = new Option<string?>("--cluster-worker") { Hidden = true, Description = "internal: join the coordinator at this address as a worker of --only cluster" };
+        var command = new Command("bench", "Measure matmul peak, training throughput, activation-cache cost, checkpoint I/O, causal-tracing cost, EAP-IG circuit cost, editing cost and retrieval latency.") { json, quick, device, only, loadCheckpoint, clusterWorker };
         command.SetAction(parse =>
         {
             if (parse.GetValue(loadCheckpoint) is { } folder)
@@ -24,6 +25,7 @@ public static class BenchCommand
                 Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(PretrainedBenchmarks.LoadHere(folder)));
                 return 0;
             }
+            if (parse.GetValue(clusterWorker) is { } seed) return ClusterBenchmarks.Worker(seed);
             return Run(parse.GetValue(json), parse.GetValue(quick), parse.GetValue(device)!, parse.GetValue(only));
         });
         return command;

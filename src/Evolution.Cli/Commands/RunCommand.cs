@@ -31,7 +31,7 @@ public static class RunCommand
             var seeds = parse.GetValue(clusterSeeds) is { } text ? Agents.Cluster.ClusterNode.ParseSeeds(text, "--cluster") : [];
             if (seeds.Count > 0 && nodes > 0) throw new InputException(null, "--cluster", "runs on worker nodes already running; --local-nodes starts its own: give one of them");
             var options = Options(directory, parse.GetValue(cache), parse.GetValue(device)!) with
-                { LocalNodes = nodes, WorkerCommand = ThisCommand(), ClusterSeeds = seeds, Host = parse.GetValue(host)! };
+                { LocalNodes = nodes, WorkerCommand = SelfCommand.Program(), ClusterSeeds = seeds, Host = parse.GetValue(host)! };
             return Finish(ScenarioRunner.Run(parsed, options, parse.GetValue(force)), parse.GetValue(json));
         });
         return command;
@@ -63,13 +63,6 @@ public static class RunCommand
         new Option<string?>("--cache") { Description = "checkpoint cache (default: $EVOLUTION_CACHE or ./.cache/evolution)" },
         new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" },
         new Option<bool>("--json") { Description = "print the summary as JSON on stdout" });
-
-    /// <summary>How to start this program again: its apphost, or <c>dotnet</c> with its assembly when run as <c>dotnet evolution.dll</c>.</summary>
-    static (string, IReadOnlyList<string>) ThisCommand()
-    {
-        var process = Environment.ProcessPath ?? "dotnet";
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [typeof(RunCommand).Assembly.Location]) : (process, []);
-    }
 
     internal static RunOptions Options(string directory, string? cache, string device)
     {

@@ -98,7 +98,12 @@ public static class ScenarioRunner
             var moderator = cluster is null ? system.ActorOf(ModeratorActor.Props(setup), ClusterNode.ModeratorName)
                 : ClusterNode.Singleton(system, ModeratorActor.Props(setup with { Recorder = ClusterNode.Singleton(system, RecorderActor.Props(db), ClusterNode.RecorderName) }),
                     ClusterNode.ModeratorName);
-            var completed = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan).GetAwaiter().GetResult();
+            var asked = moderator.Ask<RunCompleted>(new StartRun(scenario.Steps), Timeout.InfiniteTimeSpan);
+            // A coordinator downed by the split-brain resolver (it kept the minority when nodes were lost) terminates its system,
+            // and the run's ask would wait for ever.
+            if (Task.WaitAny(asked, system.WhenTerminated) == 1 && !asked.IsCompleted)
+                throw new RunFailedException($"this process left the cluster (the split-brain resolver downed it: it was in the minority after nodes were lost). Continue the run with `evolution resume {options.OutputDirectory}`.");
+            var completed = asked.GetAwaiter().GetResult();
             system.Terminate().Wait(TimeSpan.FromSeconds(30));
             if (completed.Error is not null) throw new RunFailedException($"the run stopped: {completed.Error}. Continue it with `evolution resume {options.OutputDirectory}`.");
             MarkFinished(db);

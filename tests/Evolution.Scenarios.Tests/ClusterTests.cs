@@ -414,6 +414,32 @@ public class ClusterTests(TinyGroup group)
     }
 
     [Fact]
+    public async Task ACoordinatorLeftInTheMinorityStopsWithOneLineAndItsRunResumesToTheSummaryOfASingleProcessRun()
+    {
+        var scenario = group.WriteScenario("minority", """
+              - quiz: {facts: 6}
+              - news: {epoch: 1, learners: [ada]}
+              - debate: {facts: news, rounds: 2, topology: all-to-all}
+            """);
+        var single = SingleProcessRun(scenario, "minority-1");
+
+        // Both workers SIGKILLed at once in the middle of the debate: the coordinator is one node of three, the keep-majority
+        // resolver downs it, and its system terminates. The run must end (not wait for ever on its moderator) and say so.
+        var clustered = Path.Combine(group.Directory, "runs", "minority-3");
+        int killed = 0;
+        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
+        {
+            if (!line.Contains("debate: round 0") || Interlocked.Exchange(ref killed, 1) != 0) return;
+            foreach (var worker in Workers(coordinator)) System.Diagnostics.Process.GetProcessById(worker).Kill();
+        });
+        Assert.Equal(1, code);
+        Assert.Contains($"error: this process left the cluster (the split-brain resolver downed it: it was in the minority after nodes were lost). Continue the run with `evolution resume {clustered}`.",
+            log.Replace("\n", ""));
+        ScenarioRunner.Resume(clustered, group.Options(clustered));
+        AssertSameSummary(single, clustered);
+    }
+
+    [Fact]
     public async Task APopulationWhoseBasesRunOnTwoWorkersOneOfThemKilledMidSpreadEndsWithTheSummaryOfASingleProcessRun()
     {
         // 120 agents over two tiny bases (memory, ROME and no channel), a spread with a rumour and a followed agent's circuit.

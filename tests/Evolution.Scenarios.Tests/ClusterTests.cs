@@ -382,61 +382,40 @@ public class ClusterTests(TinyGroup group)
         Assert.Contains(db.Updates.FindAll(), u => u.Agent == "ada" && u.Key == "1/news/ada" && u.News.Count > 0);
     }
 
-    [Fact]
-    public async Task ACoordinatorKilledMidStepLeavesNoWorkerBehindAndItsRunResumesToTheSummaryOfASingleProcessRun()
-    {
-        var scenario = group.WriteScenario("coordinator-killed", """
+    /// <summary>A tiny run whose debate comes after ada took news into her weights.</summary>
+    const string NewsThenDebate = """
               - quiz: {facts: 6}
               - news: {epoch: 1, learners: [ada]}
               - debate: {facts: news, rounds: 2, topology: all-to-all}
-            """);
-        var single = SingleProcessRun(scenario, "coordinator-killed-1");
+            """;
 
+    [Fact]
+    public async Task ACoordinatorKilledMidStepLeavesNoWorkerBehindAndItsRunResumesToTheSummaryOfASingleProcessRun()
+    {
         // SIGKILL the coordinator (the run itself) in the middle of the debate; its workers are left without it.
-        var clustered = Path.Combine(group.Directory, "runs", "coordinator-killed-3");
-        IReadOnlyList<int> workers = [];
-        int killed = 0;
-        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
-        {
-            if (!line.Contains("debate: round 0") || Interlocked.Exchange(ref killed, coordinator) != 0) return;
-            workers = Workers(coordinator);
-            System.Diagnostics.Process.GetProcessById(coordinator).Kill();
-        });
-        Assert.NotEqual(0, code);
-        Assert.Equal(2, workers.Count);
+        var run = await KillAt(group.WriteScenario("coordinator-killed", NewsThenDebate), "coordinator-killed", "debate: round 0", coordinator => [coordinator]);
+        Assert.NotEqual(0, run.Code);
+        Assert.Equal(2, run.Workers.Count);
         // The workers down the lost coordinator (they are the majority), leave and exit: nothing is left running.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (workers.Any(w => Directory.Exists($"/proc/{w}")) && DateTime.UtcNow < deadline) await Task.Delay(200);
-        Assert.All(workers, w => Assert.False(Directory.Exists($"/proc/{w}"), $"worker {w} still runs a minute after its coordinator was killed"));
+        while (run.Workers.Any(w => Directory.Exists($"/proc/{w}")) && DateTime.UtcNow < deadline) await Task.Delay(200);
+        Assert.All(run.Workers, w => Assert.False(Directory.Exists($"/proc/{w}"), $"worker {w} still runs a minute after its coordinator was killed"));
 
-        ScenarioRunner.Resume(clustered, group.Options(clustered));
-        AssertSameSummary(single, clustered);
+        ScenarioRunner.Resume(run.Clustered, group.Options(run.Clustered));
+        AssertSameSummary(run.Single, run.Clustered);
     }
 
     [Fact]
     public async Task ACoordinatorLeftInTheMinorityStopsWithOneLineAndItsRunResumesToTheSummaryOfASingleProcessRun()
     {
-        var scenario = group.WriteScenario("minority", """
-              - quiz: {facts: 6}
-              - news: {epoch: 1, learners: [ada]}
-              - debate: {facts: news, rounds: 2, topology: all-to-all}
-            """);
-        var single = SingleProcessRun(scenario, "minority-1");
-
         // Both workers SIGKILLed at once in the middle of the debate: the coordinator is one node of three, the keep-majority
         // resolver downs it, and its system terminates. The run must end (not wait for ever on its moderator) and say so.
-        var clustered = Path.Combine(group.Directory, "runs", "minority-3");
-        int killed = 0;
-        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
-        {
-            if (!line.Contains("debate: round 0") || Interlocked.Exchange(ref killed, 1) != 0) return;
-            foreach (var worker in Workers(coordinator)) System.Diagnostics.Process.GetProcessById(worker).Kill();
-        });
-        Assert.Equal(1, code);
-        Assert.Contains($"error: this process left the cluster (the split-brain resolver downed it: it was in the minority after nodes were lost). Continue the run with `evolution resume {clustered}`.",
-            log.Replace("\n", ""));
-        ScenarioRunner.Resume(clustered, group.Options(clustered));
-        AssertSameSummary(single, clustered);
+        var run = await KillAt(group.WriteScenario("minority", NewsThenDebate), "minority", "debate: round 0", Workers);
+        Assert.Equal(1, run.Code);
+        Assert.Contains($"error: this process left the cluster (the split-brain resolver downed it: it was in the minority after nodes were lost). Continue the run with `evolution resume {run.Clustered}`.",
+            run.Log.Replace("\n", ""));
+        ScenarioRunner.Resume(run.Clustered, group.Options(run.Clustered));
+        AssertSameSummary(run.Single, run.Clustered);
     }
 
     [Fact]
@@ -581,22 +560,42 @@ public class ClusterTests(TinyGroup group)
     /// <param name="hostOf">Kill the worker that hosts this agent (as its "agent NAME: hosted here" line says); null: the first worker.</param>
     async Task<(string Single, string Clustered)> KilledMidRun(string scenario, string name, string marker, string? hostOf = null)
     {
-        var single = SingleProcessRun(scenario, name + "-1");
-        var clustered = Path.Combine(group.Directory, "runs", name + "-3");
-        int killed = 0, host = 1;
-        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
+        int host = 1;
+        var run = await KillAt(scenario, name, marker, coordinator => [Workers(coordinator)[host - 1]], line =>
         {
             // Workers are numbered in the order they were started, which is their process ids' order.
             if (hostOf is not null && System.Text.RegularExpressions.Regex.Match(line, $@"node (\d+): agent {hostOf}: hosted here") is { Success: true } hosted)
                 host = int.Parse(hosted.Groups[1].Value);
-            if (line.Contains(marker) && Interlocked.Exchange(ref killed, Workers(coordinator)[host - 1]) == 0)
-                System.Diagnostics.Process.GetProcessById(killed).Kill();
         });
-        Assert.True(code == 0, log);
-        Assert.NotEqual(0, killed);
-        Assert.Contains("was removed from the cluster", log);
-        AssertSameSummary(single, clustered);
-        return (single, clustered);
+        Assert.True(run.Code == 0, run.Log);
+        Assert.Contains("was removed from the cluster", run.Log);
+        AssertSameSummary(run.Single, run.Clustered);
+        return (run.Single, run.Clustered);
+    }
+
+    /// <param name="Workers">The coordinator's worker processes when the kill came.</param>
+    sealed record KilledRun(string Single, string Clustered, int Code, string Log, IReadOnlyList<int> Workers);
+
+    /// <summary>
+    /// Runs <paramref name="scenario"/> in this process (runs/NAME-1), then with <c>--local-nodes 2</c> (runs/NAME-3), SIGKILLing the
+    /// processes <paramref name="victims"/> names, given the coordinator's process id, at the first line the coordinator prints
+    /// that contains <paramref name="marker"/>; <paramref name="hear"/> hears every line before.
+    /// </summary>
+    async Task<KilledRun> KillAt(string scenario, string name, string marker, Func<int, IReadOnlyList<int>> victims, Action<string>? hear = null)
+    {
+        var single = SingleProcessRun(scenario, name + "-1");
+        var clustered = Path.Combine(group.Directory, "runs", name + "-3");
+        IReadOnlyList<int> workers = [];
+        int killed = 0;
+        var (code, log) = await RunOnLocalNodes(scenario, clustered, (line, coordinator) =>
+        {
+            hear?.Invoke(line);
+            if (!line.Contains(marker) || Interlocked.Exchange(ref killed, 1) != 0) return;
+            workers = Workers(coordinator);
+            foreach (var victim in victims(coordinator)) System.Diagnostics.Process.GetProcessById(victim).Kill();
+        });
+        Assert.True(killed == 1, $"the run never printed '{marker}':\n{log}");
+        return new KilledRun(single, clustered, code, log, workers);
     }
 
     /// <summary>

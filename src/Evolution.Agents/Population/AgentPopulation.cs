@@ -202,11 +202,9 @@ public sealed class AgentPopulation
         foreach (var ((fact, question), answer) in facts.Zip(answers))
         {
             var own = question.Candidates[answer.Own];
-            var wrongs = question.Candidates.Where(c => c != own).ToArray();
-            new Random(Seeds.Mix(seed, "circuit-wrong", fact.Subject, fact.Relation)).Shuffle(wrongs);
             var retrieved = Retrieve(agent, question);
             List<string> Stating(string obj) => [.. Enumerable.Repeat(Statement(fact, obj), peers)];
-            foreach (var wrong in wrongs.Take(3))
+            foreach (var wrong in ConformityCircuits.WrongAnswers(question.Candidates, own, new Random(Seeds.Mix(seed, "circuit-wrong", fact.Subject, fact.Relation))))
                 contrasts.Add(new ConformityContrast(reading.PromptFor(question, retrieved, Stating(wrong)), reading.PromptFor(question, retrieved, Stating(own)), own.TrimStart(), wrong.TrimStart()));
         }
         return beliefs.ConformityCircuit(Members[agent].Base, DeltaOf(agent), contrasts);

@@ -25,9 +25,7 @@ public static class ConformityHeadSearch
         {
             var question = context.QuestionFor(fact);
             var own = answer.Answer;
-            var wrongs = question.Candidates.Where(c => c != own).ToArray();
-            new Random(Seeds.Mix(context.Seed, "auto-wrong", label, fact.Subject, fact.Relation)).Shuffle(wrongs);
-            foreach (var wrong in wrongs.Take(3))
+            foreach (var wrong in ConformityCircuits.WrongAnswers(question.Candidates, own, new Random(Seeds.Mix(context.Seed, "auto-wrong", label, fact.Subject, fact.Relation))))
                 probes.Add(new ConformityProbe(question, Sentences(context, fact, wrong, peers), Sentences(context, fact, own, peers), own, wrong));
         }
         if (probes.Count == 0) return null;

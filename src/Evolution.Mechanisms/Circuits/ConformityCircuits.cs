@@ -43,6 +43,17 @@ public static class ConformityCircuits
         return new ConformityCircuitResult(Circuit.Greedy(graph, scores, edgeFraction), heads, examples.Count, contrasts.Count - examples.Count, clean, corrupted);
     }
 
+    /// <summary>
+    /// The answers a search sets against the agent's own (<paramref name="own"/>) as the confederates' wrong answer: up to three
+    /// of the other candidates, drawn by <paramref name="random"/> (the caller's seeded draw, so every search repeats).
+    /// </summary>
+    public static IEnumerable<string> WrongAnswers(IReadOnlyList<string> candidates, string own, Random random)
+    {
+        var wrongs = candidates.Where(c => c != own).ToArray();
+        random.Shuffle(wrongs);
+        return wrongs.Take(3);
+    }
+
     /// <summary>Whether a contrast can be one of <see cref="Find"/>'s examples (same token lengths clean and corrupted, answers apart at their first token).</summary>
     public static bool Usable(ITextTokenizer tokenizer, ConformityContrast contrast) => Example(tokenizer, contrast) is not null;
 

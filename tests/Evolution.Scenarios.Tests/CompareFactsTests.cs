@@ -153,6 +153,7 @@ public class CompareFactsTests : IDisposable
     [InlineData("--world", "scenarios/worlds/tiny.yaml", "--world")]
     [InlineData("--methods", "rag", "--methods")]
     [InlineData("--preserve", "knowledge", "--preserve")]
+    [InlineData("--layers", "1", "--layers")]
     public void OptionsAboutAWorldAreRefusedWithFacts(string option, string value, string field)
     {
         var (_, stderr, exit) = EditorDefaultsTests.Cli("compare-updates", "--facts", CounterFactSample, "--model", directory, option, value,

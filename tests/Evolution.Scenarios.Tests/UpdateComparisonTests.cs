@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Evolution.Agents;
 using Evolution.Core.Agents;
 using Evolution.Updates;
@@ -181,12 +182,37 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
             Math.Min(p.RelationLocality, p.SubjectLocality) - 1e-9, Math.Max(p.RelationLocality, p.SubjectLocality) + 1e-9));
     }
 
+    [Fact]
+    public void CompareUpdatesLayersMoveWhereMemitWrites()
+    {
+        // The same changes through MEMIT at its default layer (the last) and at layer 0: --layers reaches the editor.
+        JsonElement Memit(string name, params string[] extra)
+        {
+            var outDir = Path.Combine(directory, name);
+            var (_, stderr, exit) = EditorDefaultsTests.Cli(["compare-updates", "--world", TinyGroup.TinyWorld, "--agent", group.ProfilePath, "--cache", group.Cache,
+                "--changes", "4", "--methods", "memit", "--no-curves", "--out", outDir, .. extra]);
+            Assert.True(exit == 0, stderr);
+            return JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "compare.json"))).RootElement;
+        }
+        var last = Memit("memit-last");
+        var first = Memit("memit-layer-0", "--layers", "0");
+        Assert.Equal(JsonValueKind.Null, last.GetProperty("editor_overrides").ValueKind);
+        Assert.Equal([0], first.GetProperty("editor_overrides").GetProperty("memit").GetProperty("layers").EnumerateArray().Select(l => l.GetInt32()));
+        static string Scores(JsonElement run) => string.Join(" / ", new[] { "reliability", "generalization", "locality" }
+            .Select(k => run.GetProperty("methods").GetProperty("memit").GetProperty(k).GetDouble().ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.NotEqual(Scores(last), Scores(first));
+    }
+
     [Theory]
     [InlineData("--methods", "rome,telepathy", "--methods", "unknown method 'telepathy'")]
     [InlineData("--sequential", "10", "--changes", "leave out --changes")]
     [InlineData("--batch", "3", "--batch", "applies to --sequential runs only")]
     [InlineData("--changes", "0", "--changes", "must be at least 1")]
     [InlineData("--world", "no-such-world.yaml", "--world", "no such file")]
+    [InlineData("--ridge", "0.5", "--ridge", "applies to alphaedit, which --methods does not name")]
+    [InlineData("--layers", "0", "--layers", "applies to memit and alphaedit, which --methods does not name")]
+    [InlineData("--layers", "2,x", "--layers", "'x' is not a layer number")]
+    [InlineData("--position", "middle", "--position", "middle")]
     public void TheCliNamesTheOptionOfABadInputWithExitCode2(string option, string value, string field, string message)
     {
         var arguments = new Dictionary<string, string> { ["--world"] = TinyGroup.TinyWorld, ["--changes"] = "3", ["--methods"] = "rag", ["--out"] = Path.Combine(directory, "cli") };

@@ -91,11 +91,10 @@ public static class EditCommand
         var profile = File.Exists(profileFile) ? AgentProfile.Load(profileFile) : AgentProfile.Default;
         int knowledgeEpoch = profile.Data.Epoch;
 
-        var position = Choice(positionName, "--position", ("subject", EditPosition.SubjectLast), ("prompt", EditPosition.PromptLast));
+        var position = Position(positionName);
         var essence = Choice(essenceName, "--essence", ("is-a", EssenceSource.IsA), ("subject-facts", EssenceSource.SubjectFacts));
         var preserve = Preserve(preserveName);
-        var layers = memitLayers?.Split(',', StringSplitOptions.TrimEntries)
-            .Select(x => int.TryParse(x, out var v) ? v : throw new InputException(null, "--layers", $"'{x}' is not a layer number")).ToList();
+        var layers = Layers(memitLayers);
         var overrides = new EditorOverrides
         {
             Steps = steps, LearningRate = learningRate, Layer = layer, Layers = layers, Position = position,
@@ -219,6 +218,13 @@ public static class EditCommand
     }
 
     internal const string PreserveDescription = "alphaedit: whose keys the null space leaves alone, corpus (every token of the agent's corpus, the paper's choice) or knowledge (every fact the agent was taught, at the prompts it recalls them from, but the facts being rewritten) (default corpus)";
+
+    /// <summary>MEMIT's and AlphaEdit's layer range R from <c>--layers</c> ("2,3"); null when not given.</summary>
+    internal static List<int>? Layers(string? text) => text?.Split(',', StringSplitOptions.TrimEntries)
+        .Select(x => int.TryParse(x, out var v) ? v : throw new InputException(null, "--layers", $"'{x}' is not a layer number")).ToList();
+
+    /// <summary><c>--position</c>: subject or prompt; null when not given.</summary>
+    internal static EditPosition? Position(string? name) => Choice(name, "--position", ("subject", EditPosition.SubjectLast), ("prompt", EditPosition.PromptLast));
 
     internal static PreservedKeys? Preserve(string? name) => Choice(name, "--preserve", ("corpus", PreservedKeys.Corpus), ("knowledge", PreservedKeys.Knowledge));
 

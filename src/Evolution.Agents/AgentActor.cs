@@ -70,11 +70,6 @@ public sealed class AgentActor : ReceiveActor, IWithUnboundedStash
             ThrowIfArmed();
             Sender.Tell(new NewsLearned(m.Key, home.Learn(runtime, m)));
         });
-        Receive<RestoreLearned>(m =>
-        {
-            (runtime, int applied) = home.Restore(runtime, m);
-            Sender.Tell(new LearnedRestored(home.Name, applied));
-        });
         Receive<ReachAgent>(m => Sender.Tell(new AgentReached(home.Name, node)));
         Receive<TakeSnapshot>(m =>
         {

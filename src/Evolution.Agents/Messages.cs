@@ -17,7 +17,6 @@ public sealed record NewsLearned(string Key, UpdateOutcome Outcome);
 /// replayed in order; a history that disagrees with its own is replayed from the checkpoint), so no agent state lives only on a worker.
 /// </summary>
 public sealed record RestoreLearned(IReadOnlyList<LearnNews> Learned, IReadOnlyList<UpdateOutcome> Outcomes);
-public sealed record LearnedRestored(string Agent, int Applied);
 
 /// <summary>Is the agent there? Answered once it is built, with its history taken in (after a node loss: where it lives now).</summary>
 public sealed record ReachAgent(string Agent);

@@ -95,8 +95,7 @@ public sealed class ActorAgentGroup(IReadOnlyList<string> agents, Func<string, o
     {
         var (to, wrapped) = route(agent, message);
         if (losses is null) return to.Ask<T>(wrapped, timeout);
-        var (_, reach) = route(agent, new ReachAgent(agent));
-        return losses.Survive<T>(to, wrapped, timeout, reach: () => Cluster.NodeLosses.AskAgain<AgentReached>(to, reach, timeout));
+        return losses.Survive<T>(to, wrapped, timeout, reach: () => Cluster.NodeLosses.AskAgain<AgentReached>(to, route(agent, new ReachAgent(agent)).Message, timeout));
     }
 
     public async Task<IReadOnlyList<AgentAnswer>> Ask(string agent, string key, IReadOnlyList<AskItem> items) =>

@@ -59,7 +59,7 @@ public class ClusterTests(TinyGroup group)
             new SnapshotTaken("k3", "ada", agent.Residuals([world.Entities[0].Name])), new TraceCircuits("k4", facts, 0, 0.1),
             new CircuitsTraced("k4", "ada", agent.Circuits(facts, 0, 0.1)), new FindConformityHeads("k5", probes), agent.ConformityHeads("k5", probes),
             new FailNextMessage("drill"), new FaultArmed(),
-            new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]), new LearnedRestored("ada", 1),
+            new RestoreLearned([new LearnNews("k2", [news])], [new UpdateOutcome("ada", "ft-l", true, 4096, 1.5)]),
             new ReadHistory("ada"), new AgentHomed("ada", "akka.tcp://evolution@127.0.0.1:4053", 2, new DateTime(2026, 12, 2, 13, 0, 0, DateTimeKind.Utc)), new ReachAgent("ada"), new AgentReached("ada", "akka.tcp://evolution@127.0.0.1:4053"),
         };
         samples = [.. samples, .. PopulationMessages(agent, items),

@@ -16,7 +16,7 @@ public sealed class WireSerializer(ExtendedActorSystem system) : SerializerWithS
     /// <summary>The messages between the moderator, the recorder and agents, and between a population and its bases, that may live on other nodes.</summary>
     public static readonly IReadOnlyList<Type> Messages =
     [
-        typeof(AskAgent), typeof(AgentAnswered), typeof(LearnNews), typeof(NewsLearned), typeof(RestoreLearned), typeof(LearnedRestored), typeof(ReadHistory), typeof(AgentHomed), typeof(ReachAgent), typeof(AgentReached), typeof(TakeSnapshot), typeof(SnapshotTaken),
+        typeof(AskAgent), typeof(AgentAnswered), typeof(LearnNews), typeof(NewsLearned), typeof(RestoreLearned), typeof(ReadHistory), typeof(AgentHomed), typeof(ReachAgent), typeof(AgentReached), typeof(TakeSnapshot), typeof(SnapshotTaken),
         typeof(TraceCircuits), typeof(CircuitsTraced), typeof(FindConformityHeads), typeof(ConformityHeadsFound),
         typeof(FailNextMessage), typeof(FaultArmed),
         typeof(Population.ScoreOnBase), typeof(Population.ScoredOnBase), typeof(Population.AnalyzeOnBase), typeof(Population.AnalyzedOnBase),

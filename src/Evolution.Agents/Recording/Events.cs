@@ -86,22 +86,22 @@ public sealed class UpdateEvent
     public string? Note { get; set; }
     /// <summary>The request's key (<see cref="LearnNews.Key"/>); empty in runs recorded before requests were kept.</summary>
     public string Key { get; set; } = "";
-    public List<NewsRecord> News { get; set; } = [];
+    public List<NewsItem> News { get; set; } = [];
 
     public static UpdateEvent Of(int step, string protocol, string agent, LearnNews request, UpdateOutcome outcome, IEnumerable<string> facts) => new()
     {
         Id = $"{step}/{protocol}/{agent}", Step = step, Protocol = protocol, Agent = agent, Channel = outcome.Channel,
         Facts = [.. facts], Applied = outcome.Applied, Bytes = outcome.BytesStored, Seconds = outcome.Seconds, Note = outcome.Note,
-        Key = request.Key, News = [.. request.News.Select(NewsRecord.Of)],
+        Key = request.Key, News = [.. request.News],
     };
 
-    public LearnNews Request => new(Key, [.. News.Select(n => n.ToItem())]);
+    public LearnNews Request => new(Key, News);
     public UpdateOutcome Outcome => new(Agent, Channel, Applied, Bytes, Seconds, Note);
 }
 
 /// <summary>
 /// An agent built on a cluster node (<see cref="AgentHomed"/>): where it lived from then on, and how many of its recorded updates
-/// it took in there. An agent's rows in time order are its homes: a second node is a rehoming.
+/// it took in there, one row per build. An agent's rows in time order are its homes: another node is a rehoming.
 /// </summary>
 public sealed class HomeEvent
 {
@@ -110,20 +110,6 @@ public sealed class HomeEvent
     public string Node { get; set; } = "";
     public int Replayed { get; set; }
     public DateTime Built { get; set; }
-}
-
-/// <summary>A <see cref="NewsItem"/> as stored with its <see cref="UpdateEvent"/>.</summary>
-public sealed class NewsRecord
-{
-    public int Subject { get; set; }
-    public string Relation { get; set; } = "";
-    public string Object { get; set; } = "";
-    public int Epoch { get; set; }
-    public string Statement { get; set; } = "";
-    public string Prompt { get; set; } = "";
-
-    public static NewsRecord Of(NewsItem n) => new() { Subject = n.Subject, Relation = n.Relation, Object = n.Object, Epoch = n.Epoch, Statement = n.Statement, Prompt = n.Prompt };
-    public NewsItem ToItem() => new(Subject, Relation, Object, Epoch, Statement, Prompt);
 }
 
 /// <summary>One measurement of the tracer (e.g. CKA between two agents at one layer).</summary>

@@ -24,6 +24,6 @@ public sealed class RecorderActor : ReceiveActor
         Receive<Flush>(_ => Sender.Tell(new Flushed()));
         // Asked by an agent being built on any node: answered after every event sent before, so with every update acknowledged so far.
         Receive<ReadHistory>(m => Sender.Tell(db.History(m.Agent)));
-        Receive<AgentHomed>(m => db.Write(new HomeEvent { Id = $"{m.Agent}@{m.Node}", Agent = m.Agent, Node = m.Node, Replayed = m.Replayed, Built = m.Built }));
+        Receive<AgentHomed>(m => db.Write(new HomeEvent { Id = $"{m.Agent}@{m.Node}@{m.Built.Ticks}", Agent = m.Agent, Node = m.Node, Replayed = m.Replayed, Built = m.Built }));
     }
 }

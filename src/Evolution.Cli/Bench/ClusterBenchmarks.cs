@@ -60,25 +60,24 @@ public static class ClusterBenchmarks
     public static (IReadOnlyList<ClusterCost> Costs, IReadOnlyList<WireSize> Wire, IReadOnlyList<PopulationClusterCost> Population) Measure(bool quick)
     {
         var (world, tokenizer) = BenchWorld.Load();
-        var names = Names;
         var Home = Homes(world, tokenizer);
         var items = BenchWorld.Queries(world, Questions).Select(q => new AskItem(new Question(q.Subject, q.Relation, q.Prompt, q.Candidates), [])).ToList();
         int rounds = quick ? 3 : 10;
 
         async Task<ClusterCost> Time(string setup, ActorAgentGroup group)
         {
-            foreach (var name in names) await group.Ask(name, "warm-up", items);
+            foreach (var name in Names) await group.Ask(name, "warm-up", items);
             var pings = new List<double>();
             for (int r = 0; r < rounds * 5; r++)
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                await group.Ask(names[r % names.Length], $"ping/{r}", []);
+                await group.Ask(Names[r % Names.Length], $"ping/{r}", []);
                 pings.Add(clock.Elapsed.TotalMilliseconds);
             }
             var watch = System.Diagnostics.Stopwatch.StartNew();
             for (int r = 0; r < rounds; r++)
-                await Task.WhenAll(names.Select(name => group.Ask(name, $"batch/{r}/{name}", items)));
-            var cost = new ClusterCost(setup, CoreBenchmarks.Median(pings), rounds * names.Length * Questions / watch.Elapsed.TotalSeconds);
+                await Task.WhenAll(Names.Select(name => group.Ask(name, $"batch/{r}/{name}", items)));
+            var cost = new ClusterCost(setup, CoreBenchmarks.Median(pings), rounds * Names.Length * Questions / watch.Elapsed.TotalSeconds);
             Output.Status.MarkupLine($"cluster {setup}: round trip {cost.RoundTripMs:F2} ms (median of {pings.Count}), {cost.AnswersPerSecond:F0} answers/s (3 agents, batches of {Questions})");
             return cost;
         }
@@ -89,7 +88,7 @@ public static class ClusterBenchmarks
         var populationCosts = new List<PopulationClusterCost>();
         using (var single = ActorSystem.Create("evolution", Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING")))
         {
-            var agents = names.ToDictionary(n => n, n => single.ActorOf(AgentActor.Props(Home(n)), n));
+            var agents = Names.ToDictionary(n => n, n => single.ActorOf(AgentActor.Props(Home(n)), n));
             costs.Add(Time("1 process", ActorAgentGroup.Local(agents, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
             var baseActor = single.ActorOf(BaseActor.Props(_ => population.Base), "base-0");
             populationCosts.Add(population.Time("1 process", BaseActors.Local([population.Base], [baseActor], timeout)));
@@ -123,7 +122,7 @@ public static class ClusterBenchmarks
                 if (DateTime.UtcNow > deadline) throw new TimeoutException("the bench's worker processes did not join and host agents and bases within 2 minutes");
                 Thread.Sleep(100);
             }
-            costs.Add(Time("coordinator + 2 worker processes", ActorAgentGroup.Sharded(names, region, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
+            costs.Add(Time("coordinator + 2 worker processes", ActorAgentGroup.Sharded(Names, region, ActorRefs.Nobody, timeout)).GetAwaiter().GetResult());
             populationCosts.Add(population.Time("coordinator + 2 worker processes", BaseActors.Sharded([population.Base], bases, timeout, null)));
 
             // What the common messages weigh on the wire.

@@ -46,10 +46,10 @@ public static class CompareUpdatesCommand
         };
         var circuitFacts = new Option<int?>("--circuit-facts") { Description = $"with --circuits: edited facts traced per channel, the first ones (default {EditCircuitOptions.DefaultFacts})" };
         var preserve = new Option<string?>("--preserve") { Description = EditCommand.PreserveDescription };
-        var layers = new Option<string?>("--layers") { Description = "memit, alphaedit: comma-separated MLP layers R (default: the last layer)" };
+        var layers = EditCommand.LayersOption();
         var position = new Option<string?>("--position") { Description = "memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token, the default)" };
-        var nullSpaceThreshold = new Option<double?>("--null-space-threshold") { Description = $"alphaedit: eigenvalues of the preserved keys' second moment below this share of the largest span the null space (default {new AlphaEditHyperParams().NullSpaceThreshold})" };
-        var ridge = new Option<double?>("--ridge") { Description = $"alphaedit: α, the ridge of the projected solve (default {new AlphaEditHyperParams().Ridge})" };
+        var nullSpaceThreshold = EditCommand.NullSpaceThresholdOption();
+        var ridge = EditCommand.RidgeOption();
         var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
@@ -73,39 +73,38 @@ public static class CompareUpdatesCommand
             : Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
             parse.GetValue(sequential), parse.GetValue(batch), parse.GetValue(routeAbove), parse.GetValue(answerAlone), !parse.GetValue(noCurves),
             ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)),
-            new EditorFlags(EditCommand.Preserve(parse.GetValue(preserve)), EditCommand.Layers(parse.GetValue(layers)), EditCommand.Position(parse.GetValue(position)),
-                parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge)),
+            new EditorOverrides
+            {
+                Preserve = EditCommand.Preserve(parse.GetValue(preserve)), Layers = EditCommand.Layers(parse.GetValue(layers)), Position = EditCommand.Position(parse.GetValue(position)),
+                NullSpaceThreshold = parse.GetValue(nullSpaceThreshold), Ridge = parse.GetValue(ridge),
+            },
             parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;
     }
 
     const string DefaultMethods = "rome,memit,ft-l,ft,rag,hybrid";
 
-    /// <summary>Changes to MEMIT's and AlphaEdit's defaults from the command line (null: not given).</summary>
-    sealed record EditorFlags(PreservedKeys? Preserve, IReadOnlyList<int>? Layers, EditPosition? Position, double? NullSpaceThreshold, double? Ridge)
+    /// <summary>Each of MEMIT's and AlphaEdit's flags given (<paramref name="flags"/>) must name a method of the run that reads it.</summary>
+    static void CheckEditorFlags(EditorOverrides flags, IReadOnlyList<string> methods)
     {
-        /// <summary>Each given flag must name a method of the run that reads it.</summary>
-        public void CheckAgainst(IReadOnlyList<string> methods)
+        foreach (var (flag, given, readers) in new (string, bool, string[])[]
         {
-            foreach (var (flag, given, readers) in new (string, bool, string[])[]
-            {
-                ("--preserve", Preserve is not null, ["alphaedit"]), ("--null-space-threshold", NullSpaceThreshold is not null, ["alphaedit"]),
-                ("--ridge", Ridge is not null, ["alphaedit"]), ("--layers", Layers is not null, ["memit", "alphaedit"]), ("--position", Position is not null, ["memit", "alphaedit"]),
-            })
-                if (given && !readers.Any(methods.Contains))
-                    throw new InputException(null, flag, $"applies to {string.Join(" and ", readers)}, which --methods does not name");
-            if (NullSpaceThreshold is <= 0 or >= 1) throw new InputException(null, "--null-space-threshold", $"must be between 0 and 1, got {NullSpaceThreshold}");
-            if (Ridge is < 0) throw new InputException(null, "--ridge", $"must be at least 0, got {Ridge}");
-        }
-
-        /// <summary>The overrides of the run's methods that read a given flag; null when no flag was given.</summary>
-        public Dictionary<string, EditorOverrides>? Overrides(IReadOnlyList<string> methods) =>
-            this == new EditorFlags(null, null, null, null, null) ? null : new Dictionary<string, EditorOverrides>
-            {
-                ["memit"] = new() { Layers = Layers, Position = Position },
-                ["alphaedit"] = new() { Preserve = Preserve, Layers = Layers, Position = Position, NullSpaceThreshold = NullSpaceThreshold, Ridge = Ridge },
-            }.Where(o => methods.Contains(o.Key)).ToDictionary();
+            ("--preserve", flags.Preserve is not null, ["alphaedit"]), ("--null-space-threshold", flags.NullSpaceThreshold is not null, ["alphaedit"]),
+            ("--ridge", flags.Ridge is not null, ["alphaedit"]), ("--layers", flags.Layers is not null, ["memit", "alphaedit"]), ("--position", flags.Position is not null, ["memit", "alphaedit"]),
+        })
+            if (given && !readers.Any(methods.Contains))
+                throw new InputException(null, flag, $"applies to {string.Join(" and ", readers)}, which --methods does not name");
+        if (flags.NullSpaceThreshold is <= 0 or >= 1) throw new InputException(null, "--null-space-threshold", $"must be between 0 and 1, got {flags.NullSpaceThreshold}");
+        if (flags.Ridge is < 0) throw new InputException(null, "--ridge", $"must be at least 0, got {flags.Ridge}");
     }
+
+    /// <summary>The flags as each of the run's methods reads them (MEMIT: layers and position); null when none was given.</summary>
+    static Dictionary<string, EditorOverrides>? EditorOverridesOf(EditorOverrides flags, IReadOnlyList<string> methods) =>
+        flags == new EditorOverrides() ? null : new Dictionary<string, EditorOverrides>
+        {
+            ["memit"] = new() { Layers = flags.Layers, Position = flags.Position },
+            ["alphaedit"] = flags,
+        }.Where(o => methods.Contains(o.Key)).ToDictionary();
 
     static EditCircuitOptions? ParseCircuits(bool circuits, int? facts)
     {
@@ -115,7 +114,7 @@ public static class CompareUpdatesCommand
     }
 
     static int Run(string? worldPath, string? profilePath, string? modelDir, int? changeCount, string? methodList, int? sequential, int batch,
-        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, EditorFlags editors, string outDir, string cacheRoot, bool json, string deviceName, bool withoutStart)
+        double? routeAbove, double? answerAloneAbove, bool curves, EditCircuitOptions? circuits, EditorOverrides editorFlags, string outDir, string cacheRoot, bool json, string deviceName, bool withoutStart)
     {
         var available = sequential is null ? UpdateComparison.Methods : UpdateComparison.LifelongMethods;
         var methods = (methodList ?? (sequential is null ? DefaultMethods : string.Join(",", UpdateComparison.LifelongMethods)))
@@ -128,7 +127,7 @@ public static class CompareUpdatesCommand
         if (sequential is not null && changeCount is not null) throw new InputException(null, "--changes", "--sequential N gives the number of changes: leave out --changes");
         if (sequential < 1) throw new InputException(null, "--sequential", $"must be at least 1, got {sequential}");
         if (batch < 1) throw new InputException(null, "--batch", $"must be at least 1, got {batch}");
-        editors.CheckAgainst(methods);
+        CheckEditorFlags(editorFlags, methods);
         if (batch != 1 && sequential is null) throw new InputException(null, "--batch", "applies to --sequential runs only");
         if (routeAbove is < 0 or > 1) throw new InputException(null, "--route-above", $"must be between 0 and 1, got {routeAbove}");
         if (answerAloneAbove is < 0 or > 1) throw new InputException(null, "--answer-alone-above", $"must be between 0 and 1, got {answerAloneAbove}");
@@ -183,7 +182,7 @@ public static class CompareUpdatesCommand
         var edits = WorldChanges.Select(parts.World, parts.Profile.Data.Epoch, count);
 
         var comparison = new UpdateComparison(parts, edits, new ComparisonOptions(Path.Combine(outDir, "memory"), curves, Circuits: circuits,
-            Editors: editors.Overrides(methods)));
+            Editors: EditorOverridesOf(editorFlags, methods)));
         var result = sequential is null
             ? Output.WithProgress("compare-updates", comparison.Stages(methods), report => comparison.Run(methods, report))
             : Output.WithProgress("compare-updates --sequential", methods.Count, report => comparison.RunLifelong(methods, batch, report));
@@ -200,8 +199,8 @@ public static class CompareUpdatesCommand
             curves = sequential is null ? result.Curves : null,
             sequential = sequential is null ? null : result.Curves,
             circuits = result.Circuits,
-            alphaedit_preserve = editors.Preserve?.ToString().ToLowerInvariant(),
-            editor_overrides = editors.Overrides(methods),
+            alphaedit_preserve = editorFlags.Preserve?.ToString().ToLowerInvariant(),
+            editor_overrides = EditorOverridesOf(editorFlags, methods),
         };
         var text = Output.ToJson(document);
         Directory.CreateDirectory(outDir);

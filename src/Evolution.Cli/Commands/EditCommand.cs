@@ -27,10 +27,10 @@ public static class EditCommand
         var model = new Option<string>("--model") { Description = "agent checkpoint folder (its world provides the metrics' queries)", Required = true };
         var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), alphaedit (MEMIT projected onto the null space of the agent's own keys; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning); each with the defaults agents and compare-updates use", DefaultValueFactory = _ => "rome" };
         var layer = new Option<int?>("--layer") { Description = $"rome: MLP layer to rewrite (default {Rome.Layer})" };
-        var memitLayers = new Option<string?>("--layers") { Description = "memit, alphaedit: comma-separated MLP layers (default: the last layer)" };
+        var memitLayers = LayersOption();
         var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight})" };
-        var nullSpaceThreshold = new Option<double?>("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
-        var ridge = new Option<double?>("--ridge") { Description = $"alphaedit: α in (P(KpKpᵀ + KKᵀ) + αI)⁻¹ (default {AlphaEdit.Ridge})" };
+        var nullSpaceThreshold = NullSpaceThresholdOption();
+        var ridge = RidgeOption();
         var preserve = new Option<string?>("--preserve") { Description = PreserveDescription };
         var position = new Option<string?>("--position") { Description = $"rome, memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit and alphaedit {PositionName(Memit.Position)}" };
         var klFactor = new Option<double?>("--kl-factor") { Description = $"rome: weight of the essence-drift KL term (default {Rome.KlFactor})" };
@@ -218,6 +218,11 @@ public static class EditCommand
     }
 
     internal const string PreserveDescription = "alphaedit: whose keys the null space leaves alone, corpus (every token of the agent's corpus, the paper's choice) or knowledge (every fact the agent was taught, at the prompts it recalls them from, but the facts being rewritten) (default corpus)";
+
+    // Options edit and compare-updates share.
+    internal static Option<string?> LayersOption() => new("--layers") { Description = "memit, alphaedit: comma-separated MLP layers (default: the last layer)" };
+    internal static Option<double?> NullSpaceThresholdOption() => new("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
+    internal static Option<double?> RidgeOption() => new("--ridge") { Description = $"alphaedit: α in (P(KpKpᵀ + KKᵀ) + αI)⁻¹ (default {AlphaEdit.Ridge})" };
 
     /// <summary>MEMIT's and AlphaEdit's layer range R from <c>--layers</c> ("2,3"); null when not given.</summary>
     internal static List<int>? Layers(string? text) => text?.Split(',', StringSplitOptions.TrimEntries)

@@ -313,13 +313,18 @@ public class ClusterTests(TinyGroup group)
         using var run = new RecordedRun(group);
         var (folder, system, recorder) = (run.Folder, run.System, run.Recorder);
         var items = Questions(8);
-        var ada = system.ActorOf(AgentActor.Props(HomeOn("ada", folder, "1"), recorder));
+        var home = HomeOn("ada", folder, "1");
+        var ada = system.ActorOf(AgentActor.Props(home, recorder));
         // The reply is out but the run has not recorded the update yet: the recorded history is behind the agent's own.
         Assert.True((await ada.Ask<NewsLearned>(new LearnNews("1/news/ada", NewsAbout(items, 3)), TimeSpan.FromMinutes(2))).Outcome.Applied);
         var learned = (await ada.Ask<AgentAnswered>(new AskAgent("ask/1", items), TimeSpan.FromMinutes(2))).Answers;
+        using (var unlearned = HomeOn("ada", folder, "control").Rebuild())
+            Assert.True(unlearned.Answer(items).Zip(learned).Any(p => Math.Abs(p.First.Probability - p.Second.Probability) > 1e-3),
+                "the news changed none of ada's answers: the test could not tell a lost update");
         await ada.Ask<FaultArmed>(new FailNextMessage("drill"), TimeSpan.FromSeconds(30));
         // The next question fails, the actor restarts, reads the (shorter) recorded history, keeps its own, and answers it.
         AssertSameAnswers(learned, (await ada.Ask<AgentAnswered>(new AskAgent("ask/2", items), TimeSpan.FromMinutes(2))).Answers);
+        Assert.Equal(1, home.Restarts);
     }
 
     [Fact]

@@ -195,7 +195,9 @@ public class SpreadTests(TinyGroup group)
             new PopulationAsk(a, spread.Plan.Questions[0], [population.Statement(settings.Facts[0].Fact, settings.Facts[0].Rumour!), population.Statement(settings.Facts[0].Fact, settings.Facts[0].True)]),
             new PopulationAsk(a, spread.Plan.Questions[1], [population.Statement(settings.Facts[1].Fact, settings.Facts[1].Old)]),
         }).ToList();
+        long before = population.Scored;
         var together = population.Answer(asks);
+        long shared = population.Scored - before;
         for (int i = 0; i < asks.Count; i++)
         {
             var alone = population.Answer([asks[i]])[0];
@@ -204,6 +206,14 @@ public class SpreadTests(TinyGroup group)
             Assert.Equal(alone.ReadPeers, together[i].ReadPeers);
             Assert.True(Math.Abs(alone.FinalProbability - together[i].FinalProbability) < 1e-5, $"ask {i}: {together[i].FinalProbability} together, {alone.FinalProbability} alone");
         }
+
+        // Without sharing (the bench's one-at-a-time baseline), every ask's inputs are scored as its own, to the same answers.
+        population.SharesInputs = false;
+        before = population.Scored;
+        var unshared = population.Answer(asks);
+        Assert.Equal(asks.Count + unshared.Count(a => a.ReadPeers), population.Scored - before);
+        Assert.True(shared < population.Scored - before, $"{shared} inputs scored with sharing, {population.Scored - before} without");
+        Assert.Equal(together.Select(a => (a.Own, a.Final, a.ReadPeers)), unshared.Select(a => (a.Own, a.Final, a.ReadPeers)));
     }
 
     /// <summary>A log whose write after <paramref name="killAfter"/> rounds fails once, as a kill between steps would.</summary>

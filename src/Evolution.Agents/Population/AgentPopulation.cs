@@ -82,6 +82,13 @@ public sealed class AgentPopulation
     /// <summary>Whether answers read with peers who said otherwise carry their mechanism record (when their asks name the
     /// peers' answers); on by default, off only to measure what it costs.</summary>
     public bool RecordsPeerMechanism { get; set; } = true;
+    /// <summary>
+    /// Whether identical inputs (same base, parametric state and text) are scored once (default). Off, every ask is its own
+    /// input: with a source that scores each input in its own forward, the agents answer one at a time, the baseline
+    /// `bench --only population` measures batching and sharing against.
+    /// </summary>
+    public bool SharesInputs { get; set; } = true;
+
     public IReadOnlyList<PopulationBase> Bases => bases;
     public int Count => Members.Count;
 
@@ -232,14 +239,15 @@ public sealed class AgentPopulation
         var batches = new Dictionary<int, List<AgentQuery>>();
         foreach (var byBase in Enumerable.Range(0, queries.Count).GroupBy(i => Members[queries[i].Agent].Base))
         {
-            var distinct = new Dictionary<(AgentDelta? Delta, string Prompt), int>();
+            var distinct = new Dictionary<(AgentDelta? Delta, string Prompt, int Ask), int>();
             var asked = batches[byBase.Key] = [];
             foreach (int i in byBase)
             {
                 var delta = DeltaOf(queries[i].Agent);
-                if (!distinct.TryGetValue((delta, queries[i].Prompt), out int at))
+                var input = (delta, queries[i].Prompt, SharesInputs ? -1 : i);
+                if (!distinct.TryGetValue(input, out int at))
                 {
-                    distinct[(delta, queries[i].Prompt)] = at = asked.Count;
+                    distinct[input] = at = asked.Count;
                     asked.Add(new AgentQuery(delta, queries[i].Prompt, queries[i].Question.Candidates));
                 }
                 slot[i] = at;

@@ -164,15 +164,15 @@ public sealed class Spread(AgentPopulation population, SpreadPlan plan)
         return Answer(0, settings.Facts.Select((_, f) => Enumerable.Range(0, population.Count).Select(a => new PopulationAsk(a, questions[f], [])).ToList()).ToList(), committed);
     }
 
-    SpreadRound Step(int step, SpreadRound previous)
-    {
-        var asks = settings.Facts.Select((fact, f) => Enumerable.Range(0, population.Count).Select(agent =>
+    SpreadRound Step(int step, SpreadRound previous) => Answer(step, Asks(step, previous), null);
+
+    /// <summary>What every agent is asked at <paramref name="step"/> ≥ 1, per fact: its question, with what the neighbours it reads stated at the previous step.</summary>
+    public IReadOnlyList<List<PopulationAsk>> Asks(int step, SpreadRound previous) =>
+        settings.Facts.Select((fact, f) => Enumerable.Range(0, population.Count).Select(agent =>
         {
             var stated = plan.Read(step, agent, f).Select(n => questions[f].Candidates[previous.Facts[f].Stated[n]]).ToList();
             return new PopulationAsk(agent, questions[f], [.. stated.Select(o => population.Statement(fact.Fact, o))], stated);
         }).ToList()).ToList();
-        return Answer(step, asks, null);
-    }
 
     SpreadRound Answer(int step, IReadOnlyList<List<PopulationAsk>> asks, List<int[]>? seeded)
     {

@@ -20,6 +20,15 @@ public static class Flops
     public static double TrainingPerToken(GptConfig c, int sequenceLength) =>
         6.0 * MatmulParameters(c) + 12.0 * c.NLayers * sequenceLength * c.NHeads * c.DHead;
 
+    /// <summary>
+    /// Forward FLOPs of scoring one row of <paramref name="tokens"/> tokens that reads <paramref name="readPositions"/> of
+    /// them: 2·(N_matmul − D·V) per token, 4·L·T²·H·d_head for the scores and weighted values (full T: a packed row's mask
+    /// saves no product), and the unembedding 2·D·V at the positions read only.
+    /// </summary>
+    public static double ScoringForward(GptConfig c, int tokens, int readPositions) =>
+        2.0 * (MatmulParameters(c) - (long)c.DModel * c.VocabSize) * tokens + 4.0 * c.NLayers * tokens * (double)tokens * c.NHeads * c.DHead
+        + 2.0 * c.DModel * c.VocabSize * readPositions;
+
     /// <summary>Forward FLOPs per token: a third of the training count.</summary>
     public static double ForwardPerToken(GptConfig c, int sequenceLength) => TrainingPerToken(c, sequenceLength) / 3;
 }

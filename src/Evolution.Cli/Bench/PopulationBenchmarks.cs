@@ -26,13 +26,16 @@ namespace Evolution.Cli.Bench;
 /// </summary>
 public static class PopulationBenchmarks
 {
+    /// <param name="BatchedFractionOfPeak">The batched pass's forward FLOP/s (<see cref="Flops.ScoringForward"/> over the rows'
+    /// own tokens, padding not counted) over the fp32 matmul peak measured in the same run; <paramref name="OneAtATimeFractionOfPeak"/>
+    /// likewise. Their ratio bounds what batching alone can gain: every agent's delta is its own, so every row is computed.</param>
     public sealed record PopulationCost(int Agents, int CandidatesPerQuestion, double BatchedAnswersPerSecond, double OneAtATimeAnswersPerSecond,
-        int OneAtATimeSample, double BatchedOverOneAtATime, long BytesPerAgent, long BaseBytes);
+        int OneAtATimeSample, double BatchedOverOneAtATime, long BytesPerAgent, long BaseBytes, double BatchedFractionOfPeak, double OneAtATimeFractionOfPeak);
 
     const int Questions = 16;
     const int Candidates = 8;
 
-    public static IReadOnlyList<PopulationCost> Measure(bool quick)
+    public static IReadOnlyList<PopulationCost> Measure(CoreBenchmarks.MatmulPeak peak, bool quick)
     {
         var (world, tokenizer) = BenchWorld.Load();
         using var model = new Gpt(AgentProfile.Default.Model.ToConfig(tokenizer.VocabSize), 1);
@@ -59,10 +62,13 @@ public static class PopulationBenchmarks
                 var sampled = asked.Take(Math.Min(agents, sample)).ToList();
                 double oneAtATimeMs = CoreBenchmarks.MedianMs(() => AnswerOneAtATime(model, ranker, sampled), warmup: 1, quick ? 1 : 3);
                 double batched = agents / (batchedMs / 1000), alone = sampled.Count / (oneAtATimeMs / 1000);
-                var cost = new PopulationCost(agents, (int)questions.Average(q => q.Candidates.Count), batched, alone, sampled.Count, batched / alone, deltas[0].Bytes, baseBytes);
+                double FractionOfPeak(IEnumerable<AgentQuery> scored, double ms) => scored.Sum(q => ScoringFlops(model.Config, tokenizer, q)) / (ms / 1000) / 1e9 / peak.GflopPerSecond;
+                var cost = new PopulationCost(agents, (int)questions.Average(q => q.Candidates.Count), batched, alone, sampled.Count, batched / alone, deltas[0].Bytes, baseBytes,
+                    FractionOfPeak(asked, batchedMs), FractionOfPeak(sampled, oneAtATimeMs));
                 results.Add(cost);
-                Output.Status.MarkupLine($"population {agents:N0} agent{(agents == 1 ? "" : "s")}: batched {batched:F1} answers/s, one at a time {alone:F1} answers/s " +
-                    $"(apply-answer-revert on {sampled.Count:N0} of them) = {cost.BatchedOverOneAtATime:F2}x; {cost.BytesPerAgent:N0} B per agent (the base: {baseBytes / 1e6:F1} MB)");
+                Output.Status.MarkupLine($"population {agents:N0} agent{(agents == 1 ? "" : "s")}: batched {batched:F1} answers/s ({cost.BatchedFractionOfPeak:P0} of the matmul peak), " +
+                    $"one at a time {alone:F1} answers/s ({cost.OneAtATimeFractionOfPeak:P0}; apply-answer-revert on {sampled.Count:N0} of them) = {cost.BatchedOverOneAtATime:F2}x; " +
+                    $"{cost.BytesPerAgent:N0} B per agent (the base: {baseBytes / 1e6:F1} MB)");
             }
             return results;
         }
@@ -70,6 +76,14 @@ public static class PopulationBenchmarks
         {
             foreach (var d in deltas) d.Dispose();
         }
+    }
+
+    /// <summary>The forward FLOPs of a query's packed row: its start token and prompt, then every candidate, read at each candidate token.</summary>
+    static double ScoringFlops(GptConfig config, ITextTokenizer tokenizer, AgentQuery query)
+    {
+        var candidates = query.Candidates.Select(c => tokenizer.Encode(c).Length).ToList();
+        int tokens = tokenizer.PromptStart.Count + tokenizer.Encode(query.Prompt).Length + candidates.Sum();
+        return Flops.ScoringForward(config, tokens, 1 + candidates.Sum(c => c - 1));
     }
 
     /// <summary>One rank-1 change of the last layer per agent (seeded; its size, not its values, sets the cost).</summary>

@@ -50,8 +50,11 @@ public static class BenchCommand
         }
         if (only == "population")
         {
-            var measured = PopulationBenchmarks.Measure(quick);
-            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, population = measured });
+            var matmul = CoreBenchmarks.MeasureMatmulPeak(device, quick);
+            Output.Status.MarkupLine($"matmul peak: {matmul.GflopPerSecond:F1} GFLOP/s (n={matmul.Size})");
+            var measured = PopulationBenchmarks.Measure(matmul, quick);
+            var workload = SpreadWorkloadBenchmarks.Measure(device, quick);
+            if (json) Output.Json(new { device = device.type.ToString().ToLowerInvariant(), cores = Environment.ProcessorCount, matmul_peak_gflops = matmul.GflopPerSecond, population = measured, spread_workload = workload });
             return 0;
         }
         if (only == "cluster")

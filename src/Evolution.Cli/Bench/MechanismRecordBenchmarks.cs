@@ -65,14 +65,8 @@ public static class MechanismRecordBenchmarks
             var queries = asked.Select((a, i) => new AgentPeerQuery(deltas[i], new PeerQuery(a.Case.Reading, a.Case.OwnAnswer, a.Case.PeersAnswer,
                 (Math.Log(withPeers[i][a.Own]), Math.Log(withPeers[i][a.Peers]))))).ToList();
             int repeats = quick ? 1 : 5;
-            var plain = new List<double>();
-            var record = new List<double>();
-            for (int round = 0; round < (quick ? 1 : 3); round++)
-            {
-                plain.Add(CoreBenchmarks.MedianMs(Answer, warmup: 1, repeats) / answers);
-                record.Add(CoreBenchmarks.MedianMs(() => shared.AnalyzePeers(queries), warmup: 1, repeats) / answers);
-            }
-            double answer = CoreBenchmarks.Median([.. plain]), recordMs = CoreBenchmarks.Median([.. record]);
+            var (answer, recordMs) = Interleaved(() => CoreBenchmarks.MedianMs(Answer, warmup: 1, repeats) / answers,
+                () => CoreBenchmarks.MedianMs(() => shared.AnalyzePeers(queries), warmup: 1, repeats) / answers, quick);
             var cost = new RecordCost("population L4-D128", answers, (int)asked.Average(a => a.Alone.Candidates.Count), answer, answer + recordMs, recordMs / answer);
             Output.Status.MarkupLine($"mechanism record {cost.Model}: {answer:F1} ms per answer read with peers on a shared base, {cost.AnswerWithRecordMs:F1} ms with its record = +{cost.RecordOverAnswer:P0} " +
                 $"({cost.Answers} agents, each with its own rank-1 delta, {cost.Candidates} candidates each, 3 confederates)");
@@ -104,18 +98,22 @@ public static class MechanismRecordBenchmarks
             agent.RecordsPeerMechanism = record;
             return CoreBenchmarks.MedianMs(() => agent.Answer(items), warmup: 1, repeats) / items.Count;
         }
-        // Paired and interleaved, so a slower stretch of a noisy machine falls on both.
-        var plain = new List<double>();
-        var recorded = new List<double>();
-        for (int round = 0; round < (quick ? 1 : 3); round++)
-        {
-            plain.Add(Time(false));
-            recorded.Add(Time(true));
-        }
-        double answer = CoreBenchmarks.Median([.. plain]), withRecord = CoreBenchmarks.Median([.. recorded]);
+        var (answer, withRecord) = Interleaved(() => Time(false), () => Time(true), quick);
         var cost = new RecordCost(name, items.Count, (int)items.Average(i => i.Question.Candidates.Count), answer, withRecord, (withRecord - answer) / answer);
         Output.Status.MarkupLine($"mechanism record {name}: {answer:F1} ms per answer read with peers, {withRecord:F1} ms with its record = +{cost.RecordOverAnswer:P0} " +
             $"({cost.Answers} answers, {cost.Candidates} candidates each, 3 confederates)");
         return cost;
+    }
+
+    /// <summary>The medians of two timings taken in turn (three pairs; one with quick), so a slower stretch of a noisy machine falls on both.</summary>
+    static (double A, double B) Interleaved(Func<double> a, Func<double> b, bool quick)
+    {
+        var (first, second) = (new List<double>(), new List<double>());
+        for (int round = 0; round < (quick ? 1 : 3); round++)
+        {
+            first.Add(a());
+            second.Add(b());
+        }
+        return (CoreBenchmarks.Median([.. first]), CoreBenchmarks.Median([.. second]));
     }
 }

@@ -199,7 +199,6 @@ public static class CompareUpdatesCommand
             curves = sequential is null ? result.Curves : null,
             sequential = sequential is null ? null : result.Curves,
             circuits = result.Circuits,
-            alphaedit_preserve = editorFlags.Preserve?.ToString().ToLowerInvariant(),
             editor_overrides = EditorOverridesOf(editorFlags, methods),
         };
         var text = Output.ToJson(document);

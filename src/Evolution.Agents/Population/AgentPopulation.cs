@@ -108,36 +108,38 @@ public sealed class AgentPopulation
     /// </summary>
     public int Commit(IEnumerable<(int Agent, FactRef Fact, string Object)> commits)
     {
+        var all = commits.ToList();
+        var held = memory.Held([.. all.Where(c => Members[c.Agent].Channel == UpdateChannel.Rag).Select(c => MemoryStatement.IdOf(c.Agent, c.Fact)).ToHashSet()]);
         var remembered = new Dictionary<string, MemoryStatement>();
         int taken = 0;
-        foreach (var (agent, fact, obj) in commits)
+        foreach (var (agent, fact, obj) in all)
         {
-            if (Committed(agent, fact, remembered) == obj) continue;
             switch (Members[agent].Channel)
             {
                 case UpdateChannel.None: continue;
                 case UpdateChannel.Rag:
                     var id = MemoryStatement.IdOf(agent, fact);
+                    if ((remembered.GetValueOrDefault(id)?.Object ?? held.GetValueOrDefault(id)) == obj) continue;
                     remembered[id] = new MemoryStatement { Id = id, Agent = agent, Subject = fact.Subject, Relation = fact.Relation, Object = obj, Text = Statement(fact, obj) };
                     break;
                 default:
-                    (weights[agent] ??= [])[fact] = obj;
+                    var facts = weights[agent] ??= [];
+                    if (facts.GetValueOrDefault(fact) == obj) continue;
+                    facts[fact] = obj;
                     break;
             }
             taken++;
         }
-        if (remembered.Count > 0) memory.Write(remembered.Values);
+        var replaced = remembered.Values.ToLookup(s => held.ContainsKey(s.Id));
+        if (remembered.Count > 0) memory.Write([.. replaced[false]], [.. replaced[true]]);
         return taken;
     }
 
     /// <summary>What the agent has taken in about the fact (memory or weights), null for nothing.</summary>
-    public string? Committed(int agent, FactRef fact) => Committed(agent, fact, null);
-
-    /// <param name="pending">Statements about to be written, which hold over the store.</param>
-    string? Committed(int agent, FactRef fact, Dictionary<string, MemoryStatement>? pending) => Members[agent].Channel switch
+    public string? Committed(int agent, FactRef fact) => Members[agent].Channel switch
     {
         UpdateChannel.None => null,
-        UpdateChannel.Rag => pending?.GetValueOrDefault(MemoryStatement.IdOf(agent, fact))?.Object ?? memory.Held(agent, fact),
+        UpdateChannel.Rag => memory.Held(agent, fact),
         _ => weights[agent]?.GetValueOrDefault(fact),
     };
 

@@ -10,7 +10,7 @@ namespace Evolution.Scenarios;
 /// </summary>
 public static class RunFolder
 {
-    /// <summary>Folder of the agents' retrieval memories (one LiteDB file per agent).</summary>
+    /// <summary>Folder of the agents' retrieval memories (one LiteDB file per agent; a population's all in one, population.db).</summary>
     public const string MemoryDirectory = "memory";
 
     static readonly string[] OwnFiles =

@@ -102,11 +102,16 @@ public class PopulationScenarioTests(TinyGroup group)
             Assert.InRange(rounds, 4, 30);
         }
         Assert.False(File.Exists(Path.Combine(killed, RunResults.SummaryFile)));
+        // The run's one memory store may hold commits of a round run.db did not record; here also one no round made.
+        SpreadTests.WriteStaleMemory(PopulationRun.MemoryPath(killed));
 
         ScenarioRunner.Resume(killed, group.Options(killed));
         var uninterrupted = Path.Combine(group.Directory, "runs", "population-uninterrupted");
         ScenarioRunner.Run(Scenario.Load(scenario), group.Options(uninterrupted), force: true);
         Assert.Equal(File.ReadAllText(Path.Combine(uninterrupted, RunResults.SummaryFile)), File.ReadAllText(Path.Combine(killed, RunResults.SummaryFile)));
+        var memories = SpreadTests.StoredMemories(PopulationRun.MemoryPath(uninterrupted));
+        Assert.NotEmpty(memories);
+        Assert.Equal(memories, SpreadTests.StoredMemories(PopulationRun.MemoryPath(killed)));
     }
 
     [Fact]

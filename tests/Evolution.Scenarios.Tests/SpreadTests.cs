@@ -28,7 +28,7 @@ public class SpreadTests(TinyGroup group)
     static IReadOnlyList<PopulationBase>? bases;
     static readonly Lock basesLock = new();
 
-    AgentPopulation Build()
+    AgentPopulation Build(PopulationMemory? memory = null)
     {
         lock (basesLock)
         {
@@ -37,7 +37,7 @@ public class SpreadTests(TinyGroup group)
                 AgentTraining.TrainOrLoad(TinyGroup.TinyWorld, profile with { Training = profile.Training with { Seed = seed } }, File.ReadAllText(group.ProfilePath), group.Cache, CPU))).ToList();
         }
         UpdateChannel[] channels = [UpdateChannel.Rag, UpdateChannel.Rome, UpdateChannel.None];
-        return new AgentPopulation(bases, Enumerable.Range(0, Agents).Select(i => new PopulationMember(i % 2, i % 4 == 0 ? 1.0 : 0.6, channels[i % 3])).ToList());
+        return new AgentPopulation(bases, Enumerable.Range(0, Agents).Select(i => new PopulationMember(i % 2, i % 4 == 0 ? 1.0 : 0.6, channels[i % 3])).ToList(), memory: memory);
     }
 
     static SpreadSettings Settings(AgentPopulation population)
@@ -216,6 +216,87 @@ public class SpreadTests(TinyGroup group)
         Assert.Equal(together.Select(a => (a.Own, a.Final, a.ReadPeers)), unshared.Select(a => (a.Own, a.Final, a.ReadPeers)));
     }
 
+    [Fact]
+    public void ARagAgentRetrievesOnlyItsOwnStatementsAboutTheQuestionsSubjectAndItsLatestCommitWins()
+    {
+        var population = Build();
+        var settings = Settings(population);
+        var plan = Plan(population, settings);
+        var (fact, question) = (settings.Facts[0].Fact, plan.Questions[0]);
+        var world = population.Bases[0].World;
+        var elsewhere = world.Changes.Select(c => new FactRef(c.Subject, c.Relation)).First(f => f.Subject != fact.Subject);
+        var elsewhereQuestion = new Evolution.Agents.Question(elsewhere.Subject, elsewhere.Relation, "?", plan.Questions[0].Candidates);
+        // Agents 0 and 6 keep memories on base 0, agent 3 on base 1; agent 1 edits its weights.
+        Assert.True(population.Commit(0, fact, settings.Facts[0].Old));
+        Assert.False(population.Commit(0, fact, settings.Facts[0].Old));
+        Assert.True(population.Commit(0, fact, settings.Facts[0].True));
+        Assert.True(population.Commit(0, elsewhere, settings.Facts[0].Rumour!));
+        Assert.True(population.Commit(3, fact, settings.Facts[0].Rumour!));
+
+        var retrieved = population.Retrieve([new(0, question, []), new(6, question, []), new(3, question, []), new(1, question, []), new(0, elsewhereQuestion, [])]);
+        Assert.Equal([population.Statement(fact, settings.Facts[0].True)], retrieved[0]);
+        Assert.Empty(retrieved[1]);
+        Assert.Equal([population.Statement(fact, settings.Facts[0].Rumour!)], retrieved[2]);
+        Assert.Empty(retrieved[3]);
+        Assert.Equal([population.Statement(elsewhere, settings.Facts[0].Rumour!)], retrieved[4]);
+        Assert.Equal(settings.Facts[0].True, population.Committed(0, fact));
+        Assert.Null(population.Committed(6, fact));
+        long statements = new[] { (fact, settings.Facts[0].True), (elsewhere, settings.Facts[0].Rumour!), (fact, settings.Facts[0].Rumour!) }
+            .Sum(s => 2L * population.Statement(s.Item1, s.Item2).Length);
+        Assert.Equal(statements, population.OwnedBytes - population.Bases.Sum(b => b.DeltaBytes));
+    }
+
+    /// <summary>Each RAG agent's latest commit per fact in <paramref name="rounds"/>, as agent/subject/relation = object.</summary>
+    static List<string> LatestMemories(AgentPopulation population, SpreadPlan plan, IReadOnlyList<SpreadRound> rounds)
+    {
+        var latest = new Dictionary<string, string>();
+        foreach (var round in rounds)
+            for (int f = 0; f < round.Facts.Count; f++)
+                for (int agent = 0; agent < Agents; agent++)
+                    if (round.Facts[f].Committed[agent] >= 0 && population.Members[agent].Channel == UpdateChannel.Rag)
+                        latest[MemoryStatement.IdOf(agent, plan.Settings.Facts[f].Fact)] = plan.Questions[f].Candidates[round.Facts[f].Committed[agent]];
+        return [.. latest.Select(p => $"{p.Key} = {p.Value}").Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>The documents of a population memory's file, as agent/subject/relation = object, each checked to be tagged by its agent.</summary>
+    public static List<string> StoredMemories(string path)
+    {
+        using var db = new LiteDB.LiteDatabase(new LiteDB.ConnectionString { Filename = path, Connection = LiteDB.ConnectionType.Direct });
+        Assert.Equal([PopulationMemory.CollectionName], db.GetCollectionNames());
+        var documents = db.GetCollection(PopulationMemory.CollectionName).FindAll().ToList();
+        Assert.All(documents, d => Assert.StartsWith($"{d["Agent"].AsInt32}/{d["Subject"].AsInt32}/{d["Relation"].AsString}", d["_id"].AsString));
+        // The retrieval filters on an index of the agent.
+        Assert.Contains(db.GetCollection("$indexes").FindAll(), i => i["collection"] == PopulationMemory.CollectionName && i["name"] == "Agent");
+        return [.. documents.Select(d => $"{d["_id"].AsString} = {d["Object"].AsString}").Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Puts into a population memory's file a statement of agent 0 that no round committed, as a kill mid-write could leave.</summary>
+    public static void WriteStaleMemory(string path)
+    {
+        using var db = new LiteDB.LiteDatabase(new LiteDB.ConnectionString { Filename = path, Connection = LiteDB.ConnectionType.Direct });
+        db.GetCollection(PopulationMemory.CollectionName).Upsert(new LiteDB.BsonDocument
+        {
+            ["_id"] = "0/0/stale", ["Agent"] = 0, ["Subject"] = 0, ["Relation"] = "stale", ["Object"] = " nobody said so", ["Text"] = "a write no recorded round made",
+        });
+    }
+
+    [Fact]
+    public void ThePopulationsMemoriesAreOneLiteDbCollectionHoldingEachRagAgentsLatestCommitPerFactTaggedByAgent()
+    {
+        var path = Path.Combine(group.Directory, $"memory-{Guid.NewGuid():N}", PopulationMemory.FileName);
+        IReadOnlyList<SpreadRound> rounds;
+        AgentPopulation population;
+        using (var memory = PopulationMemory.Open(path))
+        {
+            population = Build(memory);
+            rounds = new Spread(population, Plan(population, Settings(population))).Run(new ListLog());
+        }
+        var stored = StoredMemories(path);
+        Assert.Equal(LatestMemories(population, Plan(population, Settings(population)), rounds), stored);
+        Assert.True(stored.Select(s => s.Split('/')[0]).Distinct().Count() >= 2, "at least two agents keep memories");
+        Assert.All(stored, s => Assert.Equal(UpdateChannel.Rag, population.Members[int.Parse(s.Split('/')[0])].Channel));
+    }
+
     /// <summary>A log whose write after <paramref name="killAfter"/> rounds fails once, as a kill between steps would.</summary>
     sealed class KilledLog(ISpreadLog inner, int killAfter) : ISpreadLog
     {
@@ -239,19 +320,30 @@ public class SpreadTests(TinyGroup group)
         var uninterrupted = new Spread(Build(), Plan(Build(), Settings(Build()))).Run(new ListLog());
 
         var path = Path.Combine(group.Directory, $"spread-{Guid.NewGuid():N}.db");
+        var memoryPath = Path.Combine(group.Directory, $"memory-{Guid.NewGuid():N}", PopulationMemory.FileName);
         using (var database = new RunDatabase(path))
+        using (var memory = PopulationMemory.Open(memoryPath))
         {
-            var first = Build();
+            var first = Build(memory);
+            // Killed as round 2 is written: its commits are in the memory store, the round is not in the run database; and then some.
             Assert.Throws<OperationCanceledException>(() => new Spread(first, Plan(first, Settings(first))).Run(new KilledLog(new SpreadLog(database, 3), killAfter: 2)));
         }
+        WriteStaleMemory(memoryPath);
         IReadOnlyList<SpreadRound> rounds;
+        List<string> resumedMemories;
         using (var database = new RunDatabase(path)) // a new process: nothing committed but what the database holds
         {
             Assert.Equal(2, new SpreadLog(database, 3).Rounds().Count);
             Assert.Empty(new SpreadLog(database, 4).Rounds());
-            var resumed = Build();
-            rounds = new Spread(resumed, Plan(resumed, Settings(resumed))).Run(new SpreadLog(database, 3));
+            using (var memory = PopulationMemory.Open(memoryPath))
+            {
+                var resumed = Build(memory);
+                rounds = new Spread(resumed, Plan(resumed, Settings(resumed))).Run(new SpreadLog(database, 3));
+            }
+            resumedMemories = StoredMemories(memoryPath);
         }
+        var whole = Build();
+        Assert.Equal(LatestMemories(whole, Plan(whole, Settings(whole)), uninterrupted), resumedMemories);
 
         Assert.Equal(uninterrupted.Count, rounds.Count);
         for (int s = 0; s < rounds.Count; s++)

@@ -30,8 +30,8 @@ public sealed record PopulationAnswer(int Own, double OwnProbability, int Final,
 
 /// <summary>
 /// Many agents over a few shared bases. An agent owns only its parametric commits (a delta shared by every agent with
-/// the same commits, <see cref="PopulationBase.DeltaOf"/>) and its memory (the statement it stored per fact, latest wins);
-/// the bases are read-only. Answers are computed for all asking agents together: identical inputs (same base, same
+/// the same commits, <see cref="PopulationBase.DeltaOf"/>) and its memory (the statement it stored per fact, latest wins,
+/// in the population's one <see cref="PopulationMemory"/>); the bases are read-only. Answers are computed for all asking agents together: identical inputs (same base, same
 /// commits, same text read) give identical answers, so each distinct input is scored once, in one batched pass per base
 /// in which every row adds its own agent's delta. An agent answers as <see cref="AgentRuntime.Answer"/> does: alone first
 /// (with what it retrieves), then, when peers spoke and its own answer is not above its threshold, with their statements.
@@ -39,7 +39,8 @@ public sealed record PopulationAnswer(int Own, double OwnProbability, int Final,
 public sealed class AgentPopulation
 {
     readonly IReadOnlyList<PopulationBase> bases;
-    readonly Dictionary<FactRef, string>?[] weights, memory;
+    readonly Dictionary<FactRef, string>?[] weights;
+    readonly PopulationMemory memory;
 
     readonly IBeliefSource beliefs;
     readonly Dictionary<(FactRef Fact, string Object), string> statements = [];
@@ -53,7 +54,8 @@ public sealed class AgentPopulation
     public static string ChannelNames => string.Join(", ", Channels.Select(UpdatePolicy.NameOf));
 
     /// <param name="beliefs">Where questions are answered (default: <see cref="InProcessBeliefs"/>).</param>
-    public AgentPopulation(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members, IBeliefSource? beliefs = null)
+    /// <param name="memory">Where the agents' memories are kept, empty (default: a store in memory); the caller disposes it.</param>
+    public AgentPopulation(IReadOnlyList<PopulationBase> bases, IReadOnlyList<PopulationMember> members, IBeliefSource? beliefs = null, PopulationMemory? memory = null)
     {
         this.beliefs = beliefs ?? new InProcessBeliefs(bases);
         foreach (var (member, i) in members.Select((m, i) => (m, i)))
@@ -65,7 +67,7 @@ public sealed class AgentPopulation
         this.bases = bases;
         Members = members;
         weights = new Dictionary<FactRef, string>?[members.Count];
-        memory = new Dictionary<FactRef, string>?[members.Count];
+        this.memory = memory ?? PopulationMemory.InMemory();
     }
 
     public IReadOnlyList<PopulationMember> Members { get; }
@@ -105,30 +107,55 @@ public sealed class AgentPopulation
     /// The agent takes <paramref name="obj"/> in as its belief about the fact through its update channel: the statement
     /// into its memory, or an edit into its weights. Returns false when it cannot (no channel) or already holds it.
     /// </summary>
-    public bool Commit(int agent, FactRef fact, string obj)
+    public bool Commit(int agent, FactRef fact, string obj) => Commit([(agent, fact, obj)]) > 0;
+
+    /// <summary>
+    /// <see cref="Commit(int, FactRef, string)"/> for many, in order; the statements go into memory in one write.
+    /// Returns how many were taken in.
+    /// </summary>
+    public int Commit(IEnumerable<(int Agent, FactRef Fact, string Object)> commits)
     {
-        var store = Members[agent].Channel switch
+        var all = commits.ToList();
+        var held = memory.Held([.. all.Where(c => Members[c.Agent].Channel == UpdateChannel.Rag).Select(c => MemoryStatement.IdOf(c.Agent, c.Fact)).ToHashSet()]);
+        var remembered = new Dictionary<string, MemoryStatement>();
+        int taken = 0;
+        foreach (var (agent, fact, obj) in all)
         {
-            UpdateChannel.None => null,
-            UpdateChannel.Rag => memory[agent] ??= [],
-            _ => weights[agent] ??= [],
-        };
-        if (store is null || store.GetValueOrDefault(fact) == obj) return false;
-        store[fact] = obj;
-        return true;
+            switch (Members[agent].Channel)
+            {
+                case UpdateChannel.None: continue;
+                case UpdateChannel.Rag:
+                    var id = MemoryStatement.IdOf(agent, fact);
+                    if ((remembered.GetValueOrDefault(id)?.Object ?? held.GetValueOrDefault(id)) == obj) continue;
+                    remembered[id] = new MemoryStatement { Id = id, Agent = agent, Subject = fact.Subject, Relation = fact.Relation, Object = obj, Text = Statement(fact, obj) };
+                    break;
+                default:
+                    var facts = weights[agent] ??= [];
+                    if (facts.GetValueOrDefault(fact) == obj) continue;
+                    facts[fact] = obj;
+                    break;
+            }
+            taken++;
+        }
+        var replaced = remembered.Values.ToLookup(s => held.ContainsKey(s.Id));
+        if (remembered.Count > 0) memory.Write([.. replaced[false]], [.. replaced[true]]);
+        return taken;
     }
 
     /// <summary>What the agent has taken in about the fact (memory or weights), null for nothing.</summary>
-    public string? Committed(int agent, FactRef fact) =>
-        memory[agent]?.GetValueOrDefault(fact) ?? weights[agent]?.GetValueOrDefault(fact);
+    public string? Committed(int agent, FactRef fact) => Members[agent].Channel switch
+    {
+        UpdateChannel.None => null,
+        UpdateChannel.Rag => memory.Held(agent, fact),
+        _ => weights[agent]?.GetValueOrDefault(fact),
+    };
 
     /// <summary>Bytes the agents own beyond the bases: the distinct deltas and the statements in memory (UTF-16).</summary>
-    public long OwnedBytes =>
-        bases.Sum(b => b.DeltaBytes) + memory.Where(m => m is not null).Sum(m => m!.Sum(p => 2L * Statement(p.Key, p.Value).Length));
+    public long OwnedBytes => bases.Sum(b => b.DeltaBytes) + memory.Bytes;
 
     public IReadOnlyList<PopulationAnswer> Answer(IReadOnlyList<PopulationAsk> asks)
     {
-        var retrieved = asks.Select(a => Retrieve(a.Agent, a.Question)).ToList();
+        var retrieved = Retrieve(asks);
         var alone = asks.Select((a, i) => Reading(a.Agent).PromptFor(a.Question, retrieved[i], [])).ToList();
         var own = Score(asks.Select((a, i) => (a.Agent, a.Question, alone[i])).ToList());
         var listening = Enumerable.Range(0, asks.Count)
@@ -209,7 +236,7 @@ public sealed class AgentPopulation
         foreach (var ((fact, question), answer) in facts.Zip(answers))
         {
             var own = question.Candidates[answer.Own];
-            var retrieved = Retrieve(agent, question);
+            var retrieved = Retrieve([new PopulationAsk(agent, question, [])])[0];
             List<string> Stating(string obj) => [.. Enumerable.Repeat(Statement(fact, obj), peers)];
             foreach (var wrong in ConformityCircuits.WrongAnswers(question.Candidates, own, new Random(Seeds.Mix(seed, "circuit-wrong", fact.Subject, fact.Relation))))
                 contrasts.Add(new ConformityContrast(reading.PromptFor(question, retrieved, Stating(wrong)), reading.PromptFor(question, retrieved, Stating(own)), own.TrimStart(), wrong.TrimStart()));
@@ -220,16 +247,15 @@ public sealed class AgentPopulation
     AgentReading Reading(int agent) => bases[Members[agent].Base].Reading;
 
     /// <summary>
-    /// The statements the agent retrieves for a question: from its own memory only (the run keeps every agent's memory
-    /// in one store, filtered by agent before anything is ranked), those about the question's subject, newest fact
-    /// order first, at most the base profile's top-k.
+    /// Per ask, the statements its agent retrieves for its question: from its own memory only (every agent's memory is in
+    /// one store, filtered by agent before anything is ranked), those about the question's subject in relation order, at
+    /// most the base profile's top-k. All asks are looked up in one query.
     /// </summary>
-    IReadOnlyList<string> Retrieve(int agent, Question question)
+    public IReadOnlyList<IReadOnlyList<string>> Retrieve(IReadOnlyList<PopulationAsk> asks)
     {
-        var held = memory[agent];
-        if (held is null) return [];
-        return held.Where(p => p.Key.Subject == question.Subject).OrderBy(p => p.Key.Relation, StringComparer.Ordinal)
-            .Take(bases[Members[agent].Base].Profile.Update.TopK).Select(p => Statement(p.Key, p.Value)).ToList();
+        var shelves = memory.Shelves(asks.Where(a => Members[a.Agent].Channel == UpdateChannel.Rag).Select(a => (a.Agent, a.Question.Subject)).ToHashSet());
+        return [.. asks.Select(a => shelves.TryGetValue((a.Agent, a.Question.Subject), out var held)
+            ? (IReadOnlyList<string>)[.. held.Take(bases[Members[a.Agent].Base].Profile.Update.TopK).Select(s => s.Text)] : [])];
     }
 
     /// <summary>Beliefs over the candidates, each distinct (base, parametric state, text) scored once; the bases' batches go out together.</summary>

@@ -158,9 +158,8 @@ public sealed class Spread(AgentPopulation population, SpreadPlan plan)
             foreach (int agent in order.Take(told)) committed[f][agent] = plan.IndexOf(f, fact.True);
             if (fact.Rumour is not null)
                 foreach (int agent in order.Skip(told).Take(rumoured)) committed[f][agent] = plan.IndexOf(f, fact.Rumour);
-            for (int agent = 0; agent < population.Count; agent++)
-                if (committed[f][agent] >= 0) population.Commit(agent, fact.Fact, questions[f].Candidates[committed[f][agent]]);
         }
+        TakeIn(committed);
         return Answer(0, settings.Facts.Select((_, f) => Enumerable.Range(0, population.Count).Select(a => new PopulationAsk(a, questions[f], [])).ToList()).ToList(), committed);
     }
 
@@ -196,11 +195,12 @@ public sealed class Spread(AgentPopulation population, SpreadPlan plan)
     }
 
     /// <summary>Takes in what a round committed (seeding is taken in before step 0's answers; re-committing is a no-op).</summary>
-    void TakeIn(SpreadRound round)
-    {
-        for (int f = 0; f < round.Facts.Count; f++)
-            for (int agent = 0; agent < population.Count; agent++)
-                if (round.Facts[f].Committed[agent] >= 0)
-                    population.Commit(agent, settings.Facts[f].Fact, questions[f].Candidates[round.Facts[f].Committed[agent]]);
-    }
+    void TakeIn(SpreadRound round) => TakeIn([.. round.Facts.Select(f => f.Committed)]);
+
+    /// <summary>Takes in, per fact, what each agent committed (-1: nothing), all in one write to memory.</summary>
+    void TakeIn(IReadOnlyList<int[]> committed) => population.Commit(
+        from f in Enumerable.Range(0, committed.Count)
+        from agent in Enumerable.Range(0, population.Count)
+        where committed[f][agent] >= 0
+        select (agent, settings.Facts[f].Fact, questions[f].Candidates[committed[f][agent]]));
 }

@@ -46,6 +46,9 @@ public sealed record SpreadMechanismRound(int Round, int Records, PeerPressureMe
 /// </summary>
 public static class PopulationRun
 {
+    /// <summary>Where a run keeps its agents' memories: one store for all (<see cref="PopulationMemory"/>).</summary>
+    public static string MemoryPath(string runFolder) => Path.Combine(runFolder, RunFolder.MemoryDirectory, PopulationMemory.FileName);
+
     public static void Execute(Scenario scenario, RunOptions options, RunDatabase db)
     {
         var spec = scenario.Population!;
@@ -71,7 +74,8 @@ public static class PopulationRun
             var source = cluster is null
                 ? BaseActors.Local(answers, [.. bases.Select((_, i) => system.ActorOf(BaseActor.Props(b => answers[b]), $"base-{i}"))], options.AskTimeout)
                 : BaseActors.Sharded(answers, cluster.BaseRegion, options.AskTimeout, Agents.Cluster.NodeLosses.Watch(system));
-            var population = new AgentPopulation(bases, members, source);
+            using var memory = PopulationMemory.Open(MemoryPath(options.OutputDirectory));
+            var population = new AgentPopulation(bases, members, source, memory);
             foreach (var step in scenario.Steps.Cast<SpreadStep>())
             {
                 var clock = Stopwatch.StartNew();

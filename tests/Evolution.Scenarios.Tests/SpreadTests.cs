@@ -271,7 +271,7 @@ public class SpreadTests(TinyGroup group)
     }
 
     /// <summary>Puts into a population memory's file a statement of agent 0 that no round committed, as a kill mid-write could leave.</summary>
-    public static void WriteStaleMemory(string path)
+    internal static void WriteStaleMemory(string path)
     {
         using var db = new LiteDB.LiteDatabase(new LiteDB.ConnectionString { Filename = path, Connection = LiteDB.ConnectionType.Direct });
         db.GetCollection(PopulationMemory.CollectionName).Upsert(new LiteDB.BsonDocument

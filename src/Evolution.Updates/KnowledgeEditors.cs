@@ -43,7 +43,7 @@ public sealed class EditorCorpus(Func<IReadOnlyList<string>> build, Func<IReadOn
 /// <summary>
 /// Changes to a method's default hyper-parameters (its record's defaults); null keeps the default. Each is one option of
 /// <c>evolution edit</c> with the same name (<c>--steps</c>, <c>--learning-rate</c>, <c>--layer</c>, <c>--layers</c>,
-/// <c>--position</c>, <c>--weight-decay</c>, <c>--kl-factor</c>, <c>--essence</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>, <c>--preserve</c>), and a mistake is
+/// <c>--position</c>, <c>--weight-decay</c>, <c>--kl-factor</c>, <c>--essence</c>, <c>--covariance-weight</c>, <c>--norm-constraint</c>, <c>--null-space-threshold</c>, <c>--ridge</c>, <c>--preserve</c>, <c>--key-prompts</c>), and a mistake is
 /// reported under that option's name.
 /// </summary>
 public sealed record EditorOverrides
@@ -74,6 +74,8 @@ public sealed record EditorOverrides
     public double? Ridge { get; init; }
     /// <summary>alphaedit: whose keys the null space leaves alone.</summary>
     public PreservedKeys? Preserve { get; init; }
+    /// <summary>alphaedit: which prompts each change's key and δ are taken over.</summary>
+    public KeyPrompts? Keys { get; init; }
 }
 
 /// <summary>
@@ -123,6 +125,7 @@ public static class KnowledgeEditors
         Reject(o.NullSpaceThreshold is <= 0, "--null-space-threshold", $"must be positive, got {o.NullSpaceThreshold}");
         Reject(o.Ridge is not null && method != "alphaedit", "--ridge", "applies to alphaedit only");
         Reject(o.Preserve is not null && method != "alphaedit", "--preserve", "applies to alphaedit only");
+        Reject(o.Keys is not null && method != "alphaedit", "--key-prompts", "applies to alphaedit only");
         Reject(o.Ridge is <= 0, "--ridge", $"must be positive, got {o.Ridge}");
         bool IsLayer(int l) => l >= 0 && l < config.NLayers;
         string Range(object got) => $"must be a layer between 0 and {config.NLayers - 1}, got {got}";
@@ -153,6 +156,7 @@ public static class KnowledgeEditors
                     Layers = o.Layers?.Distinct().ToList() ?? alpha.Layers, Steps = o.Steps ?? alpha.Steps, LearningRate = o.LearningRate ?? alpha.LearningRate,
                     Position = o.Position ?? alpha.Position, WeightDecay = o.WeightDecay ?? alpha.WeightDecay,
                     NullSpaceThreshold = o.NullSpaceThreshold ?? alpha.NullSpaceThreshold, Ridge = o.Ridge ?? alpha.Ridge, Preserve = o.Preserve ?? alpha.Preserve,
+                    Keys = o.Keys ?? alpha.Keys,
                 };
                 Reject(alpha.Layers is { Count: 0 }, "--layers", "names no layer");
                 foreach (var l in alpha.Layers ?? []) Reject(!IsLayer(l), "--layers", Range(l));

@@ -81,8 +81,13 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
     /// R [d_model, n], both float64) → ΔW [d_model, d_mlp]. Targets, the residual's spread over the layers and the
     /// weights' restoration are MEMIT's; AlphaEdit (<see cref="AlphaEditEditor"/>) differs only in the solve.
     /// The tensors passed to <paramref name="solve"/> belong to a dispose scope that ends with the layer.
+    /// With <paramref name="forms"/> (a request's prompts that ask its fact, the edit prompt among them), each request's key and
+    /// δ are taken over all of them rather than over the edit prompt alone: its contexts are every form, bare and after its
+    /// share of the random prefixes, so k is the mean key of the fact's ways of being asked and δ makes each of them continue
+    /// with the new object. The residual is still read at the bare edit prompt.
     /// </summary>
-    internal WeightDelta Write(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, Func<int, Tensor, Tensor, Tensor> solve)
+    internal WeightDelta Write(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests, Func<int, Tensor, Tensor, Tensor> solve,
+        Func<EditRequest, IReadOnlyList<string>>? forms = null)
     {
         var layers = hyperParams.LayersFor(model.Config).Order().ToList();
         int last = layers[^1];
@@ -96,7 +101,7 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
         model.eval();
         try
         {
-            var contexts = requests.Select(r => rome.Contexts(tokenizer, r)).ToList();
+            var contexts = requests.Select(r => forms is null ? rome.Contexts(tokenizer, r) : ContextsOverForms(rome, tokenizer, r, forms(r))).ToList();
             if (contexts.FirstOrDefault(c => c.Count == 0) is not null) throw new ArgumentException("an edit prompt cannot be tokenised");
             // z_i = h^L_i + δ: δ added to the MLP output of layer L is δ added to h^L; requests with one key share one δ.
             var deltas = new Tensor[requests.Count];
@@ -133,6 +138,17 @@ public sealed class MemitEditor(MemitHyperParams hyperParams, KeyStatistics stat
         {
             model.train(wasTraining);
         }
+    }
+
+    /// <summary>
+    /// The contexts of every form of a request (the edit prompt first, so the first context is the bare edit prompt), each form
+    /// bare and after an equal share of the prefixes; other forms that do not name the subject are left out.
+    /// </summary>
+    IReadOnlyList<RomeEditor.Located> ContextsOverForms(RomeEditor rome, ITextTokenizer tokenizer, EditRequest request, IReadOnlyList<string> forms)
+    {
+        var prompts = forms.Where(f => f.Contains(request.Subject, StringComparison.Ordinal)).Prepend(request.Prompt).Distinct().ToList();
+        int perForm = 1 + Math.Max(1, hyperParams.ContextPrefixes / prompts.Count);
+        return prompts.SelectMany(f => rome.Contexts(tokenizer, request with { Prompt = f }).Take(perForm)).ToList();
     }
 
     /// <summary>MEMIT eq. 14: ΔW = R Kᵀ (λC + K Kᵀ)⁻¹ for keys K [d_mlp, n] and residuals R [d_model, n], in double precision.</summary>

@@ -153,6 +153,7 @@ public class CompareFactsTests : IDisposable
     [InlineData("--world", "scenarios/worlds/tiny.yaml", "--world")]
     [InlineData("--methods", "rag", "--methods")]
     [InlineData("--preserve", "knowledge", "--preserve")]
+    [InlineData("--key-prompts", "fact", "--key-prompts")]
     [InlineData("--layers", "1", "--layers")]
     public void OptionsAboutAWorldAreRefusedWithFacts(string option, string value, string field)
     {

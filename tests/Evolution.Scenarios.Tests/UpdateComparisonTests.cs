@@ -210,6 +210,7 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
     [InlineData("--changes", "0", "--changes", "must be at least 1")]
     [InlineData("--world", "no-such-world.yaml", "--world", "no such file")]
     [InlineData("--ridge", "0.5", "--ridge", "applies to alphaedit, which --methods does not name")]
+    [InlineData("--key-prompts", "all", "--key-prompts", "unknown value 'all' (edit or fact)")]
     [InlineData("--layers", "0", "--layers", "applies to memit and alphaedit, which --methods does not name")]
     [InlineData("--layers", "2,x", "--layers", "'x' is not a layer number")]
     [InlineData("--position", "middle", "--position", "middle")]

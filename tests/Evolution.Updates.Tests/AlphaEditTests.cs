@@ -222,4 +222,42 @@ public class AlphaEditTests(TinyAgent tiny)
         try { Assert.True(new CandidateRanker(model, tokenizer).Rank([edits[0].Item])[0].Hit1, "the edit does not rank the new object first"); }
         finally { byKnowledge.Revert(model); }
     }
+
+    [Fact]
+    public void KeysOverTheFactsPromptsCarryTheEditToItsOtherPromptsBetterThanTheEditPromptAlone()
+    {
+        var (model, tokenizer) = (tiny.Agent.Model, tiny.Agent.Tokenizer);
+        var corpus = Corpus();
+        var knowledge = EditorCorpus.KnowledgeOf(tiny.Agent.World, tiny.Agent.Profile.Data);
+        var statistics = new KeyStatistics(corpus, knowledge);
+        var edits = Edits((1, "born_in", "city"), (4, "studied_at", "university"), (3, "born_in", "city"));
+        var requests = edits.Select(e => e.Request).ToList();
+        // The facts' other training prompts ("Q: Where was X born? A:", …), each asked for the new object.
+        var others = edits.SelectMany(e => knowledge.Single(f => f[0] == e.Request.Prompt).Skip(1)
+            .Select(p => e.Item with { Group = "other", Prompt = p })).ToList();
+        Assert.True(others.Count >= 2 * edits.Count);
+
+        (double EditPrompts, double OtherPrompts, int Hits) Measure(KeyPrompts keys)
+        {
+            using var delta = new AlphaEditEditor(new AlphaEditHyperParams(Preserve: PreservedKeys.Knowledge, Keys: keys), statistics, corpus)
+                .ComputeDelta(model, tokenizer, requests);
+            delta.Apply(model);
+            try
+            {
+                var ranker = new CandidateRanker(model, tokenizer);
+                var atEdit = ranker.Rank(edits.Select(e => e.Item));
+                return (atEdit.Average(r => r.AnswerLogProb), ranker.Rank(others).Average(r => r.AnswerLogProb), atEdit.Count(r => r.Hit1));
+            }
+            finally { delta.Revert(model); }
+        }
+        double before = new CandidateRanker(model, tokenizer).Rank(edits.Select(e => e.Item)).Average(r => r.AnswerLogProb);
+        var byEdit = Measure(KeyPrompts.Edit);
+        var byFact = Measure(KeyPrompts.Fact);
+        var measured = $"mean log P(new) on the other prompts: {byFact.OtherPrompts:F3} over the fact's prompts, {byEdit.OtherPrompts:F3} over the edit prompt; " +
+            $"on the edit prompts {byFact.EditPrompts:F3} and {byEdit.EditPrompts:F3} ({before:F3} unedited); edit prompts ranking the new object first {byFact.Hits} and {byEdit.Hits} of {edits.Count}";
+        // The value is shared with the other prompts, so the edit prompt gets less of it, but it is still written there.
+        Assert.True(byFact.Hits >= edits.Count - 1, measured);
+        Assert.True(byFact.EditPrompts > before + 1, measured);
+        Assert.True(byFact.OtherPrompts > byEdit.OtherPrompts + 0.5, measured);
+    }
 }

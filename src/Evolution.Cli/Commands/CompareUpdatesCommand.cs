@@ -46,6 +46,7 @@ public static class CompareUpdatesCommand
         };
         var circuitFacts = new Option<int?>("--circuit-facts") { Description = $"with --circuits: edited facts traced per channel, the first ones (default {EditCircuitOptions.DefaultFacts})" };
         var preserve = new Option<string?>("--preserve") { Description = EditCommand.PreserveDescription };
+        var keyPrompts = new Option<string?>("--key-prompts") { Description = EditCommand.KeyPromptsDescription };
         var layers = EditCommand.LayersOption();
         var position = new Option<string?>("--position") { Description = "memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token, the default)" };
         var nullSpaceThreshold = EditCommand.NullSpaceThresholdOption();
@@ -55,7 +56,7 @@ public static class CompareUpdatesCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
-            { world, agent, model, facts, corpus, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, layers, position, nullSpaceThreshold, ridge, output, cache, json, device };
+            { world, agent, model, facts, corpus, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, keyPrompts, layers, position, nullSpaceThreshold, ridge, output, cache, json, device };
         var start = new PromptStartOptions();
         start.AddTo(command);
         command.SetAction(parse => parse.GetValue(facts) is { } factsPath
@@ -66,6 +67,7 @@ public static class CompareUpdatesCommand
                     ("--world", parse.GetValue(world) is not null), ("--agent", parse.GetValue(agent) is not null), ("--route-above", parse.GetValue(routeAbove) is not null),
                     ("--answer-alone-above", parse.GetValue(answerAlone) is not null), ("--no-curves", parse.GetValue(noCurves)), ("--circuits", parse.GetValue(circuits)),
                     ("--circuit-facts", parse.GetValue(circuitFacts) is not null), ("--preserve", parse.GetValue(preserve) is not null),
+                    ("--key-prompts", parse.GetValue(keyPrompts) is not null),
                     ("--layers", parse.GetValue(layers) is not null), ("--position", parse.GetValue(position) is not null),
                     ("--null-space-threshold", parse.GetValue(nullSpaceThreshold) is not null), ("--ridge", parse.GetValue(ridge) is not null),
                 }.Where(o => o.Given).Select(o => o.Name)]))
@@ -75,7 +77,7 @@ public static class CompareUpdatesCommand
             ParseCircuits(parse.GetValue(circuits), parse.GetValue(circuitFacts)),
             new EditorOverrides
             {
-                Preserve = EditCommand.Preserve(parse.GetValue(preserve)), Layers = EditCommand.Layers(parse.GetValue(layers)), Position = EditCommand.Position(parse.GetValue(position)),
+                Preserve = EditCommand.Preserve(parse.GetValue(preserve)), Keys = EditCommand.KeyPromptsOf(parse.GetValue(keyPrompts)), Layers = EditCommand.Layers(parse.GetValue(layers)), Position = EditCommand.Position(parse.GetValue(position)),
                 NullSpaceThreshold = parse.GetValue(nullSpaceThreshold), Ridge = parse.GetValue(ridge),
             },
             parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
@@ -89,7 +91,7 @@ public static class CompareUpdatesCommand
     {
         foreach (var (flag, given, readers) in new (string, bool, string[])[]
         {
-            ("--preserve", flags.Preserve is not null, ["alphaedit"]), ("--null-space-threshold", flags.NullSpaceThreshold is not null, ["alphaedit"]),
+            ("--preserve", flags.Preserve is not null, ["alphaedit"]), ("--key-prompts", flags.Keys is not null, ["alphaedit"]), ("--null-space-threshold", flags.NullSpaceThreshold is not null, ["alphaedit"]),
             ("--ridge", flags.Ridge is not null, ["alphaedit"]), ("--layers", flags.Layers is not null, ["memit", "alphaedit"]), ("--position", flags.Position is not null, ["memit", "alphaedit"]),
         })
             if (given && !readers.Any(methods.Contains))

@@ -32,6 +32,7 @@ public static class EditCommand
         var nullSpaceThreshold = NullSpaceThresholdOption();
         var ridge = RidgeOption();
         var preserve = new Option<string?>("--preserve") { Description = PreserveDescription };
+        var keyPrompts = new Option<string?>("--key-prompts") { Description = KeyPromptsDescription };
         var position = new Option<string?>("--position") { Description = $"rome, memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token); defaults: rome {PositionName(Rome.Position)}, memit and alphaedit {PositionName(Memit.Position)}" };
         var klFactor = new Option<double?>("--kl-factor") { Description = $"rome: weight of the essence-drift KL term (default {Rome.KlFactor})" };
         var essence = new Option<string?>("--essence") { Description = $"rome: prompts the KL term keeps, is-a (ROME's \"{{subject}} is a\") or subject-facts (also the subject's other relations, held-out templates) (default {EssenceName(Rome.Essence)})" };
@@ -55,13 +56,13 @@ public static class EditCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("edit", "Edit a fact into an agent's weights and report EasyEdit's metrics (the checkpoint on disk is not changed; --save writes the edited agent to a new folder).")
-            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, weightDecay, klFactor, essence, position, sequential, save, json, device };
+            { model, method, subject, relation, newObject, changes, steps, epsilon, learningRate, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, keyPrompts, weightDecay, klFactor, essence, position, sequential, save, json, device };
         command.Options.Add(facts);
         command.Options.Add(corpus);
         command.Options.Add(output);
         var start = new PromptStartOptions();
         start.AddTo(command);
-        Option[] worldOnly = [subject, relation, newObject, save, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, weightDecay, klFactor, essence, position, steps, epsilon, learningRate];
+        Option[] worldOnly = [subject, relation, newObject, save, layer, memitLayers, covarianceWeight, nullSpaceThreshold, ridge, preserve, keyPrompts, weightDecay, klFactor, essence, position, steps, epsilon, learningRate];
         command.SetAction(parse => parse.GetValue(facts) is { } factsPath
             ? CompareFacts.Run(new CompareFacts.Arguments(factsPath, parse.GetRequiredValue(model), parse.GetValue(corpus),
                 parse.GetValue(sequential) || parse.GetValue(changes) == 0 ? null : parse.GetValue(changes), parse.GetValue(method),
@@ -72,13 +73,13 @@ public static class EditCommand
             : parse.GetValue(corpus) is not null ? throw new InputException(null, "--corpus", "applies with --facts only")
             : parse.GetResult(output) is { Implicit: false } ? throw new InputException(null, "--out", "applies with --facts only (--save writes an edited agent)")
             : Run(parse.GetRequiredValue(model), parse.GetValue(method)!, parse.GetValue(subject), parse.GetValue(relation),
-            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(preserve), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
+            parse.GetValue(newObject), parse.GetValue(changes), parse.GetValue(steps), parse.GetValue(epsilon), parse.GetValue(learningRate), parse.GetValue(layer), parse.GetValue(memitLayers), parse.GetValue(covarianceWeight), parse.GetValue(nullSpaceThreshold), parse.GetValue(ridge), parse.GetValue(preserve), parse.GetValue(keyPrompts), parse.GetValue(weightDecay), parse.GetValue(klFactor), parse.GetValue(essence), parse.GetValue(position), parse.GetValue(sequential),
             parse.GetValue(save), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;
     }
 
     static int Run(string modelDir, string methodName, string? subject, string? relationName, string? newObject, int changeCount, int? steps,
-        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, string? preserveName, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName, bool withoutStart)
+        double? epsilon, double? learningRate, int? layer, string? memitLayers, double? covarianceWeight, double? nullSpaceThreshold, double? ridge, string? preserveName, string? keyPromptsName, double? weightDecay, double? klFactor, string? essenceName, string? positionName, bool sequential, string? saveDir, bool json, string deviceName, bool withoutStart)
     {
         if (!KnowledgeEditors.Methods.Contains(methodName)) throw new InputException(null, "--method", $"unknown method '{methodName}' (available: {string.Join(", ", KnowledgeEditors.Methods)})");
         var worldFile = Path.Combine(modelDir, AgentTraining.WorldFile);
@@ -94,11 +95,12 @@ public static class EditCommand
         var position = Position(positionName);
         var essence = Choice(essenceName, "--essence", ("is-a", EssenceSource.IsA), ("subject-facts", EssenceSource.SubjectFacts));
         var preserve = Preserve(preserveName);
+        var keys = KeyPromptsOf(keyPromptsName);
         var layers = Layers(memitLayers);
         var overrides = new EditorOverrides
         {
             Steps = steps, LearningRate = learningRate, Layer = layer, Layers = layers, Position = position,
-            WeightDecay = weightDecay, KlFactor = klFactor, Essence = essence, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge, Preserve = preserve,
+            WeightDecay = weightDecay, KlFactor = klFactor, Essence = essence, CovarianceWeight = covarianceWeight, NormConstraint = epsilon, NullSpaceThreshold = nullSpaceThreshold, Ridge = ridge, Preserve = preserve, Keys = keys,
         };
         // The same factory and defaults as agents and compare-updates; the corpus is built only if the method reads it.
         var hyper = KnowledgeEditors.HyperParams(methodName, model.Config, overrides);
@@ -219,6 +221,8 @@ public static class EditCommand
 
     internal const string PreserveDescription = "alphaedit: whose keys the null space leaves alone, corpus (every token of the agent's corpus, the paper's choice) or knowledge (every fact the agent was taught, at the prompts it recalls them from, but the facts being rewritten) (default corpus)";
 
+    internal const string KeyPromptsDescription = "alphaedit: the prompts each change's key and value are taken over, edit (the edit prompt, the paper's) or fact (every prompt the agent was taught the fact with, the edit prompt first) (default edit)";
+
     // Options edit and compare-updates share.
     internal static Option<string?> LayersOption() => new("--layers") { Description = "memit, alphaedit: comma-separated MLP layers (default: the last layer)" };
     internal static Option<double?> NullSpaceThresholdOption() => new("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
@@ -232,6 +236,8 @@ public static class EditCommand
     internal static EditPosition? Position(string? name) => Choice(name, "--position", ("subject", EditPosition.SubjectLast), ("prompt", EditPosition.PromptLast));
 
     internal static PreservedKeys? Preserve(string? name) => Choice(name, "--preserve", ("corpus", PreservedKeys.Corpus), ("knowledge", PreservedKeys.Knowledge));
+
+    internal static KeyPrompts? KeyPromptsOf(string? name) => Choice(name, "--key-prompts", ("edit", KeyPrompts.Edit), ("fact", KeyPrompts.Fact));
 
     /// <summary>The value an option names among <paramref name="choices"/>; null when the option was not given.</summary>
     internal static T? Choice<T>(string? name, string option, params (string Name, T Value)[] choices) where T : struct =>

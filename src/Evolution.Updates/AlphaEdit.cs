@@ -59,7 +59,8 @@ namespace Evolution.Updates;
 /// alone 0.79 / 0.47 / 0.89 and 0.82 / 0.65 / 0.87). Seeds 2 and 3 write their first batch of 10 badly with either key
 /// (reliability 0.20–0.50): on seed 2, <c>edit --changes 10 --preserve knowledge --key-prompts fact</c> gives reliability 0.2 at
 /// α 1, 0.5 at α 0.1, 0.6 at α 0.01 (edit prompt, α 1: 0.3). Lifelong with the fact's prompts at α 0.3: 0.86 / 0.76 / 0.92
-/// after 100 but 0.78 / 0.62 / 0.63 after 200; at α 0.1 0.86 / 0.78 / 0.88 and 0.70 / 0.56 / 0.45 (the null space fills). Giving the edit prompt all its prefixes and the other
+/// after 100 but 0.78 / 0.62 / 0.63 after 200; at α 0.1 0.86 / 0.78 / 0.88 and 0.70 / 0.56 / 0.45 (the null space fills); at α 1
+/// and threshold 2e-2 0.85 / 0.77 / 0.92 and 0.79 / 0.66 / 0.74. Giving the edit prompt all its prefixes and the other
 /// prompts a share (about 40% of the contexts on the edit prompt) changed nothing that mattered (seed 2, 0.66 / 0.58 / 0.85
 /// against 0.64 / 0.63 / 0.83).</param>
 public sealed record AlphaEditHyperParams(IReadOnlyList<int>? Layers = null, EditPosition Position = EditPosition.PromptLast, int ContextPrefixes = 10,

@@ -109,7 +109,7 @@ public static class KnowledgeEditors
         bool locates = method is "rome" or "memit" or "alphaedit";
         Reject(o.Layer is not null && method != "rome", "--layer", "applies to rome only");
         Reject(o.Layers is not null && method is not ("memit" or "alphaedit"), "--layers", "applies to memit and alphaedit only");
-        Reject(o.CovarianceWeight is not null && method != "memit", "--covariance-weight", "applies to memit only");
+        Reject(o.CovarianceWeight is not null && method is not ("memit" or "alphaedit"), "--covariance-weight", "applies to memit and alphaedit only");
         Reject(o.NormConstraint is not null && method != "ft-l", "--norm-constraint", "applies to ft-l only");
         Reject(o.NullSpaceThreshold is not null && method != "alphaedit", "--null-space-threshold", "applies to alphaedit only");
         Reject(o.Position is not null && !locates, "--position", "applies to rome, memit and alphaedit only");
@@ -156,7 +156,7 @@ public static class KnowledgeEditors
                     Layers = o.Layers?.Distinct().ToList() ?? alpha.Layers, Steps = o.Steps ?? alpha.Steps, LearningRate = o.LearningRate ?? alpha.LearningRate,
                     Position = o.Position ?? alpha.Position, WeightDecay = o.WeightDecay ?? alpha.WeightDecay,
                     NullSpaceThreshold = o.NullSpaceThreshold ?? alpha.NullSpaceThreshold, Ridge = o.Ridge ?? alpha.Ridge, Preserve = o.Preserve ?? alpha.Preserve,
-                    Keys = o.Keys ?? alpha.Keys,
+                    Keys = o.Keys ?? alpha.Keys, CovarianceWeight = o.CovarianceWeight ?? alpha.CovarianceWeight,
                 };
                 Reject(alpha.Layers is { Count: 0 }, "--layers", "names no layer");
                 foreach (var l in alpha.Layers ?? []) Reject(!IsLayer(l), "--layers", Range(l));

@@ -155,6 +155,8 @@ public class CompareFactsTests : IDisposable
     [InlineData("--preserve", "knowledge", "--preserve")]
     [InlineData("--key-prompts", "fact", "--key-prompts")]
     [InlineData("--layers", "1", "--layers")]
+    [InlineData("--covariance-weight", "30", "--covariance-weight")]
+    [InlineData("--weight-decay", "0.05", "--weight-decay")]
     public void OptionsAboutAWorldAreRefusedWithFacts(string option, string value, string field)
     {
         var (_, stderr, exit) = EditorDefaultsTests.Cli("compare-updates", "--facts", CounterFactSample, "--model", directory, option, value,

@@ -211,6 +211,8 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
     [InlineData("--world", "no-such-world.yaml", "--world", "no such file")]
     [InlineData("--ridge", "0.5", "--ridge", "applies to alphaedit, which --methods does not name")]
     [InlineData("--key-prompts", "all", "--key-prompts", "unknown value 'all' (edit or fact)")]
+    [InlineData("--covariance-weight", "30", "--covariance-weight", "applies to memit and alphaedit, which --methods does not name")]
+    [InlineData("--weight-decay", "0.05", "--weight-decay", "applies to memit and alphaedit, which --methods does not name")]
     [InlineData("--layers", "0", "--layers", "applies to memit and alphaedit, which --methods does not name")]
     [InlineData("--layers", "2,x", "--layers", "'x' is not a layer number")]
     [InlineData("--position", "middle", "--position", "middle")]

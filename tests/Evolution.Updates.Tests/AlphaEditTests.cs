@@ -125,6 +125,35 @@ public class AlphaEditTests(TinyAgent tiny)
     }
 
     [Fact]
+    public void TheCovarianceWeightKeepsWhatTheNullSpaceLeavesOfThePreservedKeys()
+    {
+        // Preserved keys strong in 6 of 12 dimensions and weak (scale 0.05) in the other 6: at threshold 1e-2 the null space is
+        // those 6 weak ones, which still carry some of every preserved key, as on the agents' last layers.
+        var generator = new Generator(7, CPU);
+        var strong = randn(new long[] { 12, 6 }, ScalarType.Float64, generator: generator).matmul(randn(new long[] { 6, 300 }, ScalarType.Float64, generator: generator));
+        using var small = 0.05.ToScalar();
+        var weak = randn(new long[] { 12, 300 }, ScalarType.Float64, generator: generator).mul(small);
+        var (_, vectors) = linalg.eigh(strong.matmul(strong.t())); // ascending: the first 6 are strong's null space
+        var weakSpace = vectors.narrow(1, 0, 6);
+        var preserved = strong.add(weakSpace.matmul(weakSpace.t()).matmul(weak), Scalars.One);
+        using var count = 300.ToScalar();
+        var moment = preserved.matmul(preserved.t()).div(count);
+        var p = AlphaEditEditor.NullSpaceProjection(moment, 1e-2, 0);
+        Assert.Equal(6.0, p.trace().item<double>(), 9);
+        var (k1, r1) = (randn(new long[] { 12, 2 }, ScalarType.Float64, generator: generator), randn(new long[] { 4, 2 }, ScalarType.Float64, generator: generator));
+
+        var paper = AlphaEditEditor.NullSpaceUpdate(k1, r1, p, null, 1e-3);
+        Assert.True(AlphaEditEditor.NullSpaceUpdate(k1, r1, p, null, 1e-3, moment, 0).allclose(paper, 0, 0), "λ 0 is the paper's update");
+        var weighted = AlphaEditEditor.NullSpaceUpdate(k1, r1, p, null, 1e-3, moment, 3000);
+        double leakPaper = MeanNorm(paper, preserved), leakWeighted = MeanNorm(weighted, preserved);
+        Assert.True(leakPaper > 1e-3, $"the paper's update reaches the preserved keys' remainder: {leakPaper:G3}");
+        Assert.True(leakWeighted < 0.5 * leakPaper, $"λ 3000 keeps them better: {leakWeighted:G3} against {leakPaper:G3}");
+        // What it writes is still in the null space: ΔW = ΔW P.
+        Assert.True(weighted.matmul(p).allclose(weighted, 1e-9, 1e-9));
+        Assert.True(weighted.matmul(k1).sub(r1).norm().item<double>() < r1.norm().item<double>(), "the edits are still written, if less fully");
+    }
+
+    [Fact]
     public void AnEmptyNullSpaceIsRefusedNamingTheLayerAndThreshold()
     {
         // Eigenvalues 2 and 1: none is below a quarter of the largest.

@@ -74,9 +74,10 @@ public class EditorFactoryTests(TinyAgent tiny)
         Assert.Equal("--ridge", Option("rome", new EditorOverrides { Ridge = 1 }));
         Assert.Equal("--key-prompts", Option("memit", new EditorOverrides { Keys = KeyPrompts.Fact }));
         Assert.Equal("--layers", Option("alphaedit", new EditorOverrides { Layers = [2] }));
-        var alpha = Assert.IsType<AlphaEditHyperParams>(KnowledgeEditors.HyperParams("alphaedit", TwoLayers, new EditorOverrides { Layers = [0, 0], NullSpaceThreshold = 0.05, Keys = KeyPrompts.Fact }));
+        var alpha = Assert.IsType<AlphaEditHyperParams>(KnowledgeEditors.HyperParams("alphaedit", TwoLayers, new EditorOverrides { Layers = [0, 0], NullSpaceThreshold = 0.05, Keys = KeyPrompts.Fact, CovarianceWeight = 30 }));
         Assert.Equal([0], alpha.Layers);
-        Assert.Equal(new AlphaEditHyperParams() with { NullSpaceThreshold = 0.05, Layers = alpha.Layers, Keys = KeyPrompts.Fact }, alpha);
+        Assert.Equal(new AlphaEditHyperParams() with { NullSpaceThreshold = 0.05, Layers = alpha.Layers, Keys = KeyPrompts.Fact, CovarianceWeight = 30 }, alpha);
+        Assert.Equal("--covariance-weight", Option("alphaedit", new EditorOverrides { CovarianceWeight = 0 }));
         Assert.Equal("--method", Option("grace", new EditorOverrides()));
     }
 }

@@ -51,12 +51,14 @@ public static class CompareUpdatesCommand
         var position = new Option<string?>("--position") { Description = "memit, alphaedit: where keys are read and the value written, subject (the subject's last token) or prompt (the prompt's last token, the default)" };
         var nullSpaceThreshold = EditCommand.NullSpaceThresholdOption();
         var ridge = EditCommand.RidgeOption();
+        var covarianceWeight = EditCommand.CovarianceWeightOption();
+        var weightDecay = EditCommand.WeightDecayOption(forRome: false);
         var output = new Option<string>("--out") { Description = "folder for compare.json, compare.md, compare.csv, plots/ and the retrieval memories", DefaultValueFactory = _ => Path.Combine("results", "compare") };
         var cache = new Option<string?>("--cache") { Description = "cache folder (default: $EVOLUTION_CACHE or ./.cache/evolution)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var command = new Command("compare-updates", "Apply the same world changes through ROME, MEMIT, AlphaEdit, FT-L, FT, retrieval and two hybrids, and compare them with one set of metrics.")
-            { world, agent, model, facts, corpus, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, keyPrompts, layers, position, nullSpaceThreshold, ridge, output, cache, json, device };
+            { world, agent, model, facts, corpus, changes, methods, sequential, batch, routeAbove, answerAlone, noCurves, circuits, circuitFacts, preserve, keyPrompts, layers, position, nullSpaceThreshold, ridge, covarianceWeight, weightDecay, output, cache, json, device };
         var start = new PromptStartOptions();
         start.AddTo(command);
         command.SetAction(parse => parse.GetValue(facts) is { } factsPath
@@ -70,6 +72,7 @@ public static class CompareUpdatesCommand
                     ("--key-prompts", parse.GetValue(keyPrompts) is not null),
                     ("--layers", parse.GetValue(layers) is not null), ("--position", parse.GetValue(position) is not null),
                     ("--null-space-threshold", parse.GetValue(nullSpaceThreshold) is not null), ("--ridge", parse.GetValue(ridge) is not null),
+                    ("--covariance-weight", parse.GetValue(covarianceWeight) is not null), ("--weight-decay", parse.GetValue(weightDecay) is not null),
                 }.Where(o => o.Given).Select(o => o.Name)]))
             : parse.GetValue(corpus) is not null ? throw new InputException(null, "--corpus", "applies with --facts only")
             : Run(parse.GetValue(world), parse.GetValue(agent), parse.GetValue(model), parse.GetValue(changes), parse.GetValue(methods),
@@ -78,7 +81,8 @@ public static class CompareUpdatesCommand
             new EditorOverrides
             {
                 Preserve = EditCommand.Preserve(parse.GetValue(preserve)), Keys = EditCommand.KeyPromptsOf(parse.GetValue(keyPrompts)), Layers = EditCommand.Layers(parse.GetValue(layers)), Position = EditCommand.Position(parse.GetValue(position)),
-                NullSpaceThreshold = parse.GetValue(nullSpaceThreshold), Ridge = parse.GetValue(ridge),
+                NullSpaceThreshold = parse.GetValue(nullSpaceThreshold), Ridge = parse.GetValue(ridge), CovarianceWeight = parse.GetValue(covarianceWeight),
+                WeightDecay = parse.GetValue(weightDecay),
             },
             parse.GetValue(output)!, parse.GetValue(cache) ?? AgentTraining.DefaultCacheRoot(), parse.GetValue(json), parse.GetValue(device)!, start.LeftOut(parse)));
         return command;
@@ -93,6 +97,7 @@ public static class CompareUpdatesCommand
         {
             ("--preserve", flags.Preserve is not null, ["alphaedit"]), ("--key-prompts", flags.Keys is not null, ["alphaedit"]), ("--null-space-threshold", flags.NullSpaceThreshold is not null, ["alphaedit"]),
             ("--ridge", flags.Ridge is not null, ["alphaedit"]), ("--layers", flags.Layers is not null, ["memit", "alphaedit"]), ("--position", flags.Position is not null, ["memit", "alphaedit"]),
+            ("--covariance-weight", flags.CovarianceWeight is not null, ["memit", "alphaedit"]), ("--weight-decay", flags.WeightDecay is not null, ["memit", "alphaedit"]),
         })
             if (given && !readers.Any(methods.Contains))
                 throw new InputException(null, flag, $"applies to {string.Join(" and ", readers)}, which --methods does not name");
@@ -104,7 +109,7 @@ public static class CompareUpdatesCommand
     static Dictionary<string, EditorOverrides>? EditorOverridesOf(EditorOverrides flags, IReadOnlyList<string> methods) =>
         flags == new EditorOverrides() ? null : new Dictionary<string, EditorOverrides>
         {
-            ["memit"] = new() { Layers = flags.Layers, Position = flags.Position },
+            ["memit"] = new() { Layers = flags.Layers, Position = flags.Position, CovarianceWeight = flags.CovarianceWeight, WeightDecay = flags.WeightDecay },
             ["alphaedit"] = flags,
         }.Where(o => methods.Contains(o.Key)).ToDictionary();
 

@@ -28,7 +28,7 @@ public static class EditCommand
         var method = new Option<string>("--method") { Description = "rome (rank-one model editing), memit (batch over layers; --changes N is one batch), alphaedit (MEMIT projected onto the null space of the agent's own keys; --changes N is one batch), ft-l (constrained fine-tuning of one MLP layer) or ft (plain fine-tuning); each with the defaults agents and compare-updates use", DefaultValueFactory = _ => "rome" };
         var layer = new Option<int?>("--layer") { Description = $"rome: MLP layer to rewrite (default {Rome.Layer})" };
         var memitLayers = LayersOption();
-        var covarianceWeight = new Option<double?>("--covariance-weight") { Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight})" };
+        var covarianceWeight = CovarianceWeightOption();
         var nullSpaceThreshold = NullSpaceThresholdOption();
         var ridge = RidgeOption();
         var preserve = new Option<string?>("--preserve") { Description = PreserveDescription };
@@ -40,7 +40,7 @@ public static class EditCommand
         var relation = new Option<string?>("--relation") { Description = "relation to change" };
         var newObject = new Option<string?>("--new") { Description = "the new object" };
         var changes = new Option<int>("--changes") { Description = "instead of one edit: the world's changes at the next epoch, topped up with seeded counterfactuals to N, one at a time (averaged)" };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = $"rome, memit, alphaedit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: rome {Rome.WeightDecay}, memit {Memit.WeightDecay}, alphaedit {AlphaEdit.WeightDecay})" };
+        var weightDecay = WeightDecayOption();
         var steps = new Option<int?>("--steps") { Description = $"optimisation steps (defaults: rome {Rome.Steps}, memit {Memit.Steps}, alphaedit {AlphaEdit.Steps}, ft-l {FtL.Steps}, ft {Ft.Steps})" };
         var epsilon = new Option<double?>("--norm-constraint") { Description = $"ft-l: L∞ bound ε on each weight's change (default {FtL.NormConstraint}; EasyEdit's 5e-4 changes nothing on our agents)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = $"Adam step size (defaults: rome {Rome.LearningRate}, memit {Memit.LearningRate}, alphaedit {AlphaEdit.LearningRate}, ft-l {FtL.LearningRate}, ft {Ft.LearningRate})" };
@@ -226,6 +226,15 @@ public static class EditCommand
     // Options edit and compare-updates share.
     internal static Option<string?> LayersOption() => new("--layers") { Description = "memit, alphaedit: comma-separated MLP layers (default: the last layer)" };
     internal static Option<double?> NullSpaceThresholdOption() => new("--null-space-threshold") { Description = $"alphaedit: the null space is spanned by the eigenvectors of the agent's key second moment with eigenvalues below this share of the largest (default {AlphaEdit.NullSpaceThreshold})" };
+    /// <summary>--weight-decay, for ROME too (<c>edit</c>) or for MEMIT and AlphaEdit only (<c>compare-updates</c>, where ROME keeps its defaults).</summary>
+    internal static Option<double?> WeightDecayOption(bool forRome = true) => new("--weight-decay")
+    {
+        Description = $"{(forRome ? "rome, " : "")}memit, alphaedit: penalty on ‖δ‖²/‖v‖² when optimising the value (defaults: {(forRome ? $"rome {Rome.WeightDecay}, " : "")}memit {Memit.WeightDecay}, alphaedit {AlphaEdit.WeightDecay})",
+    };
+    internal static Option<double?> CovarianceWeightOption() => new("--covariance-weight")
+    {
+        Description = $"memit: λ in (λC + KKᵀ)⁻¹ (default {Memit.CovarianceWeight}); alphaedit: λ on what the null space leaves of the preserved keys, (P(KpKpᵀ + KKᵀ + λC0) + αI)⁻¹ (default {AlphaEdit.CovarianceWeight}, the paper's)",
+    };
     internal static Option<double?> RidgeOption() => new("--ridge") { Description = $"alphaedit: α in (P(KpKpᵀ + KKᵀ) + αI)⁻¹ (default {AlphaEdit.Ridge})" };
 
     /// <summary>MEMIT's and AlphaEdit's layer range R from <c>--layers</c> ("2,3"); null when not given.</summary>

@@ -171,12 +171,8 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
             {
                 keys[layer] = k.clone().DetachFromDisposeScope();
                 var previous = written.Count == 0 ? null : cat(written.Select(b => b.Keys[layer]).ToList(), 1);
-                var (projection, _, preserved) = Projection(model, tokenizer, layer, rewritten);
-                try { return NullSpaceUpdate(k, r, projection, previous, hyperParams.Ridge, preserved, hyperParams.CovarianceWeight); }
-                finally
-                {
-                    if (hyperParams.Preserve == PreservedKeys.Knowledge) { projection.Dispose(); preserved.Dispose(); }
-                }
+                using var preserved = Preserved(model, tokenizer, layer, rewritten);
+                return NullSpaceUpdate(k, r, preserved.Projection, previous, hyperParams.Ridge, preserved.Moment, hyperParams.CovarianceWeight);
             }, hyperParams.Keys == KeyPrompts.Fact ? r => FactOf(r.Prompt) is int f ? statistics.Knowledge[f] : [r.Prompt] : null);
             written.Add(new Batch(before, keys, facts));
             // The weights as WeightDelta.Apply will leave them (original + Δ, the same float operation).
@@ -190,9 +186,8 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
     public IReadOnlyDictionary<int, int> NullSpaceDimensions(Gpt model, ITextTokenizer tokenizer) =>
         hyperParams.LayersFor(model.Config).Order().ToDictionary(l => l, l =>
         {
-            var (projection, dimension, preserved) = Projection(model, tokenizer, l, new HashSet<int>());
-            if (hyperParams.Preserve == PreservedKeys.Knowledge) { projection.Dispose(); preserved.Dispose(); }
-            return dimension;
+            using var preserved = Preserved(model, tokenizer, l, new HashSet<int>());
+            return preserved.Dimension;
         });
 
     /// <summary>The fact of <see cref="KeyStatistics.Knowledge"/> a request rewrites: the one asked by its prompt (null: none).</summary>
@@ -217,11 +212,24 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
     }
 
     /// <summary>
-    /// P for <paramref name="layer"/> and the preserved keys' mean second moment C0 it is made from. The corpus' are computed
-    /// once and kept; the knowledge's leave out the facts rewritten so far (<paramref name="rewritten"/>, whose keys Kp keeps
-    /// instead), so they are computed per batch and the caller disposes them.
+    /// The preserved keys at one layer: their mean second moment C0 and the projection P onto its null space, with P's rank.
+    /// Disposing it frees the tensors it owns (a batch's), not the kept ones (the corpus').
     /// </summary>
-    (Tensor Projection, int Dimension, Tensor Preserved) Projection(Gpt model, ITextTokenizer tokenizer, int layer, IReadOnlySet<int> rewritten)
+    readonly record struct PreservedKeysAt(Tensor Projection, int Dimension, Tensor Moment, bool Owned) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!Owned) return;
+            Projection.Dispose();
+            Moment.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The preserved keys at <paramref name="layer"/>. The corpus' are computed once and kept; the knowledge's leave out the facts
+    /// rewritten so far (<paramref name="rewritten"/>, whose keys Kp keeps instead), so they are computed per batch.
+    /// </summary>
+    PreservedKeysAt Preserved(Gpt model, ITextTokenizer tokenizer, int layer, IReadOnlySet<int> rewritten)
     {
         if (hyperParams.Preserve == PreservedKeys.Knowledge)
         {
@@ -236,15 +244,17 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
             using var count = kept.Count.ToScalar();
             var moment = k0.t().matmul(k0).div_(count);
             var projection = NullSpaceProjection(moment, hyperParams.NullSpaceThreshold, layer);
-            return (projection.MoveToOuterDisposeScope(), Dimension(projection), moment.MoveToOuterDisposeScope());
+            return new(projection.MoveToOuterDisposeScope(), Dimension(projection), moment.MoveToOuterDisposeScope(), Owned: true);
         }
         lock (corpusProjections)
         {
             var secondMoment = statistics.SecondMoment(model, tokenizer, layer);
-            if (corpusProjections.TryGetValue((model, layer), out var cached)) return (cached.Projection, cached.Dimension, secondMoment);
-            var projection = NullSpaceProjection(secondMoment, hyperParams.NullSpaceThreshold, layer);
-            corpusProjections[(model, layer)] = (projection.DetachFromDisposeScope(), Dimension(projection));
-            return (projection, Dimension(projection), secondMoment);
+            if (!corpusProjections.TryGetValue((model, layer), out var cached))
+            {
+                var projection = NullSpaceProjection(secondMoment, hyperParams.NullSpaceThreshold, layer);
+                corpusProjections[(model, layer)] = cached = (projection.DetachFromDisposeScope(), Dimension(projection));
+            }
+            return new(cached.Projection, cached.Dimension, secondMoment, Owned: false);
         }
     }
 

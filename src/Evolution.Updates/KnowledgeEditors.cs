@@ -116,17 +116,10 @@ public static class KnowledgeEditors
         Reject(o.WeightDecay is not null && !locates, "--weight-decay", "applies to rome, memit and alphaedit only");
         Reject(o.KlFactor is not null && method != "rome", "--kl-factor", "applies to rome only");
         Reject(o.Essence is not null && method != "rome", "--essence", "applies to rome only");
-        Reject(o.KlFactor is < 0, "--kl-factor", $"must not be negative, got {o.KlFactor}");
-        Reject(o.Steps is < 0, "--steps", $"must not be negative, got {o.Steps}");
-        Reject(o.LearningRate is <= 0, "--learning-rate", $"must be positive, got {o.LearningRate}");
-        Reject(o.WeightDecay is < 0, "--weight-decay", $"must not be negative, got {o.WeightDecay}");
-        Reject(o.CovarianceWeight is <= 0, "--covariance-weight", $"must be positive, got {o.CovarianceWeight}");
-        Reject(o.NormConstraint is <= 0, "--norm-constraint", $"must be positive, got {o.NormConstraint}");
-        Reject(o.NullSpaceThreshold is <= 0, "--null-space-threshold", $"must be positive, got {o.NullSpaceThreshold}");
         Reject(o.Ridge is not null && method != "alphaedit", "--ridge", "applies to alphaedit only");
         Reject(o.Preserve is not null && method != "alphaedit", "--preserve", "applies to alphaedit only");
         Reject(o.Keys is not null && method != "alphaedit", "--key-prompts", "applies to alphaedit only");
-        Reject(o.Ridge is <= 0, "--ridge", $"must be positive, got {o.Ridge}");
+        CheckValues(o);
         bool IsLayer(int l) => l >= 0 && l < config.NLayers;
         string Range(object got) => $"must be a layer between 0 and {config.NLayers - 1}, got {got}";
 
@@ -187,6 +180,22 @@ public static class KnowledgeEditors
         FtHyperParams ft => new FineTuningEditor(ft),
         _ => throw new ArgumentException($"{hyperParams.GetType().Name} is not the hyper-parameter record of an editor", nameof(hyperParams)),
     };
+
+    /// <summary>
+    /// The overrides' values, whatever the method and model: a value out of range is an <see cref="InputException"/> naming its
+    /// option. <see cref="HyperParams"/> checks them too; a command can call this first, before it trains or loads an agent.
+    /// </summary>
+    public static void CheckValues(EditorOverrides o)
+    {
+        Reject(o.KlFactor is < 0, "--kl-factor", $"must not be negative, got {o.KlFactor}");
+        Reject(o.Steps is < 0, "--steps", $"must not be negative, got {o.Steps}");
+        Reject(o.LearningRate is <= 0, "--learning-rate", $"must be positive, got {o.LearningRate}");
+        Reject(o.WeightDecay is < 0, "--weight-decay", $"must not be negative, got {o.WeightDecay}");
+        Reject(o.CovarianceWeight is <= 0, "--covariance-weight", $"must be positive, got {o.CovarianceWeight}");
+        Reject(o.NormConstraint is <= 0, "--norm-constraint", $"must be positive, got {o.NormConstraint}");
+        Reject(o.NullSpaceThreshold is <= 0, "--null-space-threshold", $"must be positive, got {o.NullSpaceThreshold}");
+        Reject(o.Ridge is <= 0, "--ridge", $"must be positive, got {o.Ridge}");
+    }
 
     static void Reject(bool wrong, string option, string problem)
     {

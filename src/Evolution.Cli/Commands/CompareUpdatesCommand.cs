@@ -90,7 +90,7 @@ public static class CompareUpdatesCommand
 
     const string DefaultMethods = "rome,memit,ft-l,ft,rag,hybrid";
 
-    /// <summary>Each of MEMIT's and AlphaEdit's flags given (<paramref name="flags"/>) must name a method of the run that reads it.</summary>
+    /// <summary>Each of MEMIT's and AlphaEdit's flags given (<paramref name="flags"/>) must name a method of the run that reads it and be in range.</summary>
     static void CheckEditorFlags(EditorOverrides flags, IReadOnlyList<string> methods)
     {
         foreach (var (flag, given, readers) in new (string, bool, string[])[]
@@ -102,7 +102,8 @@ public static class CompareUpdatesCommand
             if (given && !readers.Any(methods.Contains))
                 throw new InputException(null, flag, $"applies to {string.Join(" and ", readers)}, which --methods does not name");
         if (flags.NullSpaceThreshold is <= 0 or >= 1) throw new InputException(null, "--null-space-threshold", $"must be between 0 and 1, got {flags.NullSpaceThreshold}");
-        if (flags.Ridge is < 0) throw new InputException(null, "--ridge", $"must be at least 0, got {flags.Ridge}");
+        // Before the agent is trained or loaded, as the editors would refuse them only once they are built.
+        KnowledgeEditors.CheckValues(flags);
     }
 
     /// <summary>The flags as each of the run's methods reads them (MEMIT: layers and position); null when none was given.</summary>

@@ -77,7 +77,7 @@ public sealed class AgentRuntime : IDisposable
     IReadOnlyList<AgentAnswer> AnswerUnder(IReadOnlyList<AskItem> items, Intervention? intervention)
     {
         var clock = Stopwatch.StartNew();
-        var (retrieved, own) = OwnAnswers(items.Select(i => i.Question).ToList(), intervention);
+        var (retrieved, alone, own) = OwnAnswers(items.Select(i => i.Question).ToList(), intervention);
         var readPeers = items.Select((item, i) => item.Peers.Count > 0 && own[i].Max() <= Profile.Traits.KeepOwnAbove).ToList();
         var listening = Enumerable.Range(0, items.Count).Where(i => readPeers[i]).ToList();
         var prompts = listening.Select(i => PromptFor(items[i].Question, retrieved[i], items[i].Peers.Select(p => p.Sentence).ToList())).ToList();
@@ -86,7 +86,7 @@ public sealed class AgentRuntime : IDisposable
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, items.Count);
         // The mechanism record reads the agent as it is: an intervened answer is a counterfactual probe, recorded by its intervention's name.
         var traces = intervention is not null || !RecordsPeerMechanism ? []
-            : TracePeers([.. listening.Select((i, j) => (i, items[i], retrieved[i], items[i].Question.Candidates[ArgMax(own[i])], withPeers[j]))]);
+            : TracePeers([.. listening.Select((i, j) => (i, items[i], alone[i], prompts[j], items[i].Question.Candidates[ArgMax(own[i])], withPeers[j]))]);
         return items.Select((item, i) =>
         {
             var candidates = item.Question.Candidates;
@@ -115,15 +115,16 @@ public sealed class AgentRuntime : IDisposable
     /// index, each against the answer most of the peers gave among those that differ from the agent's own
     /// (<see cref="PeerRecord"/>); none when every peer agreed with the agent or the record has nothing to split.
     /// </summary>
-    Dictionary<int, PeerTrace> TracePeers(IReadOnlyList<(int Index, AskItem Item, IReadOnlyList<string> Retrieved, string OwnAnswer, double[] WithPeers)> answers)
+    /// <param name="answers">Per answer, the texts it was scored on (alone and with the peers): the record splits what was read,
+    /// so it takes them as they were, not rebuilt.</param>
+    Dictionary<int, PeerTrace> TracePeers(IReadOnlyList<(int Index, AskItem Item, string Alone, string WithPeersPrompt, string OwnAnswer, double[] WithPeers)> answers)
     {
         var clock = Stopwatch.StartNew();
         var queries = new List<(int Index, PeerQuery Query)>();
-        foreach (var (index, item, retrieved, ownAnswer, withPeers) in answers)
+        foreach (var (index, item, alone, withPeersPrompt, ownAnswer, withPeers) in answers)
         {
             if (PeerRecord.PeersAnswer(ownAnswer, item.Peers.Select(p => p.Answer)) is not { } peersAnswer) continue;
-            var sentences = item.Peers.Select(p => p.Sentence).ToList();
-            if (PeerRecord.Query(Tokenizer, PromptFor(item.Question, retrieved, []), PromptFor(item.Question, retrieved, sentences), sentences,
+            if (PeerRecord.Query(Tokenizer, alone, withPeersPrompt, [.. item.Peers.Select(p => p.Sentence)],
                     item.Question.Candidates, ownAnswer, peersAnswer, withPeers) is { } query)
                 queries.Add((index, query));
         }
@@ -134,26 +135,29 @@ public sealed class AgentRuntime : IDisposable
     }
 
     /// <summary>
-    /// What the agent reads and believes before any peer speaks: its retrieved statements and its distribution over the
-    /// candidates. The adaptive channel first asks its weights alone and retrieves only where they are not sure
+    /// What the agent reads and believes before any peer speaks: its retrieved statements, the text it reads alone, and its
+    /// distribution over the candidates. The adaptive channel first asks its weights alone and retrieves only where they are not sure
     /// (<see cref="UpdatePolicy.AnswerAloneAbove"/>, Mallen et al.'s adaptive retrieval) or where it was told news about the asked
     /// fact: confidence alone cannot tell a firmly held stale fact from a firmly held true one, and the facts it told its
     /// memory are the ones its weights still hold stale. The others retrieve for every question.
     /// </summary>
-    (List<IReadOnlyList<string>> Retrieved, List<double[]> Own) OwnAnswers(IReadOnlyList<Question> questions, Intervention? intervention = null)
+    (List<IReadOnlyList<string>> Retrieved, List<string> Alone, List<double[]> Own) OwnAnswers(IReadOnlyList<Question> questions, Intervention? intervention = null)
     {
         if (Profile.Update.Channel is not UpdateChannel.Adaptive)
         {
             var retrieved = questions.Select(Retrieve).ToList();
-            return (retrieved, Distributions(questions.Select((q, i) => (PromptFor(q, retrieved[i], []), q.Candidates)).ToList(), intervention));
+            var prompts = questions.Select((q, i) => PromptFor(q, retrieved[i], [])).ToList();
+            return (retrieved, prompts, Distributions(questions.Select((q, i) => (prompts[i], q.Candidates)).ToList(), intervention));
         }
-        var alone = Distributions(questions.Select(q => (q.Prompt, q.Candidates)).ToList(), intervention);
+        var alone = questions.Select(q => q.Prompt).ToList();
+        var own = Distributions(questions.Select((q, i) => (alone[i], q.Candidates)).ToList(), intervention);
         var unsure = Enumerable.Range(0, questions.Count)
-            .Where(i => alone[i].Max() <= Profile.Update.AnswerAloneAbove || questions[i].Subject >= 0 && memory!.Holds(questions[i].Subject, questions[i].Relation)).ToList();
+            .Where(i => own[i].Max() <= Profile.Update.AnswerAloneAbove || questions[i].Subject >= 0 && memory!.Holds(questions[i].Subject, questions[i].Relation)).ToList();
         var found = unsure.ToDictionary(i => i, i => Retrieve(questions[i]));
-        var read = Distributions(unsure.Select(i => (PromptFor(questions[i], found[i], []), questions[i].Candidates)).ToList(), intervention);
-        foreach (var (i, distribution) in unsure.Zip(read)) alone[i] = distribution;
-        return (questions.Select((_, i) => found.GetValueOrDefault(i) ?? []).ToList(), alone);
+        foreach (int i in unsure) alone[i] = PromptFor(questions[i], found[i], []);
+        var read = Distributions(unsure.Select(i => (alone[i], questions[i].Candidates)).ToList(), intervention);
+        foreach (var (i, distribution) in unsure.Zip(read)) own[i] = distribution;
+        return (questions.Select((_, i) => found.GetValueOrDefault(i) ?? []).ToList(), alone, own);
     }
 
     /// <summary>
@@ -226,7 +230,7 @@ public sealed class AgentRuntime : IDisposable
     /// </summary>
     public ConformityHeadsFound ConformityHeads(string key, IReadOnlyList<ConformityProbe> probes)
     {
-        var (retrieved, _) = OwnAnswers(probes.Select(p => p.Question).ToList());
+        var (retrieved, _, _) = OwnAnswers(probes.Select(p => p.Question).ToList());
         var contrasts = probes.Select((p, i) => new ConformityContrast(PromptFor(p.Question, retrieved[i], p.WrongPeers), PromptFor(p.Question, retrieved[i], p.OwnPeers),
             p.OwnAnswer.TrimStart(), p.PeersAnswer.TrimStart())).ToList();
         var result = ConformityCircuits.Find(Model, Tokenizer, contrasts);

@@ -143,12 +143,23 @@ public sealed class AgentPopulation
     }
 
     /// <summary>What the agent has taken in about the fact (memory or weights), null for nothing.</summary>
-    public string? Committed(int agent, FactRef fact) => Members[agent].Channel switch
+    public string? Committed(int agent, FactRef fact) => Committed([agent], fact)[agent];
+
+    /// <summary>
+    /// <see cref="Committed(int, FactRef)"/> of many agents about one fact, by agent. A memory lookup is a database query,
+    /// so the memories are read in one, not one per agent (a spread asks after every agent whose peers changed its mind).
+    /// </summary>
+    public Dictionary<int, string?> Committed(IEnumerable<int> agents, FactRef fact)
     {
-        UpdateChannel.None => null,
-        UpdateChannel.Rag => memory.Held(agent, fact),
-        _ => weights[agent]?.GetValueOrDefault(fact),
-    };
+        var asked = agents.Distinct().ToList();
+        var held = memory.Held([.. asked.Where(a => Members[a].Channel == UpdateChannel.Rag).Select(a => MemoryStatement.IdOf(a, fact))]);
+        return asked.ToDictionary(a => a, a => Members[a].Channel switch
+        {
+            UpdateChannel.None => null,
+            UpdateChannel.Rag => held.GetValueOrDefault(MemoryStatement.IdOf(a, fact)),
+            _ => weights[a]?.GetValueOrDefault(fact),
+        });
+    }
 
     /// <summary>Bytes the agents own beyond the bases: the distinct deltas and the statements in memory (UTF-16).</summary>
     public long OwnedBytes => bases.Sum(b => b.DeltaBytes) + memory.Bytes;

@@ -51,9 +51,6 @@ public sealed class PopulationMemory : IDisposable
         return new(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, Mapper));
     }
 
-    /// <summary>The object the agent's memory holds for the fact, null for none.</summary>
-    public string? Held(int agent, FactRef fact) => statements.FindById(MemoryStatement.IdOf(agent, fact))?.Object;
-
     /// <summary>The objects held under these ids (<see cref="MemoryStatement.IdOf"/>), by id; one query.</summary>
     public Dictionary<string, string> Held(IReadOnlyCollection<string> ids) => ids.Count == 0 ? [] :
         statements.Find(Query.In("_id", new BsonArray(ids.Select(id => new BsonValue(id))))).ToDictionary(s => s.Id, s => s.Object);

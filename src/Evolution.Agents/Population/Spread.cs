@@ -186,9 +186,11 @@ public sealed class Spread(AgentPopulation population, SpreadPlan plan)
             traces.AddRange(Enumerable.Range(0, mine.Count).Where(a => mine[a].Trace is not null).GroupBy(a => mine[a].Trace!, ReferenceEqualityComparer.Instance)
                 .Select(g => new SpreadTrace(f, g.ToList(), mine[g.First()].Trace!)));
             // Reading its peers changed its mind: it takes the new belief in (if its channel can and it does not hold it yet).
+            // What those agents hold is read for all of them at once: one memory query per fact, not one per agent.
+            var held = seeded is not null ? [] : population.Committed(Enumerable.Range(0, mine.Count)
+                .Where(agent => mine[agent].ReadPeers && mine[agent].Final != mine[agent].Own && population.Members[agent].Channel is not UpdateChannel.None), settings.Facts[f].Fact);
             var committed = seeded?[f] ?? mine.Select((a, agent) =>
-                a.ReadPeers && a.Final != a.Own && population.Committed(agent, settings.Facts[f].Fact) != questions[f].Candidates[a.Final]
-                && population.Members[agent].Channel is not UpdateChannel.None ? a.Final : -1).ToArray();
+                held.TryGetValue(agent, out var holds) && holds != questions[f].Candidates[a.Final] ? a.Final : -1).ToArray();
             facts.Add(new SpreadFactRound(mine.Select(a => a.Final).ToArray(), mine.Select(a => a.Own).ToArray(), mine.Select(a => a.ReadPeers).ToArray(), committed));
         }
         return new SpreadRound(step, facts, traces);

@@ -25,11 +25,17 @@ public sealed record ModelShape
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Checkpoint { get; init; }
+    /// <summary>
+    /// The MLP's hidden width (the editors' key dimension); null is GPT-2's 4·<see cref="DModel"/>. Left out of the cache key
+    /// when null, so agents trained before the field existed keep their cache.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? DMlp { get; init; }
 
     /// <summary>The model config; <see cref="TiedEmbeddings"/> applies whatever the architecture.</summary>
     public GptConfig ToConfig(int vocabSize) =>
         new GptConfig { VocabSize = vocabSize, ContextLength = Context, DModel = DModel, NLayers = Layers, NHeads = Heads }
-            .WithArchitecture(Architecture ?? "gpt2") with { TiedEmbeddings = TiedEmbeddings };
+            .WithArchitecture(Architecture ?? "gpt2") with { TiedEmbeddings = TiedEmbeddings, DMlpOverride = DMlp };
 }
 
 /// <summary>
@@ -146,12 +152,12 @@ public sealed record AgentProfile
         {
             Layers = m.Int("layers", d.Layers), DModel = m.Int("d_model", d.DModel), Heads = m.Int("heads", d.Heads),
             Context = m.Int("context", d.Context), TiedEmbeddings = m.Bool("tied_embeddings", d.TiedEmbeddings),
-            Architecture = m.OptionalString("architecture"),
+            Architecture = m.OptionalString("architecture"), DMlp = m.Has("d_mlp") ? m.Int("d_mlp", 0) : null,
         };
         if (m.OptionalString("checkpoint") is { } checkpoint)
         {
             // A pretrained agent has no recipe: a shape or training settings next to it would be silently ignored.
-            foreach (var key in new[] { "layers", "d_model", "heads", "context", "tied_embeddings", "architecture" })
+            foreach (var key in new[] { "layers", "d_model", "heads", "context", "tied_embeddings", "architecture", "d_mlp" })
                 if (m.Has(key)) throw m.Invalid(key, "cannot be set with model.checkpoint: the checkpoint's config.json fixes the model");
             if (yaml.Has("training")) throw yaml.Invalid("training", "cannot be set with model.checkpoint: a pretrained agent is not trained");
             var folder = Path.IsPathRooted(checkpoint) ? checkpoint : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(yaml.File)) ?? ".", checkpoint));
@@ -163,6 +169,7 @@ public sealed record AgentProfile
         if (shape.Layers < 1) throw m.Invalid("layers", $"must be at least 1, got {shape.Layers}");
         if (shape.Heads < 1) throw m.Invalid("heads", $"must be at least 1, got {shape.Heads}");
         if (shape.DModel < 1 || shape.DModel % shape.Heads != 0) throw m.Invalid("d_model", $"must be a positive multiple of heads ({shape.Heads}), got {shape.DModel}");
+        if (shape.DMlp is < 1) throw m.Invalid("d_mlp", $"must be at least 1, got {shape.DMlp}");
         if (shape.Context < 16) throw m.Invalid("context", $"must be at least 16, got {shape.Context}");
         m.RejectUnknownKeys();
 

@@ -73,6 +73,11 @@ public class AgentTrainingTests(TinyAgentFixture fixture) : IClassFixture<TinyAg
         Assert.NotEqual(key, AgentTraining.CacheKey(spec, profile with { Training = profile.Training with { Seed = 5 } }));
         Assert.NotEqual(key, AgentTraining.CacheKey(spec, profile with { Data = profile.Data with { ContextShare = 0.9 } }));
         Assert.NotEqual(key, AgentTraining.CacheKey(spec, profile with { Model = profile.Model with { Layers = 3 } }));
+        // d_mlp left out keeps the key (4·d_model, as before the field existed); set, even to 4·d_model, it is part of it.
+        var wide = AgentProfile.Parse(TinyAgentFixture.Profile.Replace("context: 64}", "context: 64, d_mlp: 96}"), "p.yaml");
+        Assert.Equal(96, wide.Model.ToConfig(50).DMlp);
+        Assert.Equal(4 * profile.Model.DModel, profile.Model.ToConfig(50).DMlp);
+        Assert.NotEqual(key, AgentTraining.CacheKey(spec, wide));
     }
 
     [Fact]

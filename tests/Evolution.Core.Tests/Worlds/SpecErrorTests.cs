@@ -68,6 +68,7 @@ public class SpecErrorTests
     [Theory]
     [InlineData("model:\n  layers: four", "model.layers", "expected an integer")]
     [InlineData("model:\n  d_model: 130\n  heads: 4", "model.d_model", "multiple of heads")]
+    [InlineData("model:\n  d_mlp: 0", "model.d_mlp", "at least 1")]
     [InlineData("data:\n  coverage: 1.5", "data.coverage", "between 0 and 1")]
     [InlineData("data:\n  contxt_share: 0.2", "data.contxt_share", "unknown field")]
     [InlineData("training:\n  steps: 0", "training.steps", "positive")]

@@ -152,7 +152,7 @@ public sealed record AgentProfile
         {
             Layers = m.Int("layers", d.Layers), DModel = m.Int("d_model", d.DModel), Heads = m.Int("heads", d.Heads),
             Context = m.Int("context", d.Context), TiedEmbeddings = m.Bool("tied_embeddings", d.TiedEmbeddings),
-            Architecture = m.OptionalString("architecture"), DMlp = m.Has("d_mlp") ? m.Int("d_mlp", 0) : null,
+            Architecture = m.OptionalString("architecture"), DMlp = m.OptionalInt("d_mlp"),
         };
         if (m.OptionalString("checkpoint") is { } checkpoint)
         {

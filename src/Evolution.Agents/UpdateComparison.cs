@@ -60,8 +60,10 @@ public sealed record CurvePoint(int Updates, double Reliability, double Generali
 
 /// <param name="PerEdit">For the single-edit methods (rome, ft-l, ft): each change's rates, in the order of the changes.</param>
 /// <param name="Circuits">With <see cref="ComparisonOptions.Circuits"/>: how each parametric channel rewired the edited facts' circuits.</param>
+/// <param name="NullSpace">For AlphaEdit's lifelong curve: what its projection let through at each update (<see cref="AlphaEditEditor.NullSpaceLog"/>).</param>
 public sealed record ComparisonResult(int Changes, IReadOnlyDictionary<string, MethodScores> Methods, IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves,
-    string HybridSplit, IReadOnlyDictionary<string, IReadOnlyList<EditRates>> PerEdit, EditCircuitReport? Circuits = null);
+    string HybridSplit, IReadOnlyDictionary<string, IReadOnlyList<EditRates>> PerEdit, EditCircuitReport? Circuits = null,
+    IReadOnlyList<NullSpaceUse>? NullSpace = null);
 
 /// <param name="MemoryDirectory">Where each retrieval channel's fresh LiteDB memory is written.</param>
 /// <param name="Curves">Sequential curves for <see cref="UpdateComparison.CurveMethods"/>.</param>
@@ -182,12 +184,15 @@ public sealed class UpdateComparison
             if (!LifelongMethods.Contains(m)) throw new ArgumentException($"'{m}' is not a lifelong channel ({string.Join(", ", LifelongMethods)})");
         (this.progress, stage) = (progress, 0);
         var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>();
+        IReadOnlyList<NullSpaceUse>? nullSpace = null;
         foreach (var method in methods)
         {
-            curves[method] = Curve(method, method is "rome" or "adaptive" ? 1 : batch, LifelongSizes(probes.Count), "lifelong");
+            curves[method] = Curve(method, method is "rome" or "adaptive" ? 1 : batch, LifelongSizes(probes.Count), "lifelong",
+                editor => nullSpace = (editor as AlphaEditEditor)?.NullSpaceLog ?? nullSpace);
             stage++;
         }
-        return new ComparisonResult(probes.Count, new Dictionary<string, MethodScores>(), curves, HybridSplit, new Dictionary<string, IReadOnlyList<EditRates>>());
+        return new ComparisonResult(probes.Count, new Dictionary<string, MethodScores>(), curves, HybridSplit, new Dictionary<string, IReadOnlyList<EditRates>>(),
+            NullSpace: nullSpace);
     }
 
     /// <summary>Where the lifelong curves are measured: after 1, 10, 50, 100, 200, 500, 1,000, … changes and after all of them.</summary>
@@ -208,7 +213,7 @@ public sealed class UpdateComparison
     /// One editor for the whole curve, so AlphaEdit keeps every earlier edit's keys out of later updates; for rag,
     /// statements added to one fresh memory and every question answered with retrieval from all so far.
     /// </summary>
-    IReadOnlyList<CurvePoint> Curve(string method, int unit, IReadOnlySet<int> sizes, string label)
+    IReadOnlyList<CurvePoint> Curve(string method, int unit, IReadOnlySet<int> sizes, string label, Action<IKnowledgeEditor>? written = null)
     {
         var updates = probes.Chunk(unit).ToList();
         int Changes(int updatesApplied) => Math.Min(updatesApplied * unit, probes.Count);
@@ -234,12 +239,14 @@ public sealed class UpdateComparison
             }, n => Measure(agent, probes.Take(Changes(n)).ToList(), memory).Point(Changes(n)), Progress, measureAt);
         }
         var editor = EditorFor(method);
-        return EditEvaluation.UpdateSequentially(parts.Model, updates.Count, i =>
+        var curve = EditEvaluation.UpdateSequentially(parts.Model, updates.Count, i =>
         {
             var delta = editor.ComputeDelta(parts.Model, parts.Tokenizer, updates[i].Select(p => p.Edit.Request).ToList());
             delta.Apply(parts.Model);
             return delta;
         }, n => Measure(weights, probes.Take(Changes(n)).ToList(), null).Point(Changes(n)), Progress, measureAt);
+        written?.Invoke(editor);
+        return curve;
     }
 
     void Report(string what, int done, int total) => progress?.Invoke(stage + done / (double)Math.Max(1, total), $"{what}: {done}/{total}");

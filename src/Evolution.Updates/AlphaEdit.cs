@@ -91,6 +91,49 @@ public sealed record AlphaEditHyperParams(IReadOnlyList<int>? Layers = null, Edi
     public MemitHyperParams Targets => new(Layers, Position, ContextPrefixes, Steps, LearningRate, KlFactor, WeightDecay, ClampNormFactor);
 }
 
+/// <summary>
+/// What AlphaEdit's projection P let through at one layer for one batch it wrote: P's rank, and the share of each key set's
+/// energy in the null space (tr(P K Kᵀ) / tr(K Kᵀ)). An edit is written through P k, so <see cref="EditKeyShare"/> is what the
+/// projection leaves of the batch's keys; <see cref="PreservedShare"/> is what it leaves of the keys it protects (0 if P
+/// removed them exactly, as the paper assumes of a low-rank K0), which only λ C0 keeps (<see cref="AlphaEditHyperParams.CovarianceWeight"/>).
+/// </summary>
+/// <param name="Batch">Which batch of this editor's life (1 = the first), counting reverted ones.</param>
+/// <param name="Requests">The batch's requests (the columns of K1).</param>
+/// <param name="Dimension">P's rank, the null space's dimension.</param>
+/// <param name="Width">The key space's dimension, d_mlp.</param>
+/// <param name="PreservedShare">Share of the preserved keys' second moment C0 in the null space.</param>
+/// <param name="EditKeyShare">Share of the batch's keys' energy in the null space.</param>
+/// <param name="EditKeyNorm">Mean ‖P k‖² of the batch's keys: a single edit writes ‖Pk‖² / (α + ‖Pk‖²) of its residual.</param>
+/// <param name="EditKeyCosine">Mean cosine between the projected keys of distinct requests (how much the batch's edits share
+/// their directions in the null space; 0 with one request).</param>
+/// <param name="EarlierEdits">Keys of earlier batches kept out of this one (Kp's columns).</param>
+public sealed record NullSpaceUse(int Batch, int Layer, int Requests, int Dimension, int Width, double PreservedShare, double EditKeyShare,
+    double EditKeyNorm, double EditKeyCosine, int EarlierEdits)
+{
+    /// <summary>The measures of P over one batch's keys [d_mlp, n] and the preserved keys' second moment.</summary>
+    public static NullSpaceUse Of(int batch, int layer, Tensor projection, Tensor preservedMoment, Tensor keys, int earlierEdits)
+    {
+        using var scope = NewDisposeScope();
+        var p = projection.to(ScalarType.Float64).cpu();
+        var k = keys.to(ScalarType.Float64).cpu();
+        var c0 = preservedMoment.to(ScalarType.Float64).cpu();
+        var pk = p.matmul(k);
+        int n = (int)k.shape[1];
+        double cosine = 0;
+        if (n > 1)
+        {
+            using var tiny = 1e-12.ToScalar();
+            var unit = pk.div(pk.norm(0, keepdim: true).clamp_min(tiny));
+            var gram = unit.t().matmul(unit);
+            cosine = (gram.sum().item<double>() - gram.trace().item<double>()) / (n * (n - 1.0));
+        }
+        return new(batch, layer, n, (int)Math.Round(p.trace().item<double>()), (int)p.shape[0],
+            p.matmul(c0).trace().item<double>() / c0.trace().item<double>(),
+            pk.pow(Scalars.Two).sum().item<double>() / k.pow(Scalars.Two).sum().item<double>(),
+            pk.pow(Scalars.Two).sum().item<double>() / n, cosine, earlierEdits);
+    }
+}
+
 /// <summary>Which prompts an AlphaEdit request's key and δ are taken over.</summary>
 public enum KeyPrompts
 {
@@ -141,6 +184,8 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
     readonly MemitEditor memit = new(hyperParams.Targets, statistics, prefixSource);
     readonly Dictionary<(Gpt, int), (Tensor Projection, int Dimension)> corpusProjections = new();
     readonly List<Batch> written = [];
+    readonly List<NullSpaceUse> nullSpaceLog = [];
+    int batches;
     string? weightsAfterNewest;
     Dictionary<string, int>? factOfPrompt;
 
@@ -158,10 +203,17 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
         get { lock (written) return written.Sum(b => (int)b.Keys.Values.First().shape[1]); }
     }
 
+    /// <summary>What the projection let through, per batch and layer, for every batch this editor has written (reverted ones too).</summary>
+    public IReadOnlyList<NullSpaceUse> NullSpaceLog
+    {
+        get { lock (written) return nullSpaceLog.ToList(); }
+    }
+
     public WeightDelta ComputeDelta(Gpt model, ITextTokenizer tokenizer, IReadOnlyList<EditRequest> requests)
     {
         lock (written)
         {
+            batches++;
             var layers = hyperParams.LayersFor(model.Config).Order().ToList();
             var names = layers.Select(l => $"blocks.{l}.mlp.c_proj.weight").ToList();
             var before = Fingerprint(layers.Select(l => model.Blocks[l].Mlp.Out.weight!));
@@ -174,6 +226,7 @@ public sealed class AlphaEditEditor(AlphaEditHyperParams hyperParams, KeyStatist
                 keys[layer] = k.clone().DetachFromDisposeScope();
                 var previous = written.Count == 0 ? null : cat(written.Select(b => b.Keys[layer]).ToList(), 1);
                 using var preserved = Preserved(model, tokenizer, layer, rewritten);
+                nullSpaceLog.Add(NullSpaceUse.Of(batches, layer, preserved.Projection, preserved.Moment, k, previous is null ? 0 : (int)previous.shape[1]));
                 return NullSpaceUpdate(k, r, preserved.Projection, previous, hyperParams.Ridge, preserved.Moment, hyperParams.CovarianceWeight);
             }, hyperParams.Keys == KeyPrompts.Fact ? r => FactOf(r.Prompt) is int f ? statistics.Knowledge[f] : [r.Prompt] : null);
             written.Add(new Batch(before, keys, facts));

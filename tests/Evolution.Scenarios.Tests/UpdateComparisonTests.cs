@@ -161,6 +161,8 @@ public class UpdateComparisonTests(TinyGroup group) : IDisposable
         Assert.All(result.Curves, c => Assert.True(c.Value.Max(p => p.Reliability) > 0, $"{c.Key} never gave a new object"));
         // The papers' efficacy (P(new) > P(old)) holds wherever the new object ranks first, and more often.
         Assert.All(result.Curves.Values.SelectMany(c => c), p => Assert.True(p.Success.Efficacy >= p.Reliability, $"efficacy {p.Success.Efficacy} < reliability {p.Reliability}"));
+        // AlphaEdit's projection is logged per update (5, 5 and 2 changes at the last layer), each solved against all earlier keys.
+        Assert.Equal([(1, 5, 0), (2, 5, 5), (3, 2, 10)], result.NullSpace!.Select(u => (u.Batch, u.Requests, u.EarlierEdits)));
         // All statements in memory at the end, whichever way they were added: the same answers as the one-batch row.
         var rag = comparison.Run(["rag"]).Methods["rag"];
         Assert.Equal(rag.Reliability, result.Curves["rag"][^1].Reliability);

@@ -201,6 +201,29 @@ public class AlphaEditTests(TinyAgent tiny)
         // Both batches were undone (the second never applied): the next update starts from an empty Kp.
         using var third = editor.ComputeDelta(model, tokenizer, second);
         Assert.Equal(2, editor.RememberedEdits);
+        // The log keeps every batch written, reverted ones too, with the Kp each was solved against.
+        Assert.Equal([(1, 0), (2, 2), (3, 0)], editor.NullSpaceLog.Select(u => (u.Batch, u.EarlierEdits)));
+        Assert.All(editor.NullSpaceLog, u => Assert.True(u is { Layer: Layer, Requests: 2, EditKeyShare: > 0 and < 1 } && u.Dimension < u.Width, u.ToString()));
+    }
+
+    [Fact]
+    public void NullSpaceUseMeasuresWhatTheProjectionLeavesOfEachKeySet()
+    {
+        using var scope = NewDisposeScope();
+        var p = diag(tensor(new double[] { 0, 0, 1, 1 }));
+        var preserved = diag(tensor(new double[] { 4, 3, 1, 0 }));
+        // Two keys half in the null space, along different null directions.
+        var apart = NullSpaceUse.Of(1, 3, p, preserved, tensor(new double[] { 1, 0, 0, 1, 1, 0, 0, 1 }, [4, 2]), 7);
+        Assert.Equal((2, 4, 2, 7), (apart.Dimension, apart.Width, apart.Requests, apart.EarlierEdits));
+        Assert.Equal(1.0 / 8, apart.PreservedShare, 12);
+        Assert.Equal(0.5, apart.EditKeyShare, 12);
+        Assert.Equal(1.0, apart.EditKeyNorm, 12);
+        Assert.Equal(0.0, apart.EditKeyCosine, 12);
+        // The second key now along the first's null direction, twice as long: ‖Pk‖² 1 and 4 of ‖k‖² 2 and 4.
+        var along = NullSpaceUse.Of(1, 3, p, preserved, tensor(new double[] { 1, 0, 0, 0, 1, 2, 0, 0 }, [4, 2]), 0);
+        Assert.Equal(5.0 / 6, along.EditKeyShare, 12);
+        Assert.Equal(2.5, along.EditKeyNorm, 12);
+        Assert.Equal(1.0, along.EditKeyCosine, 12);
     }
 
     [Fact]

@@ -207,6 +207,7 @@ public static class CompareUpdatesCommand
             curves = sequential is null ? result.Curves : null,
             sequential = sequential is null ? null : result.Curves,
             circuits = result.Circuits,
+            null_space_use = result.NullSpace,
             editor_overrides = EditorOverridesOf(editorFlags, methods),
         };
         var text = Output.ToJson(document);

@@ -127,7 +127,8 @@ public static class EditCommand
         // One probe set for the run (neighbours exclude every changed fact), scored on the bare weights as compare-updates scores agents.
         var probes = EditProbes.For(world, edits, knowledgeEpoch, EditMetrics.Weights(model, tokenizer));
         // AlphaEdit's null-space dimension per layer is reported with its results (it decides what an edit can write).
-        var nullSpace = editor is AlphaEditEditor alphaEdit ? alphaEdit.NullSpaceDimensions(model, tokenizer) : null;
+        var alphaEdit = editor as AlphaEditEditor;
+        var nullSpace = alphaEdit?.NullSpaceDimensions(model, tokenizer);
         bool batchMode = methodName is "memit" or "alphaedit" && !sequential;
         // The edited agent on disk, written while its edits are in the weights (the in-memory model is restored afterwards).
         Action? saveEdited = saveDir is null ? null : () => DerivedCheckpoint.Save(modelDir, saveDir, model, tokenizer, new Dictionary<string, string>
@@ -146,7 +147,7 @@ public static class EditCommand
         {
             SequentialPoint batch = null!;
             Output.WithProgress($"{methodName} batch of {edits.Count}", 1, report => { batch = EditEvaluation.Batch(model, tokenizer, probes, editor, saveEdited); return 0; });
-            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, batch, saved };
+            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, null_space_use = alphaEdit?.NullSpaceLog, batch, saved };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
             return 0;
@@ -160,7 +161,7 @@ public static class EditCommand
                 curve = EditEvaluation.Sequential(model, tokenizer, probes, editor, n => report(n, $"{methodName}: {n}/{edits.Count} edits applied"), saveEdited);
                 return 0;
             });
-            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, sequential = curve, saved };
+            var result = new { method = methodName, hyper_params = hyper, null_space = nullSpace, null_space_use = alphaEdit?.NullSpaceLog, sequential = curve, saved };
             if (json) Output.Json(result);
             else Output.Status.WriteLine(Output.ToJson(result));
             return 0;
